@@ -1,0 +1,288 @@
+//! Parsing the arguments of `#[protect(..)]` and of the rule attributes.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, LitStr, Path, Token};
+
+pub(crate) mod kw {
+    syn::custom_keyword!(rpc);
+    syn::custom_keyword!(default);
+}
+
+/// The four rule attributes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum RuleKind {
+    RequireScope,
+    RequireAnyScope,
+    Authenticated,
+    Public,
+}
+
+impl RuleKind {
+    pub(crate) const ALL: [RuleKind; 4] = [
+        RuleKind::RequireScope,
+        RuleKind::RequireAnyScope,
+        RuleKind::Authenticated,
+        RuleKind::Public,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RuleKind::RequireScope => "require_scope",
+            RuleKind::RequireAnyScope => "require_any_scope",
+            RuleKind::Authenticated => "authenticated",
+            RuleKind::Public => "public",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Recognises `rule`, `oauth_grpc::rule` and `::oauth_grpc::rule`.
+    pub(crate) fn from_path(path: &Path) -> Option<Self> {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        match segments.as_slice() {
+            [name] if path.leading_colon.is_none() => Self::from_name(name),
+            [krate, name] if krate == "oauth_grpc" => Self::from_name(name),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn takes_scopes(self) -> bool {
+        matches!(self, RuleKind::RequireScope | RuleKind::RequireAnyScope)
+    }
+}
+
+/// One scope in a rule: `"orders:read"` or a path such as `OrderScope::Read`.
+#[derive(Clone)]
+pub(crate) enum ScopeArg {
+    Lit(LitStr),
+    Path(Path),
+}
+
+impl ScopeArg {
+    /// What makes two scope arguments the same: the literal's text, or the path as written.
+    pub(crate) fn key(&self) -> String {
+        match self {
+            ScopeArg::Lit(lit) => format!("{:?}", lit.value()),
+            ScopeArg::Path(path) => path
+                .to_token_stream()
+                .to_string()
+                .split_whitespace()
+                .collect(),
+        }
+    }
+
+    pub(crate) fn display(&self) -> String {
+        match self {
+            ScopeArg::Lit(lit) => lit.value(),
+            ScopeArg::Path(_) => self.key(),
+        }
+    }
+}
+
+impl ToTokens for ScopeArg {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            ScopeArg::Lit(lit) => lit.to_tokens(tokens),
+            ScopeArg::Path(path) => path.to_tokens(tokens),
+        }
+    }
+}
+
+/// `rpc = "GetHTTPStatus"`.
+#[derive(Clone)]
+pub(crate) struct RpcArg {
+    pub(crate) key: kw::rpc,
+    pub(crate) value: LitStr,
+}
+
+/// The inside of a rule's parentheses: scopes and an optional `rpc = "…"`, comma separated.
+#[derive(Clone, Default)]
+pub(crate) struct RuleArgs {
+    pub(crate) scopes: Vec<ScopeArg>,
+    pub(crate) rpc: Option<RpcArg>,
+}
+
+const SCOPE_EXPECTED: &str = "expected a scope: a string literal such as \"orders:read\" or a \
+     scope catalog variant such as `OrderScope::Read`, or `rpc = \"ProtoName\"`";
+
+impl Parse for RuleArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = RuleArgs::default();
+        while !input.is_empty() {
+            if input.peek(LitStr) {
+                args.scopes.push(ScopeArg::Lit(input.parse()?));
+            } else if input.peek(Ident::peek_any) && input.peek2(Token![=]) {
+                let key = Ident::parse_any(&input.fork())?;
+                if key != "rpc" {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown key `{key}`; a rule takes scopes and at most one \
+                             `rpc = \"ProtoName\"`"
+                        ),
+                    ));
+                }
+                let key: kw::rpc = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let value = if input.peek(LitStr) {
+                    input.parse::<LitStr>()?
+                } else {
+                    return Err(input.error(
+                        "expected the proto name of the rpc as a string literal, e.g. \
+                         `rpc = \"GetHTTPStatus\"`",
+                    ));
+                };
+                if args.rpc.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`rpc =` appears twice in this rule; give it once",
+                    ));
+                }
+                args.rpc = Some(RpcArg { key, value });
+            } else if input.peek(Ident::peek_any) || input.peek(Token![::]) {
+                let path = Path::parse_mod_style(input)
+                    .map_err(|e| syn::Error::new(e.span(), format!("{SCOPE_EXPECTED}; {e}")))?;
+                args.scopes.push(ScopeArg::Path(path));
+            } else {
+                return Err(input.error(SCOPE_EXPECTED));
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+}
+
+/// A rule as written: `#[require_scope("a", "b")]`, `#[public(rpc = "X")]`, and the rule
+/// named in `#[protect(default = …)]`.
+#[derive(Clone)]
+pub(crate) struct RuleAttr {
+    pub(crate) kind: RuleKind,
+    /// The whole attribute (or the default's tokens), for spans.
+    pub(crate) tokens: TokenStream,
+    pub(crate) args: RuleArgs,
+}
+
+impl RuleAttr {
+    pub(crate) fn span_tokens(&self) -> &TokenStream {
+        &self.tokens
+    }
+
+    /// Parses an attribute already known to be a rule.
+    pub(crate) fn from_attribute(kind: RuleKind, attr: &syn::Attribute) -> syn::Result<Self> {
+        let args = match &attr.meta {
+            syn::Meta::Path(_) => RuleArgs::default(),
+            syn::Meta::List(list) => list.parse_args_with(RuleArgs::parse)?,
+            syn::Meta::NameValue(nv) => {
+                return Err(syn::Error::new_spanned(
+                    &nv.eq_token,
+                    format!(
+                        "expected `#[{name}(…)]`, not `#[{name} = …]`",
+                        name = kind.name()
+                    ),
+                ));
+            }
+        };
+        Ok(Self {
+            kind,
+            tokens: attr.to_token_stream(),
+            args,
+        })
+    }
+}
+
+/// The arguments of `#[protect(..)]`: nothing, or `default = <rule>`.
+#[derive(Default)]
+pub(crate) struct ProtectArgs {
+    pub(crate) default: Option<RuleAttr>,
+}
+
+impl Parse for ProtectArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = ProtectArgs::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if !lookahead.peek(kw::default) {
+                let unexpected = input.fork().parse::<TokenStream>()?;
+                let found = unexpected.into_iter().next();
+                return Err(match found {
+                    Some(token) => syn::Error::new_spanned(
+                        token,
+                        "unknown argument; `#[protect]` takes `default = require_scope(\"…\")`, \
+                         `default = require_any_scope(\"…\")` or `default = authenticated`",
+                    ),
+                    None => lookahead.error(),
+                });
+            }
+            let key: kw::default = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let start = input.fork();
+            let name = Ident::parse_any(input).map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected a rule after `default =`: `require_scope(\"…\")`, \
+                     `require_any_scope(\"…\")` or `authenticated`",
+                )
+            })?;
+            let Some(kind) = RuleKind::from_name(&name.to_string()) else {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown rule `{name}`; `default =` takes `require_scope(\"…\")`, \
+                         `require_any_scope(\"…\")` or `authenticated`"
+                    ),
+                ));
+            };
+            let rule_args = if input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in input);
+                content.parse::<RuleArgs>()?
+            } else {
+                RuleArgs::default()
+            };
+            let tokens = tokens_between(&start, input);
+            if args.default.is_some() {
+                return Err(syn::Error::new(
+                    key.span,
+                    "`default =` appears twice; an impl has one default rule",
+                ));
+            }
+            args.default = Some(RuleAttr {
+                kind,
+                tokens,
+                args: rule_args,
+            });
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+}
+
+/// The tokens consumed between a fork taken earlier and the current position.
+fn tokens_between(start: ParseStream<'_>, end: ParseStream<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    let _ = start.step(|cursor| {
+        let mut rest = *cursor;
+        while rest != end.cursor() {
+            match rest.token_tree() {
+                Some((tt, next)) => {
+                    out.extend(std::iter::once(tt));
+                    rest = next;
+                }
+                None => break,
+            }
+        }
+        Ok(((), rest))
+    });
+    out
+}

@@ -1,0 +1,127 @@
+//! Support for the code that the macros generate. Not public API: names and signatures may
+//! change in any release.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tonic::{Request, Status};
+
+use crate::policy::{Scope, ServicePolicy};
+use crate::principal::RequestPrincipal;
+
+/// The check at the top of every protected method: the rule of method `index` of `policy`
+/// against the principal that the layer verified.
+#[inline]
+pub fn guard<T>(
+    request: &Request<T>,
+    policy: &'static ServicePolicy,
+    index: usize,
+) -> Result<(), Status> {
+    match policy.methods().get(index) {
+        Some(method) => method
+            .rule()
+            .evaluate(request.try_principal())
+            .map_err(Status::from),
+        // Unreachable with generated tables; refuse rather than guess.
+        None => Err(Status::permission_denied("no access rule for this call")),
+    }
+}
+
+/// The boxed future that a method transformed by `async_trait` returns when its guard refuses.
+pub fn reject<'a, T: Send + 'a>(
+    status: Status,
+) -> Pin<Box<dyn Future<Output = Result<T, Status>> + Send + 'a>> {
+    Box::pin(std::future::ready(Err(status)))
+}
+
+/// Joins `/{service}/{method}` into a fixed-size buffer, at compile time.
+pub const fn join_path<const N: usize>(service: &str, method: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (service, method) = (service.as_bytes(), method.as_bytes());
+    // The caller sizes N as service + method + 2; a wrong N fails const evaluation.
+    out[0] = b'/';
+    let mut i = 0;
+    while i < service.len() {
+        out[1 + i] = service[i];
+        i += 1;
+    }
+    out[1 + service.len()] = b'/';
+    let mut j = 0;
+    while j < method.len() {
+        out[2 + service.len() + j] = method[j];
+        j += 1;
+    }
+    out
+}
+
+/// Compile-time check that a rule does not name one scope twice, for the cases the macro
+/// cannot see (a literal and a catalog variant with the same text).
+#[allow(clippy::panic)] // evaluated in a `const _`, where a panic is a compile error
+pub const fn assert_distinct(scopes: &[Scope]) {
+    let mut i = 0;
+    while i < scopes.len() {
+        let mut j = i + 1;
+        while j < scopes.len() {
+            if str_eq(scopes[i].as_str(), scopes[j].as_str()) {
+                panic!("a rule names the same scope twice; list each scope once");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+/// Compile-time check that no two variants of a scope catalog share a scope string.
+#[allow(clippy::panic)] // evaluated in a `const _`, where a panic is a compile error
+pub const fn assert_catalog_distinct(scopes: &[Scope]) {
+    let mut i = 0;
+    while i < scopes.len() {
+        let mut j = i + 1;
+        while j < scopes.len() {
+            if str_eq(scopes[i].as_str(), scopes[j].as_str()) {
+                panic!("two variants of a scope catalog have the same scope string");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Placeholder table emitted next to an impl that failed to compile, so that the only
+/// errors shown are the real ones.
+pub const FALLBACK: ServicePolicy = ServicePolicy::new("", &[]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_path_builds_the_grpc_path() {
+        const BUF: [u8; 23] = join_path::<23>("pkg.Service", "Method");
+        assert_eq!(&BUF, b"/pkg.Service/Method\0\0\0\0");
+        const EXACT: [u8; 19] = join_path::<19>("pkg.Service", "Method");
+        assert_eq!(std::str::from_utf8(&EXACT), Ok("/pkg.Service/Method"));
+    }
+
+    #[test]
+    fn str_eq_compares_bytes() {
+        assert!(str_eq("a:b", "a:b"));
+        assert!(!str_eq("a:b", "a:c"));
+        assert!(!str_eq("a", "ab"));
+    }
+}
