@@ -84,6 +84,24 @@ impl Store {
         })
     }
 
+    /// How many orders the store holds.
+    ///
+    /// ```
+    /// assert_eq!(examples::Store::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.with(|orders| orders.len())
+    }
+
+    /// Whether the store holds no order.
+    ///
+    /// ```
+    /// assert!(examples::Store::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn snapshot(&self) -> Vec<Order> {
         self.with(|orders| orders.values().cloned().collect())
     }

@@ -167,6 +167,8 @@ pub(crate) struct RuleAttr {
     pub(crate) kind: RuleKind,
     /// The whole attribute (or the default's tokens), for spans.
     pub(crate) tokens: TokenStream,
+    /// The rule's name as written, for errors found after expansion.
+    pub(crate) span: proc_macro2::Span,
     pub(crate) args: RuleArgs,
 }
 
@@ -190,9 +192,15 @@ impl RuleAttr {
                 ));
             }
         };
+        let span = attr
+            .path()
+            .segments
+            .last()
+            .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
         Ok(Self {
             kind,
             tokens: attr.to_token_stream(),
+            span,
             args,
         })
     }
@@ -257,6 +265,7 @@ impl Parse for ProtectArgs {
             args.default = Some(RuleAttr {
                 kind,
                 tokens,
+                span: name.span(),
                 args: rule_args,
             });
             if input.is_empty() {

@@ -138,9 +138,14 @@ fn rule_expr(
         RuleKind::RequireAnyScope => quote!(AnyOf),
     };
     let scopes = rule.args.scopes.iter().map(scope_expr);
+    // Spanned on the rule, so a repeated scope that only const evaluation can see (a literal
+    // and a catalog variant with the same text) is reported there.
+    let check = quote_spanned! {rule.span=>
+        const _: () = ::oauth_grpc::__private::assert_distinct(#scopes_const);
+    };
     items.push(quote! {
         const #scopes_const: &[::oauth_grpc::Scope] = &[#(#scopes),*];
-        const _: () = ::oauth_grpc::__private::assert_distinct(#scopes_const);
+        #check
     });
     quote!(::oauth_grpc::Rule::#variant(#scopes_const))
 }
@@ -155,7 +160,15 @@ fn scope_expr(scope: &ScopeArg) -> TokenStream {
 
 /// What is emitted when validation failed: the user's impl without our attributes, and a
 /// placeholder table, so the only errors are the real ones.
-pub(crate) fn fallback(item: &syn::ItemImpl) -> TokenStream {
+pub(crate) fn fallback(service: &Service) -> TokenStream {
+    let mut item = service.item.clone();
+    if !service.async_trait_below && service.methods.iter().any(|m| m.is_async) {
+        // The missing `#[async_trait]` is reported; adding it here keeps rustc from adding a
+        // lifetime mismatch error per method.
+        item.attrs
+            .push(parse_quote!(#[::oauth_grpc::__private::async_trait]));
+    }
+    let item = &item;
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     quote! {

@@ -14,6 +14,8 @@ pub(crate) struct Method {
     pub(crate) rust_name: String,
     /// Every rule attribute found on it, in order.
     pub(crate) rules: Vec<RuleAttr>,
+    /// A rule attribute was written but did not parse (its error is already reported).
+    pub(crate) unparsed_rule: bool,
     /// Position of the method among the impl's items.
     pub(crate) item_index: usize,
     pub(crate) is_async: bool,
@@ -47,6 +49,8 @@ pub(crate) struct Service {
     pub(crate) item: ItemImpl,
     pub(crate) trait_path: Path,
     pub(crate) default: Option<RuleAttr>,
+    /// `#[protect(..)]` arguments did not parse (the error is already reported).
+    pub(crate) unparsed_default: bool,
     pub(crate) methods: Vec<Method>,
     pub(crate) misplaced: Vec<Misplaced>,
     /// Whether `#[async_trait]` is still to run on this impl.
@@ -58,9 +62,11 @@ impl Service {
     pub(crate) fn from_impl(
         mut item: ItemImpl,
         trait_path: Path,
-        args: ProtectArgs,
+        args: Option<ProtectArgs>,
         errors: &mut Errors,
     ) -> Self {
+        let unparsed_default = args.is_none();
+        let args = args.unwrap_or_default();
         let mut methods = Vec::new();
         let mut misplaced = Vec::new();
         for (item_index, impl_item) in item.items.iter_mut().enumerate() {
@@ -74,12 +80,13 @@ impl Service {
                 ImplItem::Macro(m) => (&mut m.attrs, Some("macro invocation".to_owned())),
                 _ => continue,
             };
-            let rules = take_rules(attrs, errors);
+            let (rules, unparsed_rule) = take_rules(attrs, errors);
             match (impl_item, what) {
                 (ImplItem::Fn(f), _) => methods.push(Method {
                     rust_name: f.sig.ident.unraw_string(),
                     ident: f.sig.ident.clone(),
                     rules,
+                    unparsed_rule,
                     item_index,
                     is_async: f.sig.asyncness.is_some(),
                 }),
@@ -100,6 +107,7 @@ impl Service {
             item,
             trait_path,
             default: args.default,
+            unparsed_default,
             methods,
             misplaced,
             async_trait_below,
@@ -115,19 +123,25 @@ impl Service {
     }
 }
 
-/// Removes our rule attributes from `attrs`, returning them parsed.
-pub(crate) fn take_rules(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Vec<RuleAttr> {
+/// Removes our rule attributes from `attrs`, returning the parsed ones and whether any failed
+/// to parse.
+pub(crate) fn take_rules(
+    attrs: &mut Vec<syn::Attribute>,
+    errors: &mut Errors,
+) -> (Vec<RuleAttr>, bool) {
     let mut rules = Vec::new();
+    let mut unparsed = false;
     attrs.retain(|attr| match RuleKind::from_path(attr.path()) {
         Some(kind) => {
-            if let Some(rule) = errors.take(RuleAttr::from_attribute(kind, attr)) {
-                rules.push(rule);
+            match errors.take(RuleAttr::from_attribute(kind, attr)) {
+                Some(rule) => rules.push(rule),
+                None => unparsed = true,
             }
             false
         }
         None => true,
     });
-    rules
+    (rules, unparsed)
 }
 
 trait UnrawString {

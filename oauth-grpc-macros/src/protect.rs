@@ -16,11 +16,9 @@ pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = if args.is_empty() {
-        ProtectArgs::default()
+        Some(ProtectArgs::default())
     } else {
-        errors
-            .take(syn::parse2::<ProtectArgs>(args))
-            .unwrap_or_default()
+        errors.take(syn::parse2::<ProtectArgs>(args))
     };
 
     let mut item = match item {
@@ -39,7 +37,7 @@ pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
         // Strip the rules so they do not report themselves a second time.
         for impl_item in &mut item.items {
             if let syn::ImplItem::Fn(f) = impl_item {
-                take_rules(&mut f.attrs, &mut Errors::default());
+                let _ = take_rules(&mut f.attrs, &mut Errors::default());
             }
         }
         return with_errors(item.into_token_stream(), errors);
@@ -50,7 +48,7 @@ pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
     match errors.finish() {
         Ok(()) => expand::protect(service),
         Err(error) => {
-            let mut out = expand::fallback(&service.item);
+            let mut out = expand::fallback(&service);
             out.extend(error.to_compile_error());
             out
         }

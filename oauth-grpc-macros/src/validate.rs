@@ -68,6 +68,7 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
 
     for method in &service.methods {
         match method.rules.as_slice() {
+            [] if method.unparsed_rule || service.unparsed_default => {}
             [] if service.default.is_none() => errors.push(Error::new_spanned(
                 &method.ident,
                 format!(
@@ -99,7 +100,14 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
                     errors.push(Error::new_spanned(extra.span_tokens(), message));
                 }
                 if let Some(rpc) = &first.args.rpc {
-                    rpc_name(&rpc.value, &method.rust_name, errors);
+                    let taken = service.methods.iter().any(|other| {
+                        other.ident != method.ident && other.rpc() == rpc.value.value()
+                    });
+                    // A name that another method already serves gets the more specific
+                    // duplicate error below.
+                    if !taken {
+                        rpc_name(&rpc.value, &method.rust_name, errors);
+                    }
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Support for the code that the macros generate. Not public API: names and signatures may
 //! change in any release.
 
+pub use tonic::async_trait;
+
 use std::future::Future;
 use std::pin::Pin;
 

@@ -1,0 +1,8 @@
+//! Compiles the small services of the compile-time tests (no system `protoc`).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/ui.proto");
+    let descriptors = protox::compile(["proto/ui.proto"], ["proto"])?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+use oauth_grpc_tests::pb::{ping_server, Msg};
+use tonic::{Request, Response, Status};
+
+struct Svc;
+
+// The macro cannot see that a literal and a variant are the same scope; a const check does.
+oauth_grpc::scopes! {
+    enum PingScope {
+        Send = "ping:send",
+    }
+}
+
+#[oauth_grpc::protect]
+#[tonic::async_trait]
+impl ping_server::Ping for Svc {
+    #[require_scope(PingScope::Send, "ping:send")]
+    async fn ping(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    #[public]
+    async fn pong(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+}
+
+fn main() {}
