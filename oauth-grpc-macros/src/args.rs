@@ -184,7 +184,7 @@ impl RuleAttr {
             syn::Meta::List(list) => list.parse_args_with(RuleArgs::parse)?,
             syn::Meta::NameValue(nv) => {
                 return Err(syn::Error::new_spanned(
-                    &nv.eq_token,
+                    nv.eq_token,
                     format!(
                         "expected `#[{name}(…)]`, not `#[{name} = …]`",
                         name = kind.name()

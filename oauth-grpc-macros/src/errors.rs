@@ -29,7 +29,7 @@ impl Errors {
 ///
 /// The one helper behind every duplicate check: rules on a method, scopes in a rule, rpc
 /// names in an impl, variants and strings in a scope catalog.
-pub(crate) fn duplicates<'a, T, K, F>(items: &'a [T], key: F) -> Vec<(&'a T, &'a T)>
+pub(crate) fn duplicates<T, K, F>(items: &[T], key: F) -> Vec<(&T, &T)>
 where
     K: Eq + Hash,
     F: Fn(&T) -> K,

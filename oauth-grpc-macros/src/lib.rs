@@ -1,5 +1,9 @@
-//! Procedural macros of [`oauth-grpc`](https://docs.rs/oauth-grpc). Use them through that
-//! crate, which re-exports them and documents them with examples.
+//! Procedural macros of [`oauth-grpc`](https://docs.rs/oauth-grpc): compile-time OAuth 2.0
+//! access rules for tonic services. Depend on `oauth-grpc`, which re-exports them.
+//!
+//! The pipeline of `#[protect]`: parse (`args`) → model (`model`) → validate (`validate`,
+//! which reports every error of the impl at once) → expand (`expand`, which cannot fail), or
+//! on error the user's impl unchanged plus the errors (`expand::fallback`).
 
 mod args;
 mod catalog;
@@ -12,37 +16,201 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Compiles the access rules of a tonic service impl. See `oauth_grpc::protect`.
+/// Compiles the access rules of a tonic service impl.
+///
+/// Put it on the impl of a tonic-generated service trait, named by its module path
+/// (`orders_admin_server::OrdersAdmin`), above or below `#[tonic::async_trait]`. Every method
+/// needs one rule — [`require_scope`](macro@require_scope),
+/// [`require_any_scope`](macro@require_any_scope), [`authenticated`](macro@authenticated) or
+/// [`public`](macro@public) — or the impl a default: `#[protect(default = require_scope("…"))]`,
+/// `default = require_any_scope(…)` or `default = authenticated` (never `public`).
+///
+/// The macro implements `oauth_grpc::ProtectedService` for the service type, whose `POLICY`
+/// is the `'static` table of paths and rules, and puts at the top of every non-public method a
+/// check of its rule against the verified `Principal` in the request.
+///
+/// ```
+/// use examples::pb::{orders_admin_server, *};
+/// use examples::OrderStream;
+/// use oauth_grpc::ProtectedService;
+/// use tonic::{Request, Response, Status};
+///
+/// struct AdminDesk;
+///
+/// #[oauth_grpc::protect(default = require_scope("orders:admin"))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///         Ok(Response::new(PurgeCancelledResponse::default()))
+///     }
+///
+///     type ExportOrdersStream = OrderStream;
+///
+///     #[authenticated]
+///     async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///         let orders: OrderStream = Box::pin(tokio_stream::empty());
+///         Ok(Response::new(orders))
+///     }
+/// }
+///
+/// let paths: Vec<_> = AdminDesk::POLICY.methods().iter().map(|m| m.path()).collect();
+/// assert_eq!(paths, ["/orders.v1.OrdersAdmin/PurgeCancelled", "/orders.v1.OrdersAdmin/ExportOrders"]);
+/// ```
 #[proc_macro_attribute]
 pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
     protect::protect(args.into(), input.into()).into()
 }
 
-/// All of the listed scopes. Only valid inside a `#[protect]` impl.
+/// Admits a call whose token holds **every** listed scope.
+///
+/// Scopes are string literals or paths to a scope (a `scopes!` variant, a `Scope` const).
+/// Add `rpc = "ProtoName"` when the Rust name does not map back to the proto name. Only valid
+/// on a method of a [`protect`](macro@protect) impl.
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::{OrderScope, OrderStream};
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     #[require_scope("orders:admin", "orders:write")]
+///     async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///         Ok(Response::new(PurgeCancelledResponse::default()))
+///     }
+///
+///     type ExportOrdersStream = OrderStream;
+///
+///     #[require_scope(OrderScope::Admin, rpc = "ExportOrders")]
+///     async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///         # let orders: OrderStream = Box::pin(tokio_stream::empty());
+///         Ok(Response::new(orders))
+///     }
+/// }
+/// # use oauth_grpc::ProtectedService;
+/// # assert_eq!(AdminDesk::POLICY.methods()[0].rule().to_string(), "all of: orders:admin, orders:write");
+/// ```
 #[proc_macro_attribute]
 pub fn require_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("require_scope", item.into()).into()
 }
 
-/// At least one of the listed scopes. Only valid inside a `#[protect]` impl.
+/// Admits a call whose token holds **at least one** of the listed scopes.
+///
+/// Takes the same arguments as [`require_scope`](macro@require_scope). Only valid on a method
+/// of a [`protect`](macro@protect) impl.
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::OrderStream;
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = authenticated)]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     #[require_any_scope("orders:admin", "orders:purge")]
+///     async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///         Ok(Response::new(PurgeCancelledResponse::default()))
+///     }
+///     # type ExportOrdersStream = OrderStream;
+///     # async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///     #     let orders: OrderStream = Box::pin(tokio_stream::empty());
+///     #     Ok(Response::new(orders))
+///     # }
+/// }
+/// # use oauth_grpc::ProtectedService;
+/// # assert_eq!(AdminDesk::POLICY.methods()[0].rule().to_string(), "any of: orders:admin, orders:purge");
+/// ```
 #[proc_macro_attribute]
 pub fn require_any_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("require_any_scope", item.into()).into()
 }
 
-/// Any valid token. Only valid inside a `#[protect]` impl.
+/// Admits a call with any valid token, whatever its scopes.
+///
+/// Takes no scopes; `#[authenticated(rpc = "ProtoName")]` when the name needs it. Only valid
+/// on a method of a [`protect`](macro@protect) impl.
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::OrderStream;
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = require_scope("orders:admin"))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     # async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///     #     Ok(Response::new(PurgeCancelledResponse::default()))
+///     # }
+///     type ExportOrdersStream = OrderStream;
+///
+///     #[authenticated]
+///     async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///         # let orders: OrderStream = Box::pin(tokio_stream::empty());
+///         Ok(Response::new(orders))
+///     }
+/// }
+/// # use oauth_grpc::{ProtectedService, Rule};
+/// # assert_eq!(AdminDesk::POLICY.methods()[1].rule(), Rule::Authenticated);
+/// ```
 #[proc_macro_attribute]
 pub fn authenticated(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("authenticated", item.into()).into()
 }
 
-/// No token needed. Only valid inside a `#[protect]` impl.
+/// Admits every call; no token is read. Opening a method is always stated on the method.
+///
+/// Takes no scopes; `#[public(rpc = "ProtoName")]` when the name needs it. Only valid on a
+/// method of a [`protect`](macro@protect) impl.
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::OrderStream;
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = require_scope("orders:admin"))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     # async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///     #     Ok(Response::new(PurgeCancelledResponse::default()))
+///     # }
+///     type ExportOrdersStream = OrderStream;
+///
+///     #[public]
+///     async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///         # let orders: OrderStream = Box::pin(tokio_stream::empty());
+///         Ok(Response::new(orders))
+///     }
+/// }
+/// # use oauth_grpc::{ProtectedService, Rule};
+/// # assert_eq!(AdminDesk::POLICY.methods()[1].rule(), Rule::Public);
+/// ```
 #[proc_macro_attribute]
 pub fn public(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("public", item.into()).into()
 }
 
-/// Declares a scope catalog. See `oauth_grpc::scopes!`.
+/// Declares a scope catalog: an enum whose variants stand for scope strings.
+///
+/// Generates `as_str`, `as_scope` (which rules call), `from_scope`, `VARIANTS`, `Display`,
+/// `From<_> for Scope` and `oauth_grpc::ScopeCatalog`. Scope strings are checked against RFC
+/// 6749 §3.3 and for duplicates at compile time.
+///
+/// ```
+/// oauth_grpc::scopes! {
+///     /// Scopes of the billing API.
+///     pub enum BillingScope {
+///         /// Read invoices.
+///         Read = "billing:read",
+///         Refund = "billing:refund",
+///     }
+/// }
+///
+/// assert_eq!(BillingScope::Refund.as_str(), "billing:refund");
+/// assert_eq!(BillingScope::from_scope("billing:read"), Some(BillingScope::Read));
+/// assert_eq!(BillingScope::VARIANTS.len(), 2);
+/// ```
 #[proc_macro]
 pub fn scopes(input: TokenStream) -> TokenStream {
     catalog::scopes(input.into()).into()

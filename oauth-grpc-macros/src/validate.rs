@@ -40,7 +40,7 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
         }
         if let Some(rpc) = &default.args.rpc {
             errors.push(Error::new_spanned(
-                &rpc.key,
+                rpc.key,
                 "`rpc =` names one method; put it in that method's own rule",
             ));
         }

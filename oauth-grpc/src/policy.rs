@@ -605,7 +605,7 @@ impl PolicySet {
     /// ```
     #[must_use]
     pub fn policy(mut self, policy: &'static ServicePolicy) -> Self {
-        if self.services.iter().any(|known| *known == policy) {
+        if self.services.contains(&policy) {
             return self;
         }
         self.services.push(policy);
