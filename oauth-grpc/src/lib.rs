@@ -1,14 +1,24 @@
 #![doc = include_str!("../../README.md")]
 #![deny(unsafe_code)]
 
+pub mod audit;
+mod backend;
+pub mod error;
+pub mod keys;
+pub mod layer;
 pub mod policy;
 pub mod principal;
 mod status;
+pub mod token;
+pub mod validate;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use backend::crypto_backend;
+pub use error::{AuthError, TokenError};
+pub use layer::{OAuth, OAuthLayer};
 pub use oauth_grpc_macros::{
     authenticated, protect, public, require_any_scope, require_scope, scopes,
 };
@@ -17,3 +27,4 @@ pub use policy::{
     ServicePolicy,
 };
 pub use principal::{Actor, Principal, PrincipalBuilder, RequestPrincipal, ScopeSet};
+pub use validate::{ConfigError, Validator, ValidatorBuilder};

@@ -22,7 +22,7 @@
 //! assert_eq!(rule, Some(Rule::Public));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::principal::{Principal, ScopeSet};
@@ -565,6 +565,8 @@ pub struct PolicySet {
     services: Vec<&'static ServicePolicy>,
     by_path: HashMap<&'static str, &'static MethodPolicy>,
     conflicts: Vec<&'static str>,
+    public_services: HashSet<String>,
+    public_prefixes: Vec<String>,
 }
 
 impl PolicySet {
@@ -625,6 +627,68 @@ impl PolicySet {
             }
         }
         self
+    }
+
+    /// Opens every method of a service that has no compiled table, such as the standard
+    /// health service: `"grpc.health.v1.Health"`. A name ending in `.*` opens every service
+    /// under that package prefix: `"grpc.reflection.*"`.
+    ///
+    /// Compiled tables take precedence: a path with its own rule keeps it.
+    ///
+    /// ```
+    /// use oauth_grpc::{PolicySet, Rule};
+    ///
+    /// let policies = PolicySet::new()
+    ///     .public_service("grpc.health.v1.Health")
+    ///     .public_service("grpc.reflection.*");
+    /// assert_eq!(policies.rule_for("/grpc.health.v1.Health/Check"), Some(Rule::Public));
+    /// assert_eq!(
+    ///     policies.rule_for("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+    ///     Some(Rule::Public)
+    /// );
+    /// assert_eq!(policies.rule_for("/grpc.health.v1.HealthX/Check"), None);
+    /// ```
+    #[must_use]
+    pub fn public_service(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        match name.strip_suffix('*') {
+            Some(prefix) => self.public_prefixes.push(prefix.to_owned()),
+            None => {
+                self.public_services.insert(name);
+            }
+        }
+        self
+    }
+
+    /// The rule for a request path: the compiled rule, or [`Rule::Public`] for a service
+    /// opened with [`public_service`](Self::public_service), or `None`.
+    ///
+    /// ```
+    /// # use oauth_grpc::{PolicySet, Rule};
+    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// assert_eq!(policies.rule_for("/orders.v1.Orders/WhoAmI"), Some(Rule::Authenticated));
+    /// assert_eq!(policies.rule_for("/orders.v1.Orders/Nope"), None);
+    /// ```
+    pub fn rule_for(&self, path: &str) -> Option<Rule> {
+        if let Some(method) = self.by_path.get(path) {
+            return Some(method.rule());
+        }
+        if self.public_services.is_empty() && self.public_prefixes.is_empty() {
+            return None;
+        }
+        if self.conflicts.contains(&path) {
+            return None;
+        }
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return None;
+        }
+        let open = self.public_services.contains(service)
+            || self
+                .public_prefixes
+                .iter()
+                .any(|p| service.starts_with(p.as_str()));
+        open.then_some(Rule::Public)
     }
 
     /// The rule for a request path such as `/orders.v1.Orders/CreateOrder`.

@@ -44,3 +44,21 @@ pub(crate) fn insufficient_scope(rule: &Rule) -> Status {
         &challenge,
     )
 }
+
+/// A token that was refused: RFC 6750 §3.1 `invalid_token`, with a fixed description.
+pub(crate) fn invalid_token(error: crate::error::TokenError) -> Status {
+    let description = error.to_string();
+    let challenge = format!(r#"Bearer error="invalid_token", error_description="{description}""#);
+    with_challenge(Status::unauthenticated(description), &challenge)
+}
+
+/// Malformed credentials: RFC 6750 §3.1 `invalid_request`, with a fixed description.
+pub(crate) fn invalid_request(description: &'static str) -> Status {
+    let challenge = format!(r#"Bearer error="invalid_request", error_description="{description}""#);
+    with_challenge(Status::unauthenticated(description), &challenge)
+}
+
+/// The identity provider cannot be reached for keys: retryable, not the caller's fault.
+pub(crate) fn keys_unavailable() -> Status {
+    Status::unavailable("the identity provider is unavailable; retry later")
+}

@@ -1,0 +1,606 @@
+//! The keys a [`Validator`](crate::Validator) trusts: parsed once, each bound to the
+//! algorithms its type allows.
+//!
+//! Keys come from a JWKS document (bytes or file), a single JWK, a PEM public key with its
+//! algorithm, or an HMAC secret. Keys in a JWKS that cannot verify signatures — `use: enc`,
+//! an encryption `alg` such as `RSA-OAEP`, a curve this crate does not support — are skipped
+//! with a debug log, not fatal.
+//!
+//! ```
+//! use oauth_grpc::keys::{Algorithm, KeySet};
+//!
+//! let jwks = br#"{"keys": [
+//!     {"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA",
+//!      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+//!     {"kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "kid": "enc-1", "e": "AQAB", "n": "sXch"}
+//! ]}"#;
+//! let keys = KeySet::from_jwks(jwks)?;
+//! assert_eq!(keys.len(), 1); // the encryption key is skipped
+//! assert_eq!(keys.kids().collect::<Vec<_>>(), [Some("ed-1")]);
+//! # let _ = Algorithm::EdDSA;
+//! # Ok::<(), oauth_grpc::keys::KeyError>(())
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub use jsonwebtoken::Algorithm;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
+
+/// What went wrong loading keys. The message says what to fix.
+///
+/// ```
+/// use oauth_grpc::keys::{KeyError, KeySet};
+///
+/// let err = KeySet::from_jwks(br#"{"keys": []}"#).unwrap_err();
+/// assert!(matches!(err, KeyError::NoUsableKey { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The document is not JSON of the expected shape.
+    #[error(
+        "the key document is not valid JSON of the expected shape ({0}); a JWKS is `{{\"keys\": [...]}}`"
+    )]
+    Json(String),
+    /// A key file could not be read.
+    #[error("cannot read key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The PEM document is not a public key of the type the algorithm needs.
+    #[error(
+        "the PEM document is not a {expected} public key; pass the PEM `PUBLIC KEY` of the key that signs the tokens"
+    )]
+    Pem {
+        /// The key type expected from the algorithm.
+        expected: &'static str,
+    },
+    /// The JWK cannot verify signatures with this crate.
+    #[error("the JWK cannot be used: {0}")]
+    UnusableJwk(String),
+    /// The HMAC secret is shorter than the hash (RFC 7518 §3.2).
+    #[error(
+        "an HMAC secret for {alg:?} needs at least {min} bytes, got {len}; use a longer random secret"
+    )]
+    ShortSecret {
+        /// The algorithm.
+        alg: Algorithm,
+        /// Minimum length in bytes.
+        min: usize,
+        /// Given length in bytes.
+        len: usize,
+    },
+    /// The algorithm is not of the kind this constructor takes.
+    #[error("{alg:?} cannot be used here: {hint}")]
+    WrongAlgorithm {
+        /// The algorithm given.
+        alg: Algorithm,
+        /// What to use instead.
+        hint: &'static str,
+    },
+    /// Nothing in the document can verify signatures.
+    #[error(
+        "no usable signing key in the document ({skipped} skipped: encryption keys, unsupported types or malformed entries)"
+    )]
+    NoUsableKey {
+        /// How many entries were skipped.
+        skipped: usize,
+    },
+}
+
+/// The kind of a verification key, which fixes the algorithms it may verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// RSA, at least 2048 bits: RS256/384/512, PS256/384/512.
+    Rsa,
+    /// ECDSA on P-256: ES256.
+    EcP256,
+    /// ECDSA on P-384: ES384.
+    EcP384,
+    /// Ed25519: EdDSA.
+    Ed25519,
+    /// A shared HMAC secret: HS256/384/512.
+    Hmac,
+}
+
+impl KeyType {
+    /// The algorithms a key of this type may verify.
+    ///
+    /// ```
+    /// use oauth_grpc::keys::{Algorithm, KeyType};
+    /// assert_eq!(KeyType::EcP256.algorithms(), [Algorithm::ES256]);
+    /// assert!(!KeyType::Rsa.algorithms().contains(&Algorithm::HS256));
+    /// ```
+    pub const fn algorithms(self) -> &'static [Algorithm] {
+        match self {
+            Self::Rsa => &[
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+            ],
+            Self::EcP256 => &[Algorithm::ES256],
+            Self::EcP384 => &[Algorithm::ES384],
+            Self::Ed25519 => &[Algorithm::EdDSA],
+            Self::Hmac => &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
+        }
+    }
+
+    fn of(alg: Algorithm) -> Option<Self> {
+        Some(match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Self::Rsa,
+            Algorithm::ES256 => Self::EcP256,
+            Algorithm::ES384 => Self::EcP384,
+            Algorithm::EdDSA => Self::Ed25519,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Self::Hmac,
+            _ => return None,
+        })
+    }
+}
+
+/// One trusted key, parsed and bound to its algorithms.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: Option<String>,
+    key_type: KeyType,
+    /// The one algorithm the key declares (`alg` of a JWK, the algorithm of a PEM key).
+    alg: Option<Algorithm>,
+    key: DecodingKey,
+}
+
+impl VerifyingKey {
+    /// The key id (`kid`), if the key has one.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// let keys = KeySet::from_hmac_secret(Some("k1"), &[7; 32], Algorithm::HS256)?;
+    /// assert_eq!(keys.iter().next().unwrap().kid(), Some("k1"));
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The key's type.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet, KeyType};
+    /// let keys = KeySet::from_hmac_secret(None, &[7; 32], Algorithm::HS256)?;
+    /// assert_eq!(keys.iter().next().unwrap().key_type(), KeyType::Hmac);
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// The single algorithm the key is bound to, when its source declares one.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// let keys = KeySet::from_hmac_secret(None, &[7; 48], Algorithm::HS384)?;
+    /// assert_eq!(keys.iter().next().unwrap().algorithm(), Some(Algorithm::HS384));
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.alg
+    }
+
+    /// Whether the key may verify a token signed with `alg`: the algorithm fits the key type
+    /// and, if the key declares an algorithm, equals it.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// let keys = KeySet::from_hmac_secret(None, &[7; 32], Algorithm::HS256)?;
+    /// let key = keys.iter().next().unwrap();
+    /// assert!(key.allows(Algorithm::HS256));
+    /// assert!(!key.allows(Algorithm::HS512));
+    /// assert!(!key.allows(Algorithm::RS256));
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        self.key_type.algorithms().contains(&alg) && self.alg.is_none_or(|declared| declared == alg)
+    }
+
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    /// Shows what the key is for, never the key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("key_type", &self.key_type)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set of trusted verification keys.
+///
+/// ```
+/// use oauth_grpc::keys::{Algorithm, KeySet};
+///
+/// let pem = b"-----BEGIN PUBLIC KEY-----
+/// MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
+/// -----END PUBLIC KEY-----";
+/// let keys = KeySet::from_pem(Some("ed-1"), pem, Algorithm::EdDSA)?;
+/// assert_eq!(keys.len(), 1);
+/// # Ok::<(), oauth_grpc::keys::KeyError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+/// Minimum RSA modulus, in bytes (RFC 7518 §3.3: 2048 bits).
+const MIN_RSA_MODULUS: usize = 256;
+
+impl KeySet {
+    /// An empty set.
+    ///
+    /// ```
+    /// assert!(oauth_grpc::keys::KeySet::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a JWKS document (`{"keys": [...]}`), skipping keys that cannot verify
+    /// signatures.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Json`] when the document is not a JWKS; [`KeyError::NoUsableKey`] when no
+    /// key is left after skipping.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert!(KeySet::from_jwks(b"not json").is_err());
+    /// ```
+    pub fn from_jwks(document: &[u8]) -> Result<Self, KeyError> {
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<serde_json::Value>,
+        }
+        let document: Document =
+            serde_json::from_slice(document).map_err(|e| KeyError::Json(e.to_string()))?;
+        let mut keys = Vec::with_capacity(document.keys.len());
+        let mut skipped = 0;
+        for entry in document.keys {
+            match parse_jwk_value(entry) {
+                Ok(key) => keys.push(key),
+                Err(reason) => {
+                    skipped += 1;
+                    tracing::debug!(target: "oauth_grpc::keys", %reason, "skipping a JWKS entry");
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoUsableKey { skipped });
+        }
+        Ok(Self { keys })
+    }
+
+    /// Reads and parses a JWKS file.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Io`] when the file cannot be read, else as [`KeySet::from_jwks`].
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert!(KeySet::from_jwks_file("/no/such/jwks.json").is_err());
+    /// ```
+    pub fn from_jwks_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_jwks(&bytes)
+    }
+
+    /// Parses one JWK.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::UnusableJwk`] when the key cannot verify signatures.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// let jwk = br#"{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    /// assert_eq!(KeySet::from_jwk(jwk)?.len(), 1);
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    pub fn from_jwk(document: &[u8]) -> Result<Self, KeyError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(document).map_err(|e| KeyError::Json(e.to_string()))?;
+        let key = parse_jwk_value(value).map_err(KeyError::UnusableJwk)?;
+        Ok(Self { keys: vec![key] })
+    }
+
+    /// One PEM public key (`-----BEGIN PUBLIC KEY-----`), bound to exactly `alg`.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Pem`] when the PEM is not a public key of the type `alg` needs;
+    /// [`KeyError::WrongAlgorithm`] for HMAC algorithms (use [`KeySet::from_hmac_secret`]).
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// assert!(KeySet::from_pem(None, b"garbage", Algorithm::RS256).is_err());
+    /// ```
+    pub fn from_pem(kid: Option<&str>, pem: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
+        let key_type = KeyType::of(alg).ok_or(KeyError::WrongAlgorithm {
+            alg,
+            hint: "use RS*, PS*, ES256, ES384 or EdDSA",
+        })?;
+        let (key, expected) = match key_type {
+            KeyType::Rsa => (DecodingKey::from_rsa_pem(pem), "RSA"),
+            KeyType::EcP256 => (DecodingKey::from_ec_pem(pem), "EC P-256"),
+            KeyType::EcP384 => (DecodingKey::from_ec_pem(pem), "EC P-384"),
+            KeyType::Ed25519 => (DecodingKey::from_ed_pem(pem), "Ed25519"),
+            KeyType::Hmac => {
+                return Err(KeyError::WrongAlgorithm {
+                    alg,
+                    hint: "HMAC keys are secrets, not PEM keys; use `KeySet::from_hmac_secret`",
+                });
+            }
+        };
+        let key = key.map_err(|_| KeyError::Pem { expected })?;
+        Ok(Self {
+            keys: vec![VerifyingKey {
+                kid: kid.map(str::to_owned),
+                key_type,
+                alg: Some(alg),
+                key,
+            }],
+        })
+    }
+
+    /// A shared HMAC secret bound to exactly `alg` (HS256, HS384 or HS512).
+    ///
+    /// A validator with an HMAC secret accepts no other key: mixing symmetric and asymmetric
+    /// keys invites algorithm confusion.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::ShortSecret`] when the secret is shorter than the hash output (32, 48 or 64
+    /// bytes); [`KeyError::WrongAlgorithm`] for a non-HMAC algorithm.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// assert!(KeySet::from_hmac_secret(None, b"short", Algorithm::HS256).is_err());
+    /// assert!(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256).is_ok());
+    /// ```
+    pub fn from_hmac_secret(
+        kid: Option<&str>,
+        secret: &[u8],
+        alg: Algorithm,
+    ) -> Result<Self, KeyError> {
+        let min = match alg {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            _ => {
+                return Err(KeyError::WrongAlgorithm {
+                    alg,
+                    hint: "an HMAC secret takes HS256, HS384 or HS512",
+                });
+            }
+        };
+        if secret.len() < min {
+            return Err(KeyError::ShortSecret {
+                alg,
+                min,
+                len: secret.len(),
+            });
+        }
+        Ok(Self {
+            keys: vec![VerifyingKey {
+                kid: kid.map(str::to_owned),
+                key_type: KeyType::Hmac,
+                alg: Some(alg),
+                key: DecodingKey::from_secret(secret),
+            }],
+        })
+    }
+
+    /// Adds every key of `other`.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::{Algorithm, KeySet};
+    /// let a = KeySet::from_hmac_secret(Some("a"), &[1; 32], Algorithm::HS256)?;
+    /// let b = KeySet::from_hmac_secret(Some("b"), &[2; 32], Algorithm::HS256)?;
+    /// assert_eq!(a.merge(b).len(), 2);
+    /// # Ok::<(), oauth_grpc::keys::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn merge(mut self, other: KeySet) -> Self {
+        self.keys.extend(other.keys);
+        self
+    }
+
+    /// The keys.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert_eq!(KeySet::new().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &VerifyingKey> + '_ {
+        self.keys.iter()
+    }
+
+    /// The key ids, in order.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert_eq!(KeySet::new().kids().count(), 0);
+    /// ```
+    pub fn kids(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        self.keys.iter().map(VerifyingKey::kid)
+    }
+
+    /// How many keys the set holds.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert_eq!(KeySet::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no key.
+    ///
+    /// ```
+    /// # use oauth_grpc::keys::KeySet;
+    /// assert!(KeySet::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub(crate) fn has_hmac(&self) -> bool {
+        self.keys.iter().any(|k| k.key_type == KeyType::Hmac)
+    }
+
+    /// The key for a token: by `kid` when the header has one, else the only key that allows
+    /// `alg`. The `kid` is only compared, never used to fetch anything.
+    pub(crate) fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&VerifyingKey, crate::TokenError> {
+        use crate::TokenError;
+        match kid {
+            Some(kid) => {
+                let mut with_kid = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid));
+                let first = with_kid.next().ok_or(TokenError::UnknownKey)?;
+                if first.allows(alg) {
+                    return Ok(first);
+                }
+                // Rare: one kid on several keys (e.g. one per algorithm).
+                with_kid
+                    .find(|k| k.allows(alg))
+                    .ok_or(TokenError::AlgorithmMismatch)
+            }
+            None => {
+                let mut fitting = self.keys.iter().filter(|k| k.allows(alg));
+                match (fitting.next(), fitting.next()) {
+                    (Some(only), None) => Ok(only),
+                    _ => Err(TokenError::UnknownKey),
+                }
+            }
+        }
+    }
+}
+
+/// Parses one JWKS entry into a key, or says why it cannot verify signatures.
+fn parse_jwk_value(value: serde_json::Value) -> Result<VerifyingKey, String> {
+    let kid_hint = value
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .unwrap_or("(no kid)")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    let jwk: Jwk = serde_json::from_value(value)
+        .map_err(|e| format!("key {kid_hint}: not a JWK this crate supports ({e})"))?;
+    parse_jwk(&jwk).map_err(|reason| format!("key {kid_hint}: {reason}"))
+}
+
+fn parse_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
+    let common = &jwk.common;
+    if let Some(public_key_use) = &common.public_key_use
+        && *public_key_use != PublicKeyUse::Signature
+    {
+        return Err("its `use` is not `sig`".into());
+    }
+    if let Some(ops) = &common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err("its `key_ops` do not include `verify`".into());
+    }
+    let declared = match common.key_algorithm {
+        None => None,
+        Some(alg) => Some(signing_algorithm(alg).ok_or("its `alg` is not a signing algorithm")?),
+    };
+    let key_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            let modulus = URL_SAFE_NO_PAD
+                .decode(rsa.n.trim_end_matches('='))
+                .map_err(|_| "its modulus is not base64url")?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_MODULUS {
+                return Err("its RSA modulus is shorter than 2048 bits".into());
+            }
+            KeyType::Rsa
+        }
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => KeyType::EcP256,
+            EllipticCurve::P384 => KeyType::EcP384,
+            _ => return Err("its curve is not supported (P-256 and P-384 are)".into()),
+        },
+        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+            EllipticCurve::Ed25519 => KeyType::Ed25519,
+            _ => return Err("its curve is not supported (Ed25519 is)".into()),
+        },
+        // Shared secrets do not belong in a published key set; configure them explicitly.
+        AlgorithmParameters::OctetKey(_) => {
+            return Err(
+                "symmetric keys are only accepted through `KeySet::from_hmac_secret`".into(),
+            );
+        }
+        _ => return Err("its key type is not supported".into()),
+    };
+    if let Some(alg) = declared
+        && !key_type.algorithms().contains(&alg)
+    {
+        return Err(format!("its `alg` {alg:?} does not fit its key type"));
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| "its key parameters are invalid")?;
+    Ok(VerifyingKey {
+        kid: common.key_id.clone(),
+        key_type,
+        alg: declared,
+        key,
+    })
+}
+
+fn signing_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match alg {
+        KeyAlgorithm::HS256 => Algorithm::HS256,
+        KeyAlgorithm::HS384 => Algorithm::HS384,
+        KeyAlgorithm::HS512 => Algorithm::HS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}

@@ -1,0 +1,431 @@
+//! [`OAuthLayer`]: the tower layer that authenticates every call and applies the rule for its
+//! path, before tonic decodes a single request message.
+//!
+//! ```no_run
+//! use examples::{OrderBook, pb::orders_server::OrdersServer};
+//! use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::KeySet};
+//! use tonic::transport::Server;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = Validator::builder()
+//!     .issuer("https://idp.example.com/")
+//!     .audience("orders-api")
+//!     .keys(KeySet::from_jwks_file("/etc/orders/jwks.json")?)
+//!     .build()?;
+//! let policies = PolicySet::new()
+//!     .service::<OrderBook>()
+//!     .public_service("grpc.health.v1.Health");
+//!
+//! Server::builder()
+//!     .layer(OAuthLayer::new(validator, policies))
+//!     .add_service(OrdersServer::new(OrderBook::default()))
+//!     .serve("0.0.0.0:50051".parse()?)
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Per call: the path's rule is looked up (no rule: `PERMISSION_DENIED`, unless unknown paths
+//! are passed through); a public rule passes without reading any token; otherwise exactly one
+//! bearer token is taken from `authorization`, validated, and checked against the rule. The
+//! verified [`Principal`] goes into the request extensions, where the method's generated check
+//! and the handler find it. Every decision is recorded by the [`AuditSink`].
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::Status;
+use tonic::server::NamedService;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::audit::{AuditEvent, AuditSink, Decision, TracingSink};
+use crate::error::AuthError;
+use crate::policy::{PolicySet, Rule};
+use crate::principal::Principal;
+use crate::token::{DEFAULT_MAX_HEADER_LEN, bearer_token};
+use crate::validate::Validator;
+
+/// What happens to a call whose path has no rule in the [`PolicySet`].
+///
+/// ```
+/// use oauth_grpc::layer::UnknownPaths;
+/// assert_eq!(UnknownPaths::default(), UnknownPaths::Deny);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownPaths {
+    /// Refuse with `PERMISSION_DENIED` ("no access rule"). The default.
+    #[default]
+    Deny,
+    /// Let the call through unauthenticated, e.g. to services that do their own checks.
+    /// Protected methods still refuse it through their generated checks.
+    PassThrough,
+}
+
+/// Authenticates calls and enforces the compiled rules. See the [module docs](self).
+#[derive(Clone)]
+pub struct OAuthLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    validator: Validator,
+    policies: PolicySet,
+    sink: Arc<dyn AuditSink>,
+    unknown: UnknownPaths,
+    max_header_len: usize,
+}
+
+impl fmt::Debug for OAuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthLayer")
+            .field("validator", &self.shared.validator)
+            .field("policies", &self.shared.policies.methods().count())
+            .field("unknown", &self.shared.unknown)
+            .field("max_header_len", &self.shared.max_header_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthLayer {
+    /// A layer checking tokens with `validator` against the rules of `policies`, auditing to
+    /// `tracing`.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(validator: Validator, policies: PolicySet) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                validator,
+                policies,
+                sink: Arc::new(TracingSink),
+                unknown: UnknownPaths::Deny,
+                max_header_len: DEFAULT_MAX_HEADER_LEN,
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Shared)) -> Self {
+        let mut shared = match Arc::try_unwrap(self.shared) {
+            Ok(shared) => shared,
+            Err(shared) => Shared {
+                validator: shared.validator.clone(),
+                policies: shared.policies.clone(),
+                sink: shared.sink.clone(),
+                unknown: shared.unknown,
+                max_header_len: shared.max_header_len,
+            },
+        };
+        change(&mut shared);
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Sends audit events to `sink` instead of `tracing`.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use oauth_grpc::audit::AuditEvent;
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new())
+    ///     .audit_sink(|event: &AuditEvent<'_>| eprintln!("{} {}", event.reason, event.path));
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn audit_sink(self, sink: impl AuditSink) -> Self {
+        self.with(|s| s.sink = Arc::new(sink))
+    }
+
+    /// What to do with paths that have no rule; [`UnknownPaths::Deny`] by default.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, layer::UnknownPaths, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new()).unknown_paths(UnknownPaths::PassThrough);
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn unknown_paths(self, unknown: UnknownPaths) -> Self {
+        self.with(|s| s.unknown = unknown)
+    }
+
+    /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new()).max_header_len(4096);
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_header_len(self, bytes: usize) -> Self {
+        self.with(|s| s.max_header_len = bytes)
+    }
+
+    /// The rules the layer enforces.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    /// assert_eq!(layer.policies().methods().count(), 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn policies(&self) -> &PolicySet {
+        &self.shared.policies
+    }
+}
+
+impl<S> Layer<S> for OAuthLayer {
+    type Service = OAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OAuth {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service made by [`OAuthLayer`] around `S`.
+#[derive(Clone)]
+pub struct OAuth<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for OAuth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> OAuth<S> {
+    /// Wraps `inner` with the checks of `layer`.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use examples::{OrderBook, pb::orders_server::OrdersServer};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>());
+    /// // Around one service; tonic's router still sees its name.
+    /// let service = OAuth::new(OrdersServer::new(OrderBook::default()), &layer);
+    /// # let _ = service;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(inner: S, layer: &OAuthLayer) -> Self {
+        layer.layer(inner)
+    }
+
+    /// The wrapped service.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let service = OAuth::new(42u8, &OAuthLayer::new(validator, PolicySet::new()));
+    /// assert_eq!(*service.get_ref(), 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let mut service = OAuth::new(1u8, &OAuthLayer::new(validator, PolicySet::new()));
+    /// *service.get_mut() += 1;
+    /// assert_eq!(service.into_inner(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let service = OAuth::new("inner", &OAuthLayer::new(validator, PolicySet::new()));
+    /// assert_eq!(service.into_inner(), "inner");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: NamedService> NamedService for OAuth<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl Shared {
+    /// Decides a call. On success the principal (if any) is returned for the extensions.
+    fn decide<B>(&self, request: &http::Request<B>) -> Result<Option<Principal>, Status> {
+        let path = request.uri().path();
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr());
+        let Some(rule) = self.policies.rule_for(path) else {
+            return match self.unknown {
+                UnknownPaths::PassThrough => {
+                    self.audit(
+                        AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer),
+                    );
+                    Ok(None)
+                }
+                UnknownPaths::Deny => Err(self.deny(AuthError::NoRule, path, None, None, peer)),
+            };
+        };
+        if rule == Rule::Public {
+            self.audit(
+                AuditEvent::new(Decision::Allow, "public", path)
+                    .with_rule(rule)
+                    .with_peer(peer),
+            );
+            return Ok(None);
+        }
+        let token = bearer_token(request.headers(), self.max_header_len)
+            .map_err(|error| self.deny(error, path, Some(rule), None, peer))?;
+        let principal = self
+            .validator
+            .validate(token)
+            .map_err(|error| self.deny(error.into(), path, Some(rule), None, peer))?;
+        if let Err(denial) = rule.evaluate(Some(&principal)) {
+            return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), peer));
+        }
+        self.audit(
+            AuditEvent::new(Decision::Allow, "authorized", path)
+                .with_rule(rule)
+                .with_principal(&principal)
+                .with_peer(peer),
+        );
+        Ok(Some(principal))
+    }
+
+    fn deny(
+        &self,
+        error: AuthError,
+        path: &str,
+        rule: Option<Rule>,
+        principal: Option<&Principal>,
+        peer: Option<SocketAddr>,
+    ) -> Status {
+        let mut event = AuditEvent::new(Decision::Deny, error.code(), path).with_peer(peer);
+        event.rule = rule;
+        event.principal = principal;
+        self.audit(event);
+        Status::from(error)
+    }
+
+    fn audit(&self, event: AuditEvent<'_>) {
+        self.sink.record(&event);
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for OAuth<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        match self.shared.decide(&request) {
+            Ok(principal) => {
+                if let Some(principal) = principal {
+                    request.extensions_mut().insert(principal);
+                } else {
+                    // Never let a caller smuggle in a principal of its own making.
+                    request.extensions_mut().remove::<Principal>();
+                }
+                ResponseFuture {
+                    state: State::Inner {
+                        future: self.inner.call(request),
+                    },
+                }
+            }
+            Err(status) => ResponseFuture {
+                state: State::Rejected {
+                    response: Some(status.into_http()),
+                },
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`OAuth`]: the inner service's, or an immediate rejection.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<http::Response<B>> },
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<http::Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Rejected { response } => {
+                // Polled again after completion: answer with an empty response rather than
+                // panic.
+                Poll::Ready(Ok(response.take().unwrap_or_default()))
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Extracting the bearer token from request metadata (RFC 6750 §2.1).
+//!
+//! Exactly one `authorization` value, scheme `Bearer` (any case), one space, then a token68
+//! (`A-Z a-z 0-9 - . _ ~ + /`, then optional `=` padding), within a size limit.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use oauth_grpc::AuthError;
+//! use oauth_grpc::token::bearer_token;
+//!
+//! let mut headers = HeaderMap::new();
+//! assert_eq!(bearer_token(&headers, 8192), Err(AuthError::MissingToken));
+//! headers.insert("authorization", "bearer abc.def.ghi".parse().unwrap());
+//! assert_eq!(bearer_token(&headers, 8192), Ok("abc.def.ghi"));
+//! ```
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use crate::error::AuthError;
+
+/// The default limit on the `authorization` value: 8 KiB.
+pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
+
+/// The bearer token of a request.
+///
+/// # Errors
+///
+/// - [`AuthError::MissingToken`] when there is no `authorization` value, or it uses another
+///   scheme (RFC 6750 §3.1: no error code then);
+/// - [`AuthError::InvalidRequest`] when there are several values, the value is longer than
+///   `max_len`, not visible ASCII, has no token after `Bearer`, or the token is not token68.
+///
+/// ```
+/// use http::HeaderMap;
+/// use oauth_grpc::AuthError;
+/// use oauth_grpc::token::bearer_token;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+/// assert_eq!(bearer_token(&headers, 8192), Err(AuthError::MissingToken));
+/// headers.insert("authorization", "Bearer ".parse().unwrap());
+/// assert!(matches!(bearer_token(&headers, 8192), Err(AuthError::InvalidRequest(_))));
+/// ```
+pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest(
+            "several authorization values; send exactly one",
+        ));
+    }
+    if value.len() > max_len {
+        return Err(AuthError::InvalidRequest(
+            "the authorization value is too long",
+        ));
+    }
+    let Ok(value) = value.to_str() else {
+        return Err(AuthError::InvalidRequest(
+            "the authorization value is not visible ASCII",
+        ));
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MissingToken);
+    }
+    if rest.is_empty() {
+        return Err(AuthError::InvalidRequest("no token after `Bearer`"));
+    }
+    if !is_token68(rest) {
+        return Err(AuthError::InvalidRequest(
+            "the bearer token is not in token68 syntax",
+        ));
+    }
+    Ok(rest)
+}
+
+/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn accepts_one_bearer_token_in_any_case() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let h = headers(&[&format!("{scheme} a.b.c")]);
+            assert_eq!(bearer_token(&h, 100), Ok("a.b.c"));
+        }
+        assert_eq!(bearer_token(&headers(&["Bearer abc=="]), 100), Ok("abc=="));
+    }
+
+    #[test]
+    fn refuses_malformed_values() {
+        let invalid = |v: &str| {
+            matches!(
+                bearer_token(&headers(&[v]), 100),
+                Err(AuthError::InvalidRequest(_))
+            )
+        };
+        assert!(invalid("Bearer"));
+        assert!(invalid("Bearer "));
+        assert!(invalid("Bearer  a.b.c"));
+        assert!(invalid("Bearer a.b.c "));
+        assert!(invalid("Bearer a b"));
+        assert!(invalid("Bearer a,b"));
+        assert!(invalid("Bearer ===="));
+        assert!(invalid("Bearer a=b"));
+        assert!(invalid(&format!("Bearer {}", "a".repeat(100))));
+        assert_eq!(
+            bearer_token(&headers(&["Basic abc"]), 100),
+            Err(AuthError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearerabc"]), 100),
+            Err(AuthError::MissingToken)
+        );
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"]), 100),
+            Err(AuthError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn non_ascii_value_is_invalid_request() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            AUTHORIZATION,
+            http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        );
+        assert!(matches!(
+            bearer_token(&map, 100),
+            Err(AuthError::InvalidRequest(_))
+        ));
+    }
+}
