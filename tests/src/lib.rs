@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -29,15 +30,28 @@ impl TestServer {
     ///
     /// When no loopback port can be bound.
     pub async fn start(router: Router) -> std::io::Result<Self> {
+        Self::serve(|incoming, shutdown| router.serve_with_incoming_shutdown(incoming, shutdown))
+            .await
+    }
+
+    /// Binds 127.0.0.1 on a port the OS picks and runs `serve` on it; for routers with
+    /// layers, whose types differ: `TestServer::serve(|i, s| router.serve_with_incoming_shutdown(i, s))`.
+    ///
+    /// # Errors
+    ///
+    /// When no loopback port can be bound.
+    pub async fn serve<F, Fut>(serve: F) -> std::io::Result<Self>
+    where
+        F: FnOnce(TcpListenerStream, Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+        Fut: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
+        let shutdown = Box::pin(async move {
             let _ = rx.await;
-        };
-        let task = tokio::spawn(
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown),
-        );
+        });
+        let task = tokio::spawn(serve(TcpListenerStream::new(listener), shutdown));
         Ok(Self {
             addr,
             shutdown: Some(tx),
@@ -83,4 +97,61 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+pub mod issuer;
+
+/// The validator of the test servers: trusts the test issuer's JWKS, audience `orders-api`.
+///
+/// # Panics
+///
+/// If the test JWKS does not load (a test set-up error).
+pub fn validator() -> oauth_grpc::Validator {
+    oauth_grpc::Validator::builder()
+        .issuer(issuer::ISSUER)
+        .audience(issuer::AUDIENCE)
+        .keys(oauth_grpc::keys::KeySet::from_jwks(&issuer::jwks()).expect("test JWKS loads"))
+        .build()
+        .expect("test validator builds")
+}
+
+/// The orders service behind `layer` on 127.0.0.1.
+///
+/// # Errors
+///
+/// When no loopback port can be bound.
+pub async fn orders_server(
+    layer: oauth_grpc::OAuthLayer,
+    store: examples::Store,
+) -> std::io::Result<TestServer> {
+    let router = tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(examples::pb::orders_server::OrdersServer::new(
+            examples::OrderBook::new(store.clone()),
+        ))
+        .add_service(examples::pb::orders_admin_server::OrdersAdminServer::new(
+            examples::AdminDesk::new(store),
+        ));
+    TestServer::serve(|incoming, shutdown| router.serve_with_incoming_shutdown(incoming, shutdown))
+        .await
+}
+
+/// The standard layer of the tests: the orders tables and [`validator`].
+pub fn orders_layer() -> oauth_grpc::OAuthLayer {
+    oauth_grpc::OAuthLayer::new(
+        validator(),
+        oauth_grpc::PolicySet::new()
+            .service::<examples::OrderBook>()
+            .service::<examples::AdminDesk>(),
+    )
+}
+
+/// The `www-authenticate` value of a status, or `<none>`.
+pub fn challenge(status: &tonic::Status) -> String {
+    status
+        .metadata()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<none>")
+        .to_owned()
 }

@@ -1,0 +1,263 @@
+//! Valid tokens reach the handler with their Principal: every key type, the accepted header
+//! and claim variants, public and unknown paths.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use examples::Store;
+use examples::pb::orders_admin_client::OrdersAdminClient;
+use examples::pb::orders_client::OrdersClient;
+use examples::pb::{
+    CreateOrderRequest, GetHttpStatusRequest, PurgeCancelledRequest, WhoAmIRequest,
+};
+use oauth_grpc::layer::UnknownPaths;
+use oauth_grpc::{OAuthLayer, PolicySet};
+use oauth_grpc_tests::issuer::{self, TestKey, claims, header, sign_json};
+use oauth_grpc_tests::{challenge, orders_layer, orders_server, validator};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Request};
+
+fn authorized<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    let value = MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII token");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+#[tokio::test]
+async fn every_key_type_and_algorithm_is_accepted() {
+    let server = orders_server(orders_layer(), Store::default())
+        .await
+        .expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    let cases = [
+        (TestKey::Rsa1, "RS256"),
+        (TestKey::Rsa2, "RS256"),
+        (TestKey::Rsa2, "RS384"),
+        (TestKey::Rsa2, "RS512"),
+        (TestKey::Rsa2, "PS256"),
+        (TestKey::Rsa2, "PS384"),
+        (TestKey::Rsa2, "PS512"),
+        (TestKey::Ec256, "ES256"),
+        (TestKey::Ec384, "ES384"),
+        (TestKey::Ed25519, "EdDSA"),
+    ];
+    for (key, alg) in cases {
+        let mut h = header(key);
+        h["alg"] = json!(alg);
+        let token = sign_json(&h, &claims("orders:read orders:write"), key);
+        let who = client
+            .who_am_i(authorized(WhoAmIRequest {}, &token))
+            .await
+            .unwrap_or_else(|s| panic!("{alg} with {}: {s:?}", key.kid()))
+            .into_inner();
+        assert_eq!(who.subject, "alice");
+        assert_eq!(who.scopes, ["orders:read", "orders:write"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn handler_sees_the_principal() {
+    let store = Store::default();
+    let server = orders_server(orders_layer(), store.clone())
+        .await
+        .expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    let token = issuer::token(TestKey::Ec256, "orders:write");
+    let order = client
+        .create_order(authorized(
+            CreateOrderRequest {
+                item: "widget".into(),
+                quantity: 3,
+            },
+            &token,
+        ))
+        .await
+        .expect("orders:write may create")
+        .into_inner();
+    assert_eq!(
+        order.owner, "alice",
+        "the handler read the subject from the Principal"
+    );
+    assert_eq!(store.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn accepted_claim_and_header_variants() {
+    let server = orders_server(orders_layer(), Store::default())
+        .await
+        .expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    let now = issuer::now();
+    let mut variants = Vec::new();
+
+    let mut h = header(TestKey::Rsa1);
+    h["typ"] = json!("application/at+jwt");
+    variants.push((
+        "typ application/at+jwt",
+        sign_json(&h, &claims("orders:read"), TestKey::Rsa1),
+    ));
+
+    let mut c = claims("");
+    c.as_object_mut().map(|m| m.remove("scope"));
+    c["scp"] = json!(["orders:read", "profile"]);
+    variants.push((
+        "scp as an array",
+        sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    ));
+
+    let mut c = claims("");
+    c.as_object_mut().map(|m| m.remove("scope"));
+    c["scp"] = json!("orders:read profile");
+    variants.push((
+        "scp as a string",
+        sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    ));
+
+    let mut c = claims("orders:read");
+    c["aud"] = json!(["billing-api", issuer::AUDIENCE]);
+    variants.push((
+        "aud array with ours",
+        sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    ));
+
+    let mut c = claims("orders:read");
+    c["exp"] = json!(now as f64 + 300.5);
+    variants.push((
+        "exp with a fraction",
+        sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    ));
+
+    let mut c = claims("orders:read");
+    c["exp"] = json!(now - 30);
+    variants.push((
+        "expired within the 60 s leeway",
+        sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    ));
+
+    let mut h = header(TestKey::Ed25519);
+    h.as_object_mut().map(|m| m.remove("kid"));
+    variants.push((
+        "no kid, one key fits EdDSA",
+        sign_json(&h, &claims("orders:read"), TestKey::Ed25519),
+    ));
+
+    for (name, token) in variants {
+        let who = client
+            .who_am_i(authorized(WhoAmIRequest {}, &token))
+            .await
+            .unwrap_or_else(|s| panic!("{name}: {s:?}"))
+            .into_inner();
+        assert!(
+            who.scopes.contains(&"orders:read".to_owned()),
+            "{name}: {:?}",
+            who.scopes
+        );
+    }
+    server.stop().await;
+}
+
+/// A `jku` in the header points at a listener of ours: the token is judged by the trusted
+/// keys alone and nothing ever connects to the URL.
+#[tokio::test]
+async fn jku_x5u_and_jwk_headers_are_never_followed() {
+    let trap = TcpListener::bind("127.0.0.1:0").await.expect("bind trap");
+    let trap_url = format!("http://{}/jwks.json", trap.local_addr().expect("addr"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    let trap_task = tokio::spawn(async move {
+        while trap.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    let server = orders_server(orders_layer(), Store::default())
+        .await
+        .expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+
+    // Signed by a trusted key, with hostile pointers: accepted, pointers ignored.
+    let mut h = header(TestKey::Rsa1);
+    h["jku"] = json!(trap_url);
+    h["x5u"] = json!(trap_url);
+    let token = sign_json(&h, &claims("orders:read"), TestKey::Rsa1);
+    client
+        .who_am_i(authorized(WhoAmIRequest {}, &token))
+        .await
+        .expect("a valid token with a jku header is judged by trusted keys");
+
+    // Signed by an untrusted key that the header offers inline and by URL: refused.
+    let mut h = json!({"alg": "RS256", "typ": "at+jwt", "kid": "attacker", "jku": trap_url});
+    h["jwk"] = serde_json::to_value(TestKey::Rsa2.jwk()).expect("jwk");
+    let forged = sign_json(&h, &claims("orders:read"), TestKey::Rsa2);
+    let status = client
+        .who_am_i(authorized(WhoAmIRequest {}, &forged))
+        .await
+        .expect_err("an embedded jwk is not trusted");
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing may fetch the jku/x5u URL"
+    );
+    trap_task.abort();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn public_rpc_reads_no_token() {
+    let server = orders_server(orders_layer(), Store::default())
+        .await
+        .expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    client
+        .get_http_status(GetHttpStatusRequest {})
+        .await
+        .expect("public without a token");
+    client
+        .get_http_status(authorized(GetHttpStatusRequest {}, "garbage"))
+        .await
+        .expect("public with a garbage token: the token is not read");
+    server.stop().await;
+}
+
+/// A service whose table is not in the PolicySet: refused by default; passed through on
+/// request, where its own generated check still refuses it (fail closed twice).
+#[tokio::test]
+async fn paths_without_a_rule() {
+    let only_orders = || PolicySet::new().service::<examples::OrderBook>();
+    let token = issuer::token(TestKey::Rsa1, "orders:admin");
+
+    let server = orders_server(
+        OAuthLayer::new(validator(), only_orders()),
+        Store::default(),
+    )
+    .await
+    .expect("bind");
+    let mut admin = OrdersAdminClient::new(server.channel().await.expect("connect"));
+    let status = admin
+        .purge_cancelled(authorized(PurgeCancelledRequest {}, &token))
+        .await
+        .expect_err("no rule for OrdersAdmin in this set");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "no access rule for this call");
+    server.stop().await;
+
+    let layer =
+        OAuthLayer::new(validator(), only_orders()).unknown_paths(UnknownPaths::PassThrough);
+    let server = orders_server(layer, Store::default()).await.expect("bind");
+    let mut admin = OrdersAdminClient::new(server.channel().await.expect("connect"));
+    let status = admin
+        .purge_cancelled(authorized(PurgeCancelledRequest {}, &token))
+        .await
+        .expect_err("passed through unauthenticated, then refused by the method's own check");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(challenge(&status), "Bearer");
+    server.stop().await;
+}

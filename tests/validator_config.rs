@@ -1,0 +1,366 @@
+//! Validator configuration: typed errors that name the fix, HMAC-only validators, roles,
+//! custom scope claims, the plain-JWT switch, lifetime limits — and no panic on any input.
+
+use std::time::Duration;
+
+use oauth_grpc::keys::{Algorithm, KeyError, KeySet};
+use oauth_grpc::validate::TokenTypes;
+use oauth_grpc::{ConfigError, TokenError, Validator};
+use oauth_grpc_tests::issuer::{
+    self, AUDIENCE, ISSUER, TestKey, b64, claims, header, sign_json, sign_segments,
+};
+use serde_json::json;
+
+fn jwks() -> KeySet {
+    KeySet::from_jwks(&issuer::jwks()).expect("test JWKS")
+}
+
+#[test]
+fn configuration_errors_name_the_fix() {
+    let err = Validator::builder()
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::NoIssuer));
+    assert!(err.to_string().contains(".issuer("), "{err}");
+
+    let err = Validator::builder()
+        .issuer(ISSUER)
+        .keys(jwks())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::NoAudience));
+    assert!(err.to_string().contains(".audience("), "{err}");
+
+    let err = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::NoKeys));
+
+    let err = Validator::builder()
+        .issuer("")
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Empty("issuer")));
+
+    let hmac = KeySet::from_hmac_secret(None, &[7; 32], Algorithm::HS256).expect("secret");
+    let err = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .keys(hmac)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::MixedKeys), "{err}");
+
+    let err = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_file("/nonexistent/jwks.json")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/jwks.json"), "{err}");
+
+    let err = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .role_claim("realm_access..roles")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::RolePath(_)));
+}
+
+#[test]
+fn key_documents_fail_with_clear_errors() {
+    assert!(matches!(KeySet::from_jwks(b"{"), Err(KeyError::Json(_))));
+    assert!(matches!(KeySet::from_jwks(b"[]"), Err(KeyError::Json(_))));
+    assert!(matches!(
+        KeySet::from_jwks(br#"{"keys": {}}"#),
+        Err(KeyError::Json(_))
+    ));
+    let only_unusable = br#"{"keys": [
+        {"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"},
+        {"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"},
+        {"kty": "oct", "k": "c2VjcmV0"},
+        {"kty": "RSA", "alg": "RS256", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXbw", "e": "AQAB"},
+        "not an object"
+    ]}"#;
+    match KeySet::from_jwks(only_unusable) {
+        Err(KeyError::NoUsableKey { skipped }) => assert_eq!(skipped, 5),
+        other => panic!("expected NoUsableKey, got {other:?}"),
+    }
+    assert!(matches!(
+        KeySet::from_pem(None, TestKey::Rsa1.public_pem(), Algorithm::ES256),
+        Err(KeyError::Pem { .. })
+    ));
+    assert!(matches!(
+        KeySet::from_pem(None, TestKey::Rsa1.public_pem(), Algorithm::HS256),
+        Err(KeyError::WrongAlgorithm { .. })
+    ));
+    assert!(matches!(
+        KeySet::from_hmac_secret(None, &[1; 47], Algorithm::HS384),
+        Err(KeyError::ShortSecret { min: 48, .. })
+    ));
+    // The test JWKS: five signing keys, the encryption key skipped.
+    assert_eq!(jwks().len(), 5);
+}
+
+#[test]
+fn pem_keys_verify_exactly_their_algorithm() {
+    let keys = KeySet::from_pem(Some("rsa-1"), TestKey::Rsa1.public_pem(), Algorithm::RS256)
+        .expect("PEM")
+        .merge(KeySet::from_pem(None, TestKey::Ec256.public_pem(), Algorithm::ES256).expect("PEM"))
+        .merge(
+            KeySet::from_pem(None, TestKey::Ed25519.public_pem(), Algorithm::EdDSA).expect("PEM"),
+        );
+    let validator = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(keys)
+        .build()
+        .expect("valid");
+    for key in [TestKey::Rsa1, TestKey::Ec256, TestKey::Ed25519] {
+        let token = issuer::token(key, "a");
+        let mut h = header(key);
+        if key != TestKey::Rsa1 {
+            h.as_object_mut().map(|m| m.remove("kid"));
+        }
+        let token_no_kid = sign_json(&h, &claims("a"), key);
+        assert!(
+            validator.validate(&token_no_kid).is_ok(),
+            "{key:?}: {:?}",
+            validator.validate(&token_no_kid)
+        );
+        let _ = token;
+    }
+    let mut h = header(TestKey::Rsa1);
+    h["alg"] = json!("PS256");
+    let ps256 = sign_json(&h, &claims("a"), TestKey::Rsa1);
+    assert_eq!(
+        validator.validate(&ps256).unwrap_err(),
+        TokenError::AlgorithmMismatch
+    );
+}
+
+#[test]
+fn hmac_validator_accepts_only_its_secret() {
+    let secret = [42u8; 32];
+    let validator = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(KeySet::from_hmac_secret(Some("hs"), &secret, Algorithm::HS256).expect("secret"))
+        .build()
+        .expect("valid");
+    let sign = |key: &[u8], alg: Algorithm, name: &str| {
+        let h = json!({"alg": name, "typ": "at+jwt", "kid": "hs"});
+        sign_segments(
+            &b64(h.to_string().as_bytes()),
+            &b64(claims("orders:read").to_string().as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(key),
+            alg,
+        )
+    };
+    let principal = validator
+        .validate(&sign(&secret, Algorithm::HS256, "HS256"))
+        .expect("valid HS256");
+    assert!(principal.has_scope("orders:read"));
+    assert_eq!(
+        validator
+            .validate(&sign(&[41; 32], Algorithm::HS256, "HS256"))
+            .unwrap_err(),
+        TokenError::BadSignature
+    );
+    assert_eq!(
+        validator
+            .validate(&sign(&secret, Algorithm::HS512, "HS512"))
+            .unwrap_err(),
+        TokenError::AlgorithmMismatch
+    );
+    // An RS256 token: HMAC validators know no RSA key.
+    let rs = sign_json(
+        &json!({"alg": "RS256", "typ": "at+jwt", "kid": "hs"}),
+        &claims("a"),
+        TestKey::Rsa1,
+    );
+    assert_eq!(
+        validator.validate(&rs).unwrap_err(),
+        TokenError::AlgorithmMismatch
+    );
+}
+
+#[test]
+fn roles_custom_scope_claims_and_plain_jwt() {
+    // Keycloak style: typ JWT, roles under realm_access.roles, no scope for our API.
+    let keycloak = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .token_types(TokenTypes::AllowPlainJwt)
+        .role_claim("realm_access.roles")
+        .map_role("orders-admin", ["orders:admin", "orders:read"])
+        .build()
+        .expect("valid");
+    let mut c = claims("openid profile");
+    c["realm_access"] = json!({"roles": ["orders-admin", "offline_access"]});
+    let mut h = header(TestKey::Rsa1);
+    h["typ"] = json!("JWT");
+    let principal = keycloak
+        .validate(&sign_json(&h, &c, TestKey::Rsa1))
+        .expect("valid");
+    let scopes: Vec<&str> = principal.scopes().iter().collect();
+    assert_eq!(scopes, ["openid", "orders:admin", "orders:read", "profile"]);
+    h.as_object_mut().map(|m| m.remove("typ"));
+    assert!(
+        keycloak.validate(&sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
+        "no typ allowed"
+    );
+    h["typ"] = json!("id+jwt");
+    assert_eq!(
+        keycloak
+            .validate(&sign_json(&h, &c, TestKey::Rsa1))
+            .unwrap_err(),
+        TokenError::WrongType
+    );
+    c["realm_access"] = json!({"roles": "orders-admin"});
+    h["typ"] = json!("JWT");
+    assert!(
+        keycloak.validate(&sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
+        "a single role string"
+    );
+    c["realm_access"] = json!({"roles": 7});
+    assert_eq!(
+        keycloak
+            .validate(&sign_json(&h, &c, TestKey::Rsa1))
+            .unwrap_err(),
+        TokenError::InvalidClaim
+    );
+
+    // Auth0 style: permissions array.
+    let auth0 = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .scope_claim("permissions")
+        .build()
+        .expect("valid");
+    let mut c = claims("openid");
+    c["permissions"] = json!(["orders:read", "orders:write"]);
+    let principal = auth0
+        .validate(&sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1))
+        .expect("valid");
+    assert!(principal.has_scope("orders:write"));
+    assert!(
+        !principal.has_scope("openid"),
+        "the configured claim replaces `scope`"
+    );
+    c["permissions"] = json!(["orders:read", 5]);
+    assert_eq!(
+        auth0
+            .validate(&sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1))
+            .unwrap_err(),
+        TokenError::InvalidClaim
+    );
+}
+
+#[test]
+fn lifetime_leeway_and_several_issuers() {
+    let validator = Validator::builder()
+        .issuer("https://other.test/")
+        .issuer(ISSUER)
+        .audience("other-api")
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .leeway(Duration::from_secs(0))
+        .max_lifetime(Duration::from_secs(600))
+        .build()
+        .expect("valid");
+    let now = issuer::now();
+    let token = |c: serde_json::Value| sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1);
+
+    let ok = validator.validate(&token(claims("a"))).expect("valid");
+    assert_eq!(ok.issuer(), Some(ISSUER));
+    assert_eq!(ok.audiences(), [AUDIENCE]);
+    assert_eq!(ok.client_id(), Some("orders-web"));
+
+    let mut c = claims("a");
+    c["exp"] = json!(now + 3600);
+    assert_eq!(
+        validator.validate(&token(c)).unwrap_err(),
+        TokenError::LifetimeTooLong
+    );
+    let mut c = claims("a");
+    c.as_object_mut().map(|m| m.remove("iat"));
+    assert_eq!(
+        validator.validate(&token(c)).unwrap_err(),
+        TokenError::MissingClaim
+    );
+    let mut c = claims("a");
+    c["exp"] = json!(now - 1);
+    assert_eq!(
+        validator.validate(&token(c)).unwrap_err(),
+        TokenError::Expired,
+        "no leeway"
+    );
+    let mut c = claims("a");
+    c["iss"] = json!("https://other.test/");
+    assert!(validator.validate(&token(c)).is_ok(), "second issuer");
+    let mut c = claims("a");
+    c["azp"] = json!("spa");
+    c.as_object_mut().map(|m| m.remove("client_id"));
+    assert_eq!(
+        validator.validate(&token(c)).expect("valid").client_id(),
+        Some("spa")
+    );
+    let mut c = claims("a");
+    c["act"] = json!("not an object");
+    assert_eq!(
+        validator.validate(&token(c)).unwrap_err(),
+        TokenError::InvalidClaim
+    );
+    let mut c = claims("a");
+    c["sub"] = json!(42);
+    assert_eq!(
+        validator.validate(&token(c)).unwrap_err(),
+        TokenError::InvalidClaim
+    );
+}
+
+/// Arbitrary input never panics and is always refused.
+#[test]
+fn garbage_is_refused_without_panic() {
+    let validator = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .build()
+        .expect("valid");
+    let inputs = [
+        "",
+        ".",
+        "..",
+        "...",
+        "a.b.c",
+        "ey.ey.ey",
+        "€.€.€",
+        "\0.\0.\0",
+        "eyJhbGciOiJSUzI1NiJ9.e30.",
+        "eyJhbGciOiJSUzI1NiJ9..sig",
+        ".e30.sig",
+        "eyJhbGciOiJSUzI1NiJ9.e30.AAAA",
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiYXQrand0In0.e30.AAAA",
+    ];
+    for input in inputs {
+        assert!(validator.validate(input).is_err(), "{input:?}");
+    }
+    let huge = "a".repeat(100_000);
+    assert_eq!(
+        validator.validate(&huge).unwrap_err(),
+        TokenError::Malformed
+    );
+}
