@@ -181,11 +181,18 @@ fn cases() -> Vec<Case> {
             challenge: leak(invalid("encrypted tokens are not accepted")),
         },
         Case {
-            name: "bad base64 in header",
+            name: "character outside token68 in header",
             rpc: Rpc::Create,
             authorization: bearer(&format!("{}!.{p}.{s}", &h[1..])),
             code: Unauth,
             challenge: r#"Bearer error="invalid_request", error_description="the bearer token is not in token68 syntax""#,
+        },
+        Case {
+            name: "bad base64 in header (standard alphabet)",
+            rpc: Rpc::Create,
+            authorization: bearer(&format!("{}+.{p}.{s}", &h[1..])),
+            code: Unauth,
+            challenge: leak(invalid("the token is malformed")),
         },
         Case {
             name: "padding after the signature",

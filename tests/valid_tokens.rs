@@ -261,3 +261,47 @@ async fn paths_without_a_rule() {
     assert_eq!(challenge(&status), "Bearer");
     server.stop().await;
 }
+
+/// The layer around one service instead of the whole server: tonic still routes to it by
+/// name, and the other service on the server is not covered by this layer.
+#[tokio::test]
+async fn layer_around_a_single_service() {
+    use examples::pb::orders_admin_server::OrdersAdminServer;
+    use examples::pb::orders_server::OrdersServer;
+    use oauth_grpc::OAuth;
+    use oauth_grpc_tests::TestServer;
+
+    let layer = orders_layer();
+    let store = Store::default();
+    let router = tonic::transport::Server::builder()
+        .add_service(OAuth::new(
+            OrdersServer::new(examples::OrderBook::new(store.clone())),
+            &layer,
+        ))
+        .add_service(OrdersAdminServer::new(examples::AdminDesk::new(store)));
+    let server = TestServer::start(router).await.expect("bind");
+    let channel = server.channel().await.expect("connect");
+    let mut orders = OrdersClient::new(channel.clone());
+
+    let status = orders
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let token = issuer::token(TestKey::Ed25519, "orders:admin");
+    let who = orders
+        .who_am_i(authorized(WhoAmIRequest {}, &token))
+        .await
+        .expect("valid token through the per-service layer")
+        .into_inner();
+    assert_eq!(who.subject, "alice");
+
+    // The admin service has no layer: its own generated checks refuse the call.
+    let mut admin = OrdersAdminClient::new(channel);
+    let status = admin
+        .purge_cancelled(authorized(PurgeCancelledRequest {}, &token))
+        .await
+        .expect_err("no layer, no principal");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    server.stop().await;
+}
