@@ -39,7 +39,8 @@ proptest! {
     fn all_of_is_subset(required in subset(), granted in subset()) {
         let rule = Rule::AllOf(leak(&required));
         let set: ScopeSet = names(&granted).into_iter().collect();
-        let model = names(&required).is_subset(&names(&granted));
+        // An empty all-of admits nobody (fail closed).
+        let model = !required.is_empty() && names(&required).is_subset(&names(&granted));
         prop_assert_eq!(rule.is_satisfied_by(&set), model);
     }
 
@@ -62,7 +63,7 @@ proptest! {
         let satisfied = if any {
             !names(&required).is_disjoint(&names(&granted))
         } else {
-            names(&required).is_subset(&names(&granted))
+            !required.is_empty() && names(&required).is_subset(&names(&granted))
         };
         let expected = match (present, satisfied) {
             (false, _) => Err(Denial::Unauthenticated),

@@ -133,9 +133,9 @@ fn pem_keys_verify_exactly_their_algorithm() {
         }
         let token_no_kid = sign_json(&h, &claims("a"), key);
         assert!(
-            validator.validate(&token_no_kid).is_ok(),
+            check(&validator, &token_no_kid).is_ok(),
             "{key:?}: {:?}",
-            validator.validate(&token_no_kid)
+            check(&validator, &token_no_kid)
         );
         let _ = token;
     }
@@ -143,7 +143,7 @@ fn pem_keys_verify_exactly_their_algorithm() {
     h["alg"] = json!("PS256");
     let ps256 = sign_json(&h, &claims("a"), TestKey::Rsa1);
     assert_eq!(
-        validator.validate(&ps256).unwrap_err(),
+        check(&validator, &ps256).unwrap_err(),
         TokenError::AlgorithmMismatch
     );
 }
@@ -166,20 +166,15 @@ fn hmac_validator_accepts_only_its_secret() {
             alg,
         )
     };
-    let principal = validator
-        .validate(&sign(&secret, Algorithm::HS256, "HS256"))
-        .expect("valid HS256");
+    let principal =
+        check(&validator, &sign(&secret, Algorithm::HS256, "HS256")).expect("valid HS256");
     assert!(principal.has_scope("orders:read"));
     assert_eq!(
-        validator
-            .validate(&sign(&[41; 32], Algorithm::HS256, "HS256"))
-            .unwrap_err(),
+        check(&validator, &sign(&[41; 32], Algorithm::HS256, "HS256")).unwrap_err(),
         TokenError::BadSignature
     );
     assert_eq!(
-        validator
-            .validate(&sign(&secret, Algorithm::HS512, "HS512"))
-            .unwrap_err(),
+        check(&validator, &sign(&secret, Algorithm::HS512, "HS512")).unwrap_err(),
         TokenError::AlgorithmMismatch
     );
     // An RS256 token: HMAC validators know no RSA key.
@@ -189,7 +184,7 @@ fn hmac_validator_accepts_only_its_secret() {
         TestKey::Rsa1,
     );
     assert_eq!(
-        validator.validate(&rs).unwrap_err(),
+        check(&validator, &rs).unwrap_err(),
         TokenError::AlgorithmMismatch
     );
 }
@@ -210,34 +205,28 @@ fn roles_custom_scope_claims_and_plain_jwt() {
     c["realm_access"] = json!({"roles": ["orders-admin", "offline_access"]});
     let mut h = header(TestKey::Rsa1);
     h["typ"] = json!("JWT");
-    let principal = keycloak
-        .validate(&sign_json(&h, &c, TestKey::Rsa1))
-        .expect("valid");
+    let principal = check(&keycloak, &sign_json(&h, &c, TestKey::Rsa1)).expect("valid");
     let scopes: Vec<&str> = principal.scopes().iter().collect();
     assert_eq!(scopes, ["openid", "orders:admin", "orders:read", "profile"]);
     h.as_object_mut().map(|m| m.remove("typ"));
     assert!(
-        keycloak.validate(&sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
+        check(&keycloak, &sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
         "no typ allowed"
     );
     h["typ"] = json!("id+jwt");
     assert_eq!(
-        keycloak
-            .validate(&sign_json(&h, &c, TestKey::Rsa1))
-            .unwrap_err(),
+        check(&keycloak, &sign_json(&h, &c, TestKey::Rsa1)).unwrap_err(),
         TokenError::WrongType
     );
     c["realm_access"] = json!({"roles": "orders-admin"});
     h["typ"] = json!("JWT");
     assert!(
-        keycloak.validate(&sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
+        check(&keycloak, &sign_json(&h, &c, TestKey::Rsa1)).is_ok(),
         "a single role string"
     );
     c["realm_access"] = json!({"roles": 7});
     assert_eq!(
-        keycloak
-            .validate(&sign_json(&h, &c, TestKey::Rsa1))
-            .unwrap_err(),
+        check(&keycloak, &sign_json(&h, &c, TestKey::Rsa1)).unwrap_err(),
         TokenError::InvalidClaim
     );
 
@@ -251,9 +240,11 @@ fn roles_custom_scope_claims_and_plain_jwt() {
         .expect("valid");
     let mut c = claims("openid");
     c["permissions"] = json!(["orders:read", "orders:write"]);
-    let principal = auth0
-        .validate(&sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1))
-        .expect("valid");
+    let principal = check(
+        &auth0,
+        &sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
+    )
+    .expect("valid");
     assert!(principal.has_scope("orders:write"));
     assert!(
         !principal.has_scope("openid"),
@@ -261,9 +252,11 @@ fn roles_custom_scope_claims_and_plain_jwt() {
     );
     c["permissions"] = json!(["orders:read", 5]);
     assert_eq!(
-        auth0
-            .validate(&sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1))
-            .unwrap_err(),
+        check(
+            &auth0,
+            &sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1)
+        )
+        .unwrap_err(),
         TokenError::InvalidClaim
     );
 }
@@ -283,7 +276,7 @@ fn lifetime_leeway_and_several_issuers() {
     let now = issuer::now();
     let token = |c: serde_json::Value| sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1);
 
-    let ok = validator.validate(&token(claims("a"))).expect("valid");
+    let ok = check(&validator, &token(claims("a"))).expect("valid");
     assert_eq!(ok.issuer(), Some(ISSUER));
     assert_eq!(ok.audiences(), [AUDIENCE]);
     assert_eq!(ok.client_id(), Some("orders-web"));
@@ -291,42 +284,61 @@ fn lifetime_leeway_and_several_issuers() {
     let mut c = claims("a");
     c["exp"] = json!(now + 3600);
     assert_eq!(
-        validator.validate(&token(c)).unwrap_err(),
+        check(&validator, &token(c)).unwrap_err(),
         TokenError::LifetimeTooLong
     );
     let mut c = claims("a");
     c.as_object_mut().map(|m| m.remove("iat"));
     assert_eq!(
-        validator.validate(&token(c)).unwrap_err(),
+        check(&validator, &token(c)).unwrap_err(),
         TokenError::MissingClaim
     );
     let mut c = claims("a");
     c["exp"] = json!(now - 1);
     assert_eq!(
-        validator.validate(&token(c)).unwrap_err(),
+        check(&validator, &token(c)).unwrap_err(),
         TokenError::Expired,
         "no leeway"
     );
     let mut c = claims("a");
     c["iss"] = json!("https://other.test/");
-    assert!(validator.validate(&token(c)).is_ok(), "second issuer");
+    assert!(check(&validator, &token(c)).is_ok(), "second issuer");
+    // RFC 9068 requires sub, client_id, iat and jti under the strict profile.
+    for claim in ["sub", "client_id", "iat", "jti"] {
+        let mut c = claims("a");
+        c.as_object_mut().map(|m| m.remove(claim));
+        assert_eq!(
+            check(&validator, &token(c)).unwrap_err(),
+            TokenError::MissingClaim,
+            "{claim}"
+        );
+    }
+    // Under the plain-JWT profile they are optional, and `azp` names the client.
+    let lenient = Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(jwks())
+        .token_types(TokenTypes::AllowPlainJwt)
+        .build()
+        .expect("valid");
     let mut c = claims("a");
     c["azp"] = json!("spa");
-    c.as_object_mut().map(|m| m.remove("client_id"));
-    assert_eq!(
-        validator.validate(&token(c)).expect("valid").client_id(),
-        Some("spa")
-    );
+    for claim in ["sub", "client_id", "iat", "jti"] {
+        c.as_object_mut().map(|m| m.remove(claim));
+    }
+    let principal = check(&lenient, &token(c)).expect("valid");
+    assert_eq!(principal.client_id(), Some("spa"));
+    assert_eq!(principal.subject(), None);
     let mut c = claims("a");
     c["act"] = json!("not an object");
     assert_eq!(
-        validator.validate(&token(c)).unwrap_err(),
+        check(&validator, &token(c)).unwrap_err(),
         TokenError::InvalidClaim
     );
     let mut c = claims("a");
     c["sub"] = json!(42);
     assert_eq!(
-        validator.validate(&token(c)).unwrap_err(),
+        check(&validator, &token(c)).unwrap_err(),
         TokenError::InvalidClaim
     );
 }
@@ -356,11 +368,15 @@ fn garbage_is_refused_without_panic() {
         "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiYXQrand0In0.e30.AAAA",
     ];
     for input in inputs {
-        assert!(validator.validate(input).is_err(), "{input:?}");
+        assert!(check(&validator, input).is_err(), "{input:?}");
     }
     let huge = "a".repeat(100_000);
-    assert_eq!(
-        validator.validate(&huge).unwrap_err(),
-        TokenError::Malformed
-    );
+    assert_eq!(check(&validator, &huge).unwrap_err(), TokenError::Malformed);
+}
+
+fn check(
+    validator: &oauth_grpc::Validator,
+    token: &str,
+) -> Result<oauth_grpc::Principal, oauth_grpc::TokenError> {
+    validator.validate_at(token, std::time::SystemTime::now())
 }

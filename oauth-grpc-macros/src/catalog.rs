@@ -104,7 +104,10 @@ pub(crate) fn scopes(input: TokenStream) -> TokenStream {
         validate(catalog, &mut errors);
     }
     if let Err(error) = errors.finish() {
-        return error.to_compile_error();
+        // The enum still exists, so that its uses elsewhere add no errors of their own.
+        let mut out: TokenStream = catalogs.iter().map(fallback).collect();
+        out.extend(error.to_compile_error());
+        return out;
     }
     catalogs.iter().map(expand).collect()
 }
@@ -227,6 +230,41 @@ fn expand(catalog: &Catalog) -> TokenStream {
         impl ::core::convert::AsRef<::core::primitive::str> for #ident {
             fn as_ref(&self) -> &::core::primitive::str {
                 self.as_str()
+            }
+        }
+    }
+}
+
+/// The enum with each variant once and the methods rules call, after an error.
+fn fallback(catalog: &Catalog) -> TokenStream {
+    let Catalog {
+        attrs,
+        vis,
+        enum_token,
+        ident,
+        variants,
+    } = catalog;
+    let mut seen = std::collections::HashSet::new();
+    let names: Vec<&Ident> = variants
+        .iter()
+        .map(|v| &v.ident)
+        .filter(|name| seen.insert(name.to_string()))
+        .collect();
+    quote! {
+        #(#attrs)*
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug)]
+        #vis #enum_token #ident {
+            #(#names,)*
+        }
+
+        #[allow(dead_code)]
+        impl #ident {
+            #vis const fn as_str(self) -> &'static ::core::primitive::str {
+                "invalid-scope-catalog"
+            }
+
+            #vis const fn as_scope(self) -> ::oauth_grpc::Scope {
+                ::oauth_grpc::Scope::from_static("invalid-scope-catalog")
             }
         }
     }

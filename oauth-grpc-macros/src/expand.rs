@@ -96,9 +96,9 @@ fn table(service: &Service) -> TokenStream {
         items.push(quote! {
             const #path_const: &::core::primitive::str = {
                 const RPC: &::core::primitive::str = #rpc;
-                const LEN: ::core::primitive::usize = SERVICE.len() + RPC.len() + 2;
+                const LEN: ::core::primitive::usize = __OAUTH_GRPC_SERVICE.len() + RPC.len() + 2;
                 const BYTES: [::core::primitive::u8; LEN] =
-                    ::oauth_grpc::__private::join_path::<LEN>(SERVICE, RPC);
+                    ::oauth_grpc::__private::join_path::<LEN>(__OAUTH_GRPC_SERVICE, RPC);
                 match ::core::str::from_utf8(&BYTES) {
                     ::core::result::Result::Ok(path) => path,
                     ::core::result::Result::Err(_) => {
@@ -115,11 +115,11 @@ fn table(service: &Service) -> TokenStream {
     quote! {
         impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
             const POLICY: &'static ::oauth_grpc::ServicePolicy = {
-                const SERVICE: &::core::primitive::str = #module::SERVICE_NAME;
+                const __OAUTH_GRPC_SERVICE: &::core::primitive::str = #module::SERVICE_NAME;
                 #(#items)*
-                const TABLE: ::oauth_grpc::ServicePolicy =
-                    ::oauth_grpc::ServicePolicy::new(SERVICE, &[#(#entries),*]);
-                &TABLE
+                const __OAUTH_GRPC_TABLE: ::oauth_grpc::ServicePolicy =
+                    ::oauth_grpc::ServicePolicy::new(__OAUTH_GRPC_SERVICE, &[#(#entries),*]);
+                &__OAUTH_GRPC_TABLE
             };
         }
     }

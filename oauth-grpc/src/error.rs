@@ -19,7 +19,7 @@ use tonic::Status;
 use crate::policy::{Denial, Rule};
 
 /// Why a bearer token was not accepted. Each maps to `UNAUTHENTICATED`
-/// `error="invalid_token"`, except [`KeysUnavailable`](Self::KeysUnavailable).
+/// `error="invalid_token"`, except [`Unavailable`](Self::Unavailable).
 ///
 /// ```
 /// use oauth_grpc::TokenError;
@@ -81,10 +81,13 @@ pub enum TokenError {
     /// `aud` does not name this service.
     #[error("the token is not meant for this service")]
     WrongAudience,
-    /// The keys needed to check the token cannot be had from the identity provider right now.
-    /// Maps to `UNAVAILABLE`, so that clients retry.
+    /// Introspection says the token is not active (revoked, expired or unknown).
+    #[error("the token is not active")]
+    Inactive,
+    /// The identity provider cannot be reached for keys or introspection right now. Maps to
+    /// `UNAVAILABLE`, so that clients retry.
     #[error("the identity provider is unavailable")]
-    KeysUnavailable,
+    Unavailable,
 }
 
 impl TokenError {
@@ -113,7 +116,8 @@ impl TokenError {
             Self::InvalidClaim => "invalid_claim",
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
-            Self::KeysUnavailable => "keys_unavailable",
+            Self::Inactive => "inactive",
+            Self::Unavailable => "provider_unavailable",
         }
     }
 }
@@ -187,7 +191,7 @@ impl From<AuthError> for Status {
         match error {
             AuthError::MissingToken => status::missing_token(),
             AuthError::InvalidRequest(description) => status::invalid_request(description),
-            AuthError::InvalidToken(TokenError::KeysUnavailable) => status::keys_unavailable(),
+            AuthError::InvalidToken(TokenError::Unavailable) => status::provider_unavailable(),
             AuthError::InvalidToken(e) => status::invalid_token(e),
             AuthError::InsufficientScope(rule) => status::insufficient_scope(&rule),
             AuthError::NoRule => Status::permission_denied("no access rule for this call"),

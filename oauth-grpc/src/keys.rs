@@ -27,10 +27,10 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
+use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 
 /// What went wrong loading keys. The message says what to fix.
 ///
@@ -58,7 +58,7 @@ pub enum KeyError {
     },
     /// The PEM document is not a public key of the type the algorithm needs.
     #[error(
-        "the PEM document is not a {expected} public key; pass the PEM `PUBLIC KEY` of the key that signs the tokens"
+        "the PEM document is not a {expected} public key (RSA: 2048 bits or more); pass the PEM `PUBLIC KEY` of the key that signs the tokens"
     )]
     Pem {
         /// The key type expected from the algorithm.
@@ -281,8 +281,7 @@ impl KeySet {
         struct Document {
             keys: Vec<serde_json::Value>,
         }
-        let document: Document =
-            serde_json::from_slice(document).map_err(|e| KeyError::Json(e.to_string()))?;
+        let document: Document = serde_json::from_slice(document).map_err(json_error)?;
         let mut keys = Vec::with_capacity(document.keys.len());
         let mut skipped = 0;
         for entry in document.keys {
@@ -332,8 +331,7 @@ impl KeySet {
     /// # Ok::<(), oauth_grpc::keys::KeyError>(())
     /// ```
     pub fn from_jwk(document: &[u8]) -> Result<Self, KeyError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(document).map_err(|e| KeyError::Json(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_slice(document).map_err(json_error)?;
         let key = parse_jwk_value(value).map_err(KeyError::UnusableJwk)?;
         Ok(Self { keys: vec![key] })
     }
@@ -367,6 +365,24 @@ impl KeySet {
             }
         };
         let key = key.map_err(|_| KeyError::Pem { expected })?;
+        // jsonwebtoken also takes private keys and any key size or curve here; we take only
+        // public keys of the stated type, 2048-bit RSA or larger, on the curve of `alg`.
+        let label = pem_label(pem);
+        if !matches!(label.as_deref(), Some("PUBLIC KEY" | "RSA PUBLIC KEY")) {
+            return Err(KeyError::Pem { expected });
+        }
+        let fits = match (key_type, key.kind()) {
+            (KeyType::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
+                rsa_modulus_len(der).is_some_and(|len| len >= MIN_RSA_MODULUS)
+            }
+            (KeyType::EcP256, DecodingKeyKind::SecretOrDer(point)) => point.len() == 65,
+            (KeyType::EcP384, DecodingKeyKind::SecretOrDer(point)) => point.len() == 97,
+            (KeyType::Ed25519, DecodingKeyKind::SecretOrDer(key)) => key.len() == 32,
+            _ => false,
+        };
+        if !fits {
+            return Err(KeyError::Pem { expected });
+        }
         Ok(Self {
             keys: vec![VerifyingKey {
                 kid: kid.map(str::to_owned),
@@ -495,7 +511,18 @@ impl KeySet {
         match kid {
             Some(kid) => {
                 let mut with_kid = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid));
-                let first = with_kid.next().ok_or(TokenError::UnknownKey)?;
+                let Some(first) = with_kid.next() else {
+                    // Keys configured without a kid (a PEM key, say) match any kid, if exactly
+                    // one of them fits the algorithm.
+                    let mut fitting = self
+                        .keys
+                        .iter()
+                        .filter(|k| k.kid.is_none() && k.allows(alg));
+                    return match (fitting.next(), fitting.next()) {
+                        (Some(only), None) => Ok(only),
+                        _ => Err(TokenError::UnknownKey),
+                    };
+                };
                 if first.allows(alg) {
                     return Ok(first);
                 }
@@ -513,6 +540,57 @@ impl KeySet {
             }
         }
     }
+}
+
+/// A JSON error without the text around it, which may be key material.
+fn json_error(error: serde_json::Error) -> KeyError {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "invalid JSON",
+        Category::Data => "JSON of another shape",
+        Category::Eof => "truncated JSON",
+    };
+    KeyError::Json(format!(
+        "{what} at line {} column {}",
+        error.line(),
+        error.column()
+    ))
+}
+
+/// The label of the first PEM block, e.g. `PUBLIC KEY`.
+fn pem_label(pem: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let end = text[start..].find("-----")?;
+    Some(text[start..start + end].to_owned())
+}
+
+/// The significant length in bytes of the modulus of a DER `RSAPublicKey`
+/// (`SEQUENCE { INTEGER n, INTEGER e }`).
+fn rsa_modulus_len(der: &[u8]) -> Option<usize> {
+    fn header(der: &[u8], tag: u8) -> Option<(usize, &[u8])> {
+        let (&first, rest) = der.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (&len, rest) = rest.split_first()?;
+        if len < 0x80 {
+            return Some((usize::from(len), rest));
+        }
+        let count = usize::from(len & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        Some((len, &rest[count..]))
+    }
+    let (_, body) = header(der, 0x30)?;
+    let (len, body) = header(body, 0x02)?;
+    let modulus = body.get(..len)?;
+    Some(modulus.iter().skip_while(|b| **b == 0).count())
 }
 
 /// Parses one JWKS entry into a key, or says why it cannot verify signatures.

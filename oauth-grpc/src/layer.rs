@@ -44,11 +44,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::audit::{AuditEvent, AuditSink, Decision, TracingSink};
-use crate::error::AuthError;
+use crate::error::{AuthError, TokenError};
 use crate::policy::{PolicySet, Rule};
 use crate::principal::Principal;
 use crate::token::{DEFAULT_MAX_HEADER_LEN, bearer_token};
-use crate::validate::Validator;
+use crate::validate::{Attempt, Validator};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
 ///
@@ -287,24 +287,33 @@ impl<S: NamedService> NamedService for OAuth<S> {
     const NAME: &'static str = S::NAME;
 }
 
+/// A decision that had to wait on the identity provider.
+type Pending = Pin<Box<dyn Future<Output = Result<Option<Principal>, Status>> + Send>>;
+
+/// What [`Shared::decide`] concluded without waiting.
+enum Outcome {
+    Allow(Option<Principal>),
+    Deny(Status),
+    Wait(Pending),
+}
+
 impl Shared {
-    /// Decides a call. On success the principal (if any) is returned for the extensions.
-    fn decide<B>(&self, request: &http::Request<B>) -> Result<Option<Principal>, Status> {
+    /// Decides a call, or hands back the part that must wait on the network.
+    fn decide<B>(self: &Arc<Self>, request: &http::Request<B>) -> Outcome {
         let path = request.uri().path();
         let peer = request
             .extensions()
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|info| info.remote_addr());
         let Some(rule) = self.policies.rule_for(path) else {
-            return match self.unknown {
-                UnknownPaths::PassThrough => {
-                    self.audit(
-                        AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer),
-                    );
-                    Ok(None)
-                }
-                UnknownPaths::Deny => Err(self.deny(AuthError::NoRule, path, None, None, peer)),
-            };
+            // A path two tables disagree about is refused even under pass-through.
+            if self.unknown == UnknownPaths::PassThrough
+                && !self.policies.conflicts().contains(&path)
+            {
+                self.audit(AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer));
+                return Outcome::Allow(None);
+            }
+            return Outcome::Deny(self.deny(AuthError::NoRule, path, None, None, peer));
         };
         if rule == Rule::Public {
             self.audit(
@@ -312,14 +321,38 @@ impl Shared {
                     .with_rule(rule)
                     .with_peer(peer),
             );
-            return Ok(None);
+            return Outcome::Allow(None);
         }
-        let token = bearer_token(request.headers(), self.max_header_len)
-            .map_err(|error| self.deny(error, path, Some(rule), None, peer))?;
-        let principal = self
-            .validator
-            .validate(token)
-            .map_err(|error| self.deny(error.into(), path, Some(rule), None, peer))?;
+        let token = match bearer_token(request.headers(), self.max_header_len) {
+            Ok(token) => token,
+            Err(error) => return Outcome::Deny(self.deny(error, path, Some(rule), None, peer)),
+        };
+        match self.validator.attempt(token) {
+            Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
+                Ok(principal) => Outcome::Allow(Some(principal)),
+                Err(status) => Outcome::Deny(status),
+            },
+            Attempt::Network => {
+                let shared = self.clone();
+                let (token, path) = (token.to_owned(), path.to_owned());
+                Outcome::Wait(Box::pin(async move {
+                    let result = shared.validator.validate_networked(&token).await;
+                    shared.conclude(result, &path, rule, peer).map(Some)
+                }))
+            }
+        }
+    }
+
+    /// The rule against a validation result; audits the decision.
+    fn conclude(
+        &self,
+        result: Result<Principal, TokenError>,
+        path: &str,
+        rule: Rule,
+        peer: Option<SocketAddr>,
+    ) -> Result<Principal, Status> {
+        let principal =
+            result.map_err(|error| self.deny(error.into(), path, Some(rule), None, peer))?;
         if let Err(denial) = rule.evaluate(Some(&principal)) {
             return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), peer));
         }
@@ -329,7 +362,7 @@ impl Shared {
                 .with_principal(&principal)
                 .with_peer(peer),
         );
-        Ok(Some(principal))
+        Ok(principal)
     }
 
     fn deny(
@@ -352,14 +385,38 @@ impl Shared {
     }
 }
 
+/// Puts the decision into the request: the principal for the handler, and the credentials
+/// marked sensitive so that logging the request's metadata does not print the token.
+fn admit<B>(request: &mut http::Request<B>, principal: Option<Principal>) {
+    match principal {
+        Some(principal) => {
+            request.extensions_mut().insert(principal);
+        }
+        None => {
+            // Never let a caller smuggle in a principal of its own making.
+            request.extensions_mut().remove::<Principal>();
+        }
+    }
+    if let http::header::Entry::Occupied(mut values) =
+        request.headers_mut().entry(http::header::AUTHORIZATION)
+    {
+        for value in values.iter_mut() {
+            value.set_sensitive(true);
+        }
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for OAuth<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    ResBody: Default,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -367,51 +424,68 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         match self.shared.decide(&request) {
-            Ok(principal) => {
-                if let Some(principal) = principal {
-                    request.extensions_mut().insert(principal);
-                } else {
-                    // Never let a caller smuggle in a principal of its own making.
-                    request.extensions_mut().remove::<Principal>();
-                }
+            Outcome::Allow(principal) => {
+                admit(&mut request, principal);
                 ResponseFuture {
                     state: State::Inner {
                         future: self.inner.call(request),
                     },
                 }
             }
-            Err(status) => ResponseFuture {
+            Outcome::Deny(status) => ResponseFuture {
                 state: State::Rejected {
                     response: Some(status.into_http()),
                 },
             },
+            Outcome::Wait(pending) => {
+                // The ready service goes with the call; a clone stays for the next one.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture {
+                    state: State::Waiting {
+                        future: Box::pin(async move {
+                            match pending.await {
+                                Ok(principal) => {
+                                    admit(&mut request, principal);
+                                    inner.call(request).await
+                                }
+                                Err(status) => Ok(status.into_http()),
+                            }
+                        }),
+                    },
+                }
+            }
         }
     }
 }
 
+type Waiting<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<B>, E>> + Send>>;
+
 pin_project_lite::pin_project! {
-    /// The future of [`OAuth`]: the inner service's, or an immediate rejection.
-    pub struct ResponseFuture<F, B> {
+    /// The future of [`OAuth`]: the inner service's, an immediate rejection, or — when the
+    /// identity provider had to be asked — the wait followed by the inner service.
+    pub struct ResponseFuture<F, B, E> {
         #[pin]
-        state: State<F, B>,
+        state: State<F, B, E>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
+    enum State<F, B, E> {
         Inner { #[pin] future: F },
         Rejected { response: Option<http::Response<B>> },
+        Waiting { future: Waiting<B, E> },
     }
 }
 
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B, E> Future for ResponseFuture<F, B, E>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
     B: Default,
@@ -421,6 +495,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { future } => future.poll(cx),
+            StateProj::Waiting { future } => future.as_mut().poll(cx),
             StateProj::Rejected { response } => {
                 // Polled again after completion: answer with an empty response rather than
                 // panic.

@@ -3,11 +3,18 @@
 
 pub mod audit;
 mod backend;
+mod cache;
 pub mod error;
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+pub mod http;
+#[cfg(feature = "introspection")]
+pub mod introspect;
 pub mod keys;
 pub mod layer;
 pub mod policy;
 pub mod principal;
+#[cfg(feature = "jwks")]
+mod remote;
 mod status;
 pub mod token;
 pub mod validate;

@@ -270,7 +270,8 @@ impl Rule {
     /// Whether a verified token holding `granted` satisfies the rule.
     ///
     /// This is the scope part of the rule only: it assumes the token was already verified.
-    /// An empty `AnyOf` is never satisfied (fail closed); the macros never emit one.
+    /// An empty `AllOf` or `AnyOf` is never satisfied (fail closed); the macros never emit
+    /// one.
     ///
     /// ```
     /// use oauth_grpc::{Rule, Scope, ScopeSet};
@@ -284,7 +285,10 @@ impl Rule {
     pub fn is_satisfied_by(&self, granted: &ScopeSet) -> bool {
         match self {
             Self::Public | Self::Authenticated => true,
-            Self::AllOf(scopes) => scopes.iter().all(|s| granted.contains(s.as_str())),
+            // An empty all-of would admit every token; like an empty any-of it admits none.
+            Self::AllOf(scopes) => {
+                !scopes.is_empty() && scopes.iter().all(|s| granted.contains(s.as_str()))
+            }
             Self::AnyOf(scopes) => scopes.iter().any(|s| granted.contains(s.as_str())),
         }
     }
@@ -651,9 +655,13 @@ impl PolicySet {
     #[must_use]
     pub fn public_service(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
-        match name.strip_suffix('*') {
-            Some(prefix) => self.public_prefixes.push(prefix.to_owned()),
-            None => {
+        match name.strip_suffix(".*") {
+            // `grpc.reflection.*` opens `grpc.reflection.` and below; a bare `*` or `.*` is
+            // taken literally and opens nothing.
+            Some(prefix) if !prefix.is_empty() && !prefix.contains('*') => {
+                self.public_prefixes.push(format!("{prefix}."));
+            }
+            _ => {
                 self.public_services.insert(name);
             }
         }

@@ -58,7 +58,8 @@ pub(crate) fn invalid_request(description: &'static str) -> Status {
     with_challenge(Status::unauthenticated(description), &challenge)
 }
 
-/// The identity provider cannot be reached for keys: retryable, not the caller's fault.
-pub(crate) fn keys_unavailable() -> Status {
+/// The identity provider cannot be reached for keys or introspection: retryable, not the
+/// caller's fault, so no challenge.
+pub(crate) fn provider_unavailable() -> Status {
     Status::unavailable("the identity provider is unavailable; retry later")
 }

@@ -66,6 +66,8 @@ pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthErr
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::MissingToken);
     }
+    // RFC 7235: `auth-scheme 1*SP token68`.
+    let rest = rest.trim_start_matches(' ');
     if rest.is_empty() {
         return Err(AuthError::InvalidRequest("no token after `Bearer`"));
     }
@@ -117,7 +119,10 @@ mod tests {
         };
         assert!(invalid("Bearer"));
         assert!(invalid("Bearer "));
-        assert!(invalid("Bearer  a.b.c"));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer   a.b.c"]), 100),
+            Ok("a.b.c")
+        );
         assert!(invalid("Bearer a.b.c "));
         assert!(invalid("Bearer a b"));
         assert!(invalid("Bearer a,b"));

@@ -14,7 +14,8 @@
 //!     .build()?;
 //!
 //! // Anything that is not a valid token is refused with a reason, never a panic.
-//! assert!(validator.validate("not-a-token").is_err());
+//! let now = std::time::SystemTime::now();
+//! assert!(validator.validate_at("not-a-token", now).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -36,6 +37,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use crate::cache::{Hit, TokenCache, TokenKey, token_key};
 use crate::error::TokenError;
 use crate::keys::{Algorithm, KeyError, KeySet};
 use crate::principal::{Actor, Principal, ScopeSet};
@@ -57,6 +59,166 @@ pub enum TokenTypes {
     /// and Cognito emit for access tokens. Audience and issuer checks still apply; make sure
     /// the provider's ID tokens cannot carry this service's audience.
     AllowPlainJwt,
+}
+
+/// Where a [`Validator`] gets its keys: fixed keys, or the identity provider.
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_grpc::validate::KeySource;
+///
+/// // OIDC discovery (RFC 8414 as fallback); the metadata's `issuer` must equal this exactly.
+/// let source = KeySource::discover("https://idp.example.com/")
+///     .refresh_between(Duration::from_secs(300), Duration::from_secs(3600))
+///     .unknown_kid_cooldown(Duration::from_secs(30))
+///     .max_staleness(Duration::from_secs(6 * 3600));
+/// # let _ = source;
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeySource {
+    kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+enum SourceKind {
+    Static(KeySet),
+    #[cfg(feature = "jwks")]
+    Remote(Box<crate::remote::Options>),
+}
+
+impl From<KeySet> for KeySource {
+    fn from(keys: KeySet) -> Self {
+        Self {
+            kind: SourceKind::Static(keys),
+        }
+    }
+}
+
+#[cfg(feature = "jwks")]
+impl KeySource {
+    /// Keys found by discovery: `{issuer}/.well-known/openid-configuration`, falling back to
+    /// RFC 8414 `/.well-known/oauth-authorization-server`. The metadata's `issuer` must equal
+    /// `issuer` exactly; its `jwks_uri` is then fetched and refreshed.
+    ///
+    /// ```
+    /// let source = oauth_grpc::validate::KeySource::discover("https://idp.example.com/");
+    /// # let _ = source;
+    /// ```
+    pub fn discover(issuer: impl Into<String>) -> Self {
+        Self::remote(crate::remote::Source::Discover(issuer.into()))
+    }
+
+    /// Keys from a JWKS URL.
+    ///
+    /// ```
+    /// let source = oauth_grpc::validate::KeySource::jwks_url("https://idp.example.com/jwks.json");
+    /// # let _ = source;
+    /// ```
+    pub fn jwks_url(url: impl Into<String>) -> Self {
+        Self::remote(crate::remote::Source::Url(url.into()))
+    }
+
+    fn remote(source: crate::remote::Source) -> Self {
+        Self {
+            kind: SourceKind::Remote(Box::new(crate::remote::Options::new(source))),
+        }
+    }
+
+    fn options(mut self, change: impl FnOnce(&mut crate::remote::Options)) -> Self {
+        if let SourceKind::Remote(options) = &mut self.kind {
+            change(options);
+        }
+        self
+    }
+
+    /// Bounds on the refresh interval, which is otherwise the JWKS response's
+    /// `Cache-Control: max-age` (one hour without it). Default: 1 minute to 24 hours.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks")
+    ///     .refresh_between(Duration::from_secs(60), Duration::from_secs(600));
+    /// # let _ = s;
+    /// ```
+    #[must_use]
+    pub fn refresh_between(self, min: Duration, max: Duration) -> Self {
+        self.options(|o| {
+            o.min_refresh = min.min(max);
+            o.max_refresh = max.max(min);
+        })
+    }
+
+    /// After a token names an unknown `kid`, the keys are refetched at most once per this
+    /// interval across all requests. Default 30 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks")
+    ///     .unknown_kid_cooldown(Duration::from_secs(10));
+    /// # let _ = s;
+    /// ```
+    #[must_use]
+    pub fn unknown_kid_cooldown(self, cooldown: Duration) -> Self {
+        self.options(|o| o.kid_cooldown = cooldown)
+    }
+
+    /// How long the last good keys keep validating while the provider cannot be reached.
+    /// Past it, calls that need keys get `UNAVAILABLE`. Default 24 hours.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks")
+    ///     .max_staleness(Duration::from_secs(3600));
+    /// # let _ = s;
+    /// ```
+    #[must_use]
+    pub fn max_staleness(self, staleness: Duration) -> Self {
+        self.options(|o| o.max_staleness = staleness)
+    }
+
+    /// How soon a failed fetch is retried (in the background, and by requests that find no
+    /// usable keys). Default 5 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks")
+    ///     .retry_after(Duration::from_secs(1));
+    /// # let _ = s;
+    /// ```
+    #[must_use]
+    pub fn retry_after(self, retry: Duration) -> Self {
+        self.options(|o| o.retry = retry)
+    }
+
+    /// The start-up load by [`ValidatorBuilder::start`]: how long to wait, and whether
+    /// start-up fails (the default) or goes on without keys when none could be had.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks")
+    ///     .startup(Duration::from_secs(3), false);
+    /// # let _ = s;
+    /// ```
+    #[must_use]
+    pub fn startup(self, timeout: Duration, fail_on_error: bool) -> Self {
+        self.options(|o| {
+            o.startup_timeout = timeout;
+            o.fail_on_startup = fail_on_error;
+        })
+    }
+
+    /// The HTTP client for discovery and JWKS requests.
+    ///
+    /// ```
+    /// let http = oauth_grpc::http::HttpClient::new()?;
+    /// let s = oauth_grpc::validate::KeySource::jwks_url("https://idp/jwks").http_client(http);
+    /// # let _ = s;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn http_client(self, http: crate::http::HttpClient) -> Self {
+        self.options(|o| o.http = Some(http))
+    }
 }
 
 /// A mistake in the validator's configuration. The message names the fix.
@@ -102,6 +264,24 @@ pub enum ConfigError {
         "the role claim path {0:?} is empty or has an empty segment; write it like `realm_access.roles`"
     )]
     RolePath(String),
+    /// Static keys and a remote key source, or two remote sources, in one validator.
+    #[error(
+        "give either static keys or one remote key source (`KeySource::discover` / `KeySource::jwks_url`), not both"
+    )]
+    MixedSources,
+    /// A URL of the identity provider is not acceptable.
+    #[error("{0}")]
+    KeySource(String),
+    /// The HTTP client could not be built.
+    #[error("the HTTP client cannot be built: {0}")]
+    Http(String),
+    /// The crypto backend does not verify signatures (a provider installed elsewhere, or
+    /// both backend features on with one chosen before this crate could choose).
+    #[error("the crypto backend of jsonwebtoken does not work: {0}")]
+    CryptoBackend(&'static str),
+    /// The first load of remote keys failed (with `fail_on_startup`, the default).
+    #[error("cannot load the identity provider's keys at start-up: {0}")]
+    Startup(String),
 }
 
 /// Checks bearer tokens. Cheap to clone: the configuration and keys are shared.
@@ -115,7 +295,10 @@ pub struct Validator {
 struct Config {
     issuers: Vec<String>,
     audiences: Vec<String>,
-    keys: KeySet,
+    keys: KeyProvider,
+    cache: Option<TokenCache>,
+    #[cfg(feature = "introspection")]
+    introspector: Option<crate::introspect::Introspector>,
     leeway: u64,
     max_lifetime: Option<u64>,
     token_types: TokenTypes,
@@ -123,6 +306,7 @@ struct Config {
     role_claim: Option<Vec<String>>,
     role_scopes: HashMap<String, Vec<String>>,
     max_token_len: usize,
+    algorithms: Option<Vec<Algorithm>>,
 }
 
 impl fmt::Debug for Validator {
@@ -131,7 +315,7 @@ impl fmt::Debug for Validator {
         f.debug_struct("Validator")
             .field("issuers", &c.issuers)
             .field("audiences", &c.audiences)
-            .field("keys", &c.keys.len())
+            .field("keys", &c.keys.describe())
             .field("leeway", &c.leeway)
             .field("max_lifetime", &c.max_lifetime)
             .field("token_types", &c.token_types)
@@ -163,8 +347,12 @@ impl fmt::Debug for Validator {
 pub struct ValidatorBuilder {
     issuers: Vec<String>,
     audiences: Vec<String>,
-    keys: Vec<KeySet>,
+    keys: Vec<KeySource>,
     key_files: Vec<PathBuf>,
+    cache_capacity: Option<u64>,
+    cache_ttl: Option<Duration>,
+    #[cfg(feature = "introspection")]
+    introspection: Option<crate::introspect::Introspection>,
     leeway: Option<Duration>,
     max_lifetime: Option<Duration>,
     token_types: TokenTypes,
@@ -172,6 +360,7 @@ pub struct ValidatorBuilder {
     role_claim: Option<String>,
     role_scopes: HashMap<String, Vec<String>>,
     max_token_len: Option<usize>,
+    algorithms: Option<Vec<Algorithm>>,
 }
 
 /// Tokens longer than this are refused before any decoding.
@@ -179,6 +368,11 @@ const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 impl ValidatorBuilder {
     /// Trusts tokens whose `iss` equals `issuer` exactly. May be called several times.
+    ///
+    /// All issuers of one validator trust the same keys: several issuers are for one provider
+    /// known under several names (Entra ID's v1 and v2 issuers, say). To trust independent
+    /// providers, run one validator for each — a key of one must never vouch for another
+    /// (RFC 8725 §3.8).
     ///
     /// ```
     /// # use oauth_grpc::Validator;
@@ -204,17 +398,60 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Trusts these keys. May be called several times; the sets are merged.
+    /// Trusts these keys: a [`KeySet`], or a remote [`KeySource`]. Static key sets may be
+    /// given several times and are merged; a remote source stands alone.
     ///
     /// ```
-    /// # use oauth_grpc::{Validator, keys::{Algorithm, KeySet}};
-    /// let builder = Validator::builder().keys(KeySet::from_hmac_secret(None, &[9; 32], Algorithm::HS256)?);
-    /// # let _ = builder;
+    /// # use oauth_grpc::{Validator, keys::{Algorithm, KeySet}, validate::KeySource};
+    /// let fixed = Validator::builder().keys(KeySet::from_hmac_secret(None, &[9; 32], Algorithm::HS256)?);
+    /// let remote = Validator::builder().keys(KeySource::discover("https://idp.example.com/"));
+    /// # let _ = (fixed, remote);
     /// # Ok::<(), oauth_grpc::keys::KeyError>(())
     /// ```
     #[must_use]
-    pub fn keys(mut self, keys: KeySet) -> Self {
-        self.keys.push(keys);
+    pub fn keys(mut self, keys: impl Into<KeySource>) -> Self {
+        self.keys.push(keys.into());
+        self
+    }
+
+    /// Checks opaque tokens (and, if so configured, all tokens) by RFC 7662 introspection.
+    ///
+    /// ```
+    /// use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// let builder = oauth_grpc::Validator::builder()
+    ///     .introspection(Introspection::new("https://idp/introspect", "api", ClientSecret::new("s")));
+    /// # let _ = builder;
+    /// ```
+    #[cfg(feature = "introspection")]
+    #[must_use]
+    pub fn introspection(mut self, introspection: crate::introspect::Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
+    /// How many verified tokens the cache holds (default 10,000); 0 turns the cache off.
+    ///
+    /// ```
+    /// let builder = oauth_grpc::Validator::builder().cache_capacity(50_000);
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = Some(entries);
+        self
+    }
+
+    /// The longest a verified token is reused without checking it again (default 5
+    /// minutes); it is never reused past its `exp`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = oauth_grpc::Validator::builder().cache_ttl(Duration::from_secs(60));
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
         self
     }
 
@@ -327,6 +564,20 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Accepts only these signing algorithms, on top of the binding of algorithms to key types
+    /// (an RSA key without a declared `alg` otherwise verifies RS* and PS*).
+    ///
+    /// ```
+    /// use oauth_grpc::keys::Algorithm;
+    /// let builder = oauth_grpc::Validator::builder().algorithms([Algorithm::RS256, Algorithm::ES256]);
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
     /// Refuses tokens longer than `bytes` before decoding anything. Default 8 KiB.
     ///
     /// ```
@@ -352,7 +603,7 @@ impl ValidatorBuilder {
     /// assert!(err.to_string().contains("no verification keys"));
     /// ```
     pub fn build(self) -> Result<Validator, ConfigError> {
-        crate::backend::install();
+        crate::backend::install()?;
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
@@ -366,14 +617,22 @@ impl ValidatorBuilder {
             return Err(ConfigError::Empty("audience"));
         }
         let mut keys = KeySet::new();
-        for set in self.keys {
-            keys = keys.merge(set);
+        #[cfg(feature = "jwks")]
+        let mut remote: Option<crate::remote::Options> = None;
+        for source in self.keys {
+            match source.kind {
+                SourceKind::Static(set) => keys = keys.merge(set),
+                #[cfg(feature = "jwks")]
+                SourceKind::Remote(options) => {
+                    if remote.is_some() {
+                        return Err(ConfigError::MixedSources);
+                    }
+                    remote = Some(*options);
+                }
+            }
         }
         for path in &self.key_files {
             keys = keys.merge(KeySet::from_jwks_file(path)?);
-        }
-        if keys.is_empty() {
-            return Err(ConfigError::NoKeys);
         }
         if keys.has_hmac()
             && keys
@@ -381,6 +640,21 @@ impl ValidatorBuilder {
                 .any(|k| k.key_type() != crate::keys::KeyType::Hmac)
         {
             return Err(ConfigError::MixedKeys);
+        }
+        #[cfg(feature = "jwks")]
+        let provider = match remote {
+            Some(_) if !keys.is_empty() => return Err(ConfigError::MixedSources),
+            Some(options) => KeyProvider::Remote(crate::remote::RemoteKeys::new(options)?),
+            None => KeyProvider::Static(Arc::new(keys)),
+        };
+        #[cfg(not(feature = "jwks"))]
+        let provider = KeyProvider::Static(Arc::new(keys));
+        #[cfg(feature = "introspection")]
+        let has_introspection = self.introspection.is_some();
+        #[cfg(not(feature = "introspection"))]
+        let has_introspection = false;
+        if provider.is_empty() && !has_introspection {
+            return Err(ConfigError::NoKeys);
         }
         let role_claim = match self.role_claim {
             None => None,
@@ -397,20 +671,79 @@ impl ValidatorBuilder {
         {
             return Err(ConfigError::Empty("scope claim name"));
         }
-        Ok(Validator {
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(60)).as_secs();
+        #[cfg(feature = "introspection")]
+        let introspector = match self.introspection {
+            Some(config) => Some(crate::introspect::Introspector::new(
+                config,
+                self.issuers.clone(),
+                self.audiences.clone(),
+                leeway,
+            )?),
+            None => None,
+        };
+        let cache = match self.cache_capacity.unwrap_or(10_000) {
+            0 => None,
+            capacity => Some(TokenCache::new(
+                capacity,
+                self.cache_ttl.unwrap_or(Duration::from_secs(300)),
+            )),
+        };
+        let validator = Validator {
             inner: Arc::new(Config {
                 issuers: self.issuers,
                 audiences: self.audiences,
-                keys,
-                leeway: self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
+                keys: provider,
+                cache,
+                #[cfg(feature = "introspection")]
+                introspector,
+                leeway,
                 max_lifetime: self.max_lifetime.map(|d| d.as_secs()),
                 token_types: self.token_types,
                 scope_claim: self.scope_claim,
                 role_claim,
                 role_scopes: self.role_scopes,
                 max_token_len: self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN),
+                algorithms: self.algorithms,
             }),
-        })
+        };
+        #[cfg(feature = "jwks")]
+        if let KeyProvider::Remote(remote) = &validator.inner.keys {
+            remote.start_background();
+        }
+        Ok(validator)
+    }
+
+    /// [`build`](Self::build), then the first load of remote keys: waits up to the source's
+    /// start-up timeout, and fails (unless the source says otherwise) when no keys could be
+    /// had — a discovery document naming another issuer, an unreachable provider, a JWKS
+    /// without usable keys. With static keys it is the same as `build`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] as `build`, and [`ConfigError::Startup`] with the reason.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), oauth_grpc::ConfigError> {
+    /// use oauth_grpc::{Validator, validate::KeySource};
+    ///
+    /// let validator = Validator::builder()
+    ///     .issuer("https://idp.example.com/")
+    ///     .audience("orders-api")
+    ///     .keys(KeySource::discover("https://idp.example.com/"))
+    ///     .start()
+    ///     .await?;
+    /// # let _ = validator;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start(self) -> Result<Validator, ConfigError> {
+        let validator = self.build()?;
+        #[cfg(feature = "jwks")]
+        if let KeyProvider::Remote(remote) = &validator.inner.keys {
+            remote.load_at_startup().await?;
+        }
+        Ok(validator)
     }
 }
 
@@ -425,8 +758,13 @@ struct Header {
     typ: Option<String>,
     #[serde(default)]
     cty: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
+    /// Present at all, even as `null`: RFC 7515 allows only an array of understood names.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(deserializer).map(|_| true)
 }
 
 fn algorithm(name: &str) -> Option<Algorithm> {
@@ -465,25 +803,35 @@ impl Validator {
         ValidatorBuilder::default()
     }
 
-    /// Checks `token` and returns the verified caller.
+    /// Checks `token` and returns the verified caller: from the cache when the token was
+    /// verified before, else by signature and claims (fetching keys once when a `kid` is
+    /// unknown), or by introspection for opaque tokens.
     ///
     /// # Errors
     ///
-    /// The [`TokenError`] that refused the token.
+    /// The [`TokenError`] that refused the token; [`TokenError::Unavailable`] when the
+    /// identity provider was needed and could not be reached.
     ///
     /// ```
     /// # use oauth_grpc::{TokenError, Validator, keys::{Algorithm, KeySet}};
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// # let validator = Validator::builder().issuer("i").audience("a")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// assert_eq!(validator.validate("a.b"), Err(TokenError::Malformed));
-    /// assert_eq!(validator.validate("a.b.c.d.e"), Err(TokenError::Encrypted));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// assert_eq!(validator.validate("a.b").await, Err(TokenError::Malformed));
+    /// assert_eq!(validator.validate("a.b.c.d.e").await, Err(TokenError::Encrypted));
+    /// # Ok(())
+    /// # }
     /// ```
-    pub fn validate(&self, token: &str) -> Result<Principal, TokenError> {
-        self.validate_at(token, SystemTime::now())
+    pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        match self.attempt(token) {
+            Attempt::Done(result) => result,
+            Attempt::Network => self.validate_networked(token).await,
+        }
     }
 
-    /// [`validate`](Self::validate) as if the time were `now`; for tests.
+    /// Checks `token` as if the time were `now`, against the keys held right now: no cache,
+    /// no network (an unknown `kid` is refused; opaque tokens are refused). For tests,
+    /// benchmarks and offline tools.
     ///
     /// # Errors
     ///
@@ -498,10 +846,145 @@ impl Validator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn validate_at(&self, token: &str, now: SystemTime) -> Result<Principal, TokenError> {
-        let config = &*self.inner;
-        if token.len() > config.max_token_len {
+        if token.len() > self.inner.max_token_len {
             return Err(TokenError::Malformed);
         }
+        match self.inner.keys.current() {
+            Some((keys, _)) => self.verify(token, &keys, unix(now)),
+            None => Err(TokenError::Unavailable),
+        }
+    }
+
+    /// How many verified tokens the cache holds now.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// assert_eq!(validator.cached_tokens(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cached_tokens(&self) -> u64 {
+        self.inner.cache.as_ref().map_or(0, TokenCache::entry_count)
+    }
+
+    /// Everything that can be decided without waiting on the network.
+    pub(crate) fn attempt(&self, token: &str) -> Attempt {
+        let config = &*self.inner;
+        if token.len() > config.max_token_len {
+            return Attempt::Done(Err(TokenError::Malformed));
+        }
+        let now = unix(SystemTime::now());
+        let generation = config.keys.generation();
+        let key = config.cache.as_ref().map(|_| token_key(token));
+        if let (Some(cache), Some(key)) = (&config.cache, &key) {
+            match cache.get(key, now, config.leeway, generation) {
+                Hit::Valid(principal) => return Attempt::Done(Ok(principal)),
+                Hit::Expired => return Attempt::Done(Err(TokenError::Expired)),
+                Hit::Miss => {}
+            }
+        }
+        #[cfg(feature = "introspection")]
+        if config
+            .introspector
+            .as_ref()
+            .is_some_and(|i| i.routes(token))
+        {
+            return Attempt::Network;
+        }
+        let Some((keys, generation)) = config.keys.current() else {
+            return if config.keys.is_remote() {
+                Attempt::Network
+            } else {
+                Attempt::Done(Err(TokenError::UnknownKey))
+            };
+        };
+        match self.verify(token, &keys, now) {
+            Err(TokenError::UnknownKey) if config.keys.is_remote() => Attempt::Network,
+            Ok(principal) => {
+                self.remember(key, &principal, now, generation);
+                Attempt::Done(Ok(principal))
+            }
+            Err(error) => Attempt::Done(Err(error)),
+        }
+    }
+
+    /// The part that waits: fetching keys, or introspecting.
+    pub(crate) async fn validate_networked(&self, token: &str) -> Result<Principal, TokenError> {
+        let config = &*self.inner;
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {
+            let key = token_key(token);
+            let (principal, exp) = introspector.check(key, token).await?;
+            if let Some(cache) = &config.cache {
+                cache.insert(
+                    key,
+                    principal.clone(),
+                    exp,
+                    unix(SystemTime::now()),
+                    config.leeway,
+                    config.keys.generation(),
+                );
+            }
+            return Ok(principal);
+        }
+        #[cfg(feature = "jwks")]
+        if let KeyProvider::Remote(remote) = &config.keys {
+            let (keys, generation) = remote.ensure().await?;
+            let now = unix(SystemTime::now());
+            let result = match self.verify(token, &keys, now) {
+                Err(TokenError::UnknownKey) => {
+                    if remote.after_unknown_kid().await? {
+                        let (keys, generation) = remote.ensure().await?;
+                        let result = self.verify(token, &keys, now);
+                        if let Ok(principal) = &result {
+                            self.remember(
+                                config.cache.as_ref().map(|_| token_key(token)),
+                                principal,
+                                now,
+                                generation,
+                            );
+                        }
+                        return result;
+                    }
+                    Err(TokenError::UnknownKey)
+                }
+                other => other,
+            };
+            if let Ok(principal) = &result {
+                self.remember(
+                    config.cache.as_ref().map(|_| token_key(token)),
+                    principal,
+                    now,
+                    generation,
+                );
+            }
+            return result;
+        }
+        // Static keys never need the network; `attempt` has decided already.
+        self.validate_at(token, SystemTime::now())
+    }
+
+    fn remember(&self, key: Option<TokenKey>, principal: &Principal, now: u64, generation: u64) {
+        let (Some(cache), Some(key)) = (&self.inner.cache, key) else {
+            return;
+        };
+        let exp = principal
+            .expires_at()
+            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        cache.insert(
+            key,
+            principal.clone(),
+            exp,
+            now,
+            self.inner.leeway,
+            generation,
+        );
+    }
+
+    /// Signature and claims against `keys`.
+    fn verify(&self, token: &str, keys: &KeySet, now: u64) -> Result<Principal, TokenError> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
             (segments.next(), segments.next(), segments.next())
@@ -520,7 +1003,12 @@ impl Validator {
         let header: Header = serde_json::from_slice(&decode_segment(header_b64)?)
             .map_err(|_| TokenError::Malformed)?;
         let alg = algorithm(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
-        if header.crit.is_some() {
+        if let Some(allowed) = &self.inner.algorithms
+            && !allowed.contains(&alg)
+        {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        if header.crit {
             // We implement no JWS extension, so any `crit` entry is one we do not understand
             // (RFC 7515 §4.1.11); an empty or malformed `crit` is invalid as well.
             return Err(TokenError::UnsupportedCritical);
@@ -532,7 +1020,7 @@ impl Validator {
         }
         self.check_type(header.typ.as_deref())?;
 
-        let key = config.keys.select(header.kid.as_deref(), alg)?;
+        let key = keys.select(header.kid.as_deref(), alg)?;
         let signed = &token[..header_b64.len() + 1 + payload_b64.len()];
         match jsonwebtoken::crypto::verify(
             signature_b64,
@@ -577,17 +1065,13 @@ impl Validator {
         }
     }
 
-    fn check_claims(
-        &self,
-        claims: Map<String, Value>,
-        now: SystemTime,
-    ) -> Result<Principal, TokenError> {
+    fn check_claims(&self, claims: Map<String, Value>, now: u64) -> Result<Principal, TokenError> {
         let config = &*self.inner;
-        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let leeway = config.leeway;
 
         let exp = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim)?;
-        if now > exp.saturating_add(leeway) {
+        // RFC 7519 §4.1.4: the token is valid only *before* `exp`.
+        if now >= exp.saturating_add(leeway) {
             return Err(TokenError::Expired);
         }
         if let Some(nbf) = numeric_date(&claims, "nbf")?
@@ -635,11 +1119,21 @@ impl Validator {
         }
 
         let subject = optional_string(&claims, "sub")?;
-        let client_id = match optional_string(&claims, "client_id")? {
+        let rfc9068_client_id = optional_string(&claims, "client_id")?;
+        let token_id = optional_string(&claims, "jti")?;
+        // RFC 9068 §2.2 makes these required in a JWT access token.
+        if config.token_types == TokenTypes::Strict
+            && (subject.is_none()
+                || rfc9068_client_id.is_none()
+                || iat.is_none()
+                || token_id.is_none())
+        {
+            return Err(TokenError::MissingClaim);
+        }
+        let client_id = match rfc9068_client_id {
             Some(id) => Some(id),
             None => optional_string(&claims, "azp")?,
         };
-        let token_id = optional_string(&claims, "jti")?;
         let actor = match claims.get("act") {
             None => None,
             Some(act) => Some(actor(act, 0)?),
@@ -762,4 +1256,55 @@ fn actor(value: &Value, depth: usize) -> Result<Actor, TokenError> {
         actor = actor.acting_for(self::actor(prior, depth + 1)?);
     }
     Ok(actor)
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What [`Validator::attempt`] could decide without the network.
+pub(crate) enum Attempt {
+    Done(Result<Principal, TokenError>),
+    Network,
+}
+
+/// Where the validator's keys live.
+enum KeyProvider {
+    Static(Arc<KeySet>),
+    #[cfg(feature = "jwks")]
+    Remote(Arc<crate::remote::RemoteKeys>),
+}
+
+impl KeyProvider {
+    fn current(&self) -> Option<(Arc<KeySet>, u64)> {
+        match self {
+            Self::Static(keys) => Some((keys.clone(), 0)),
+            #[cfg(feature = "jwks")]
+            Self::Remote(remote) => remote.current(),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        match self {
+            Self::Static(_) => 0,
+            #[cfg(feature = "jwks")]
+            Self::Remote(remote) => remote.generation(),
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        !matches!(self, Self::Static(_))
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Static(keys) if keys.is_empty())
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Static(keys) => format!("{} static keys", keys.len()),
+            #[cfg(feature = "jwks")]
+            Self::Remote(_) => "remote key source".to_owned(),
+        }
+    }
 }

@@ -1,0 +1,106 @@
+//! The verified-token cache: a bounded concurrent cache (moka) from a SHA-256 of the token to
+//! the Principal it proved, kept until the earlier of the token's `exp` and a TTL.
+//!
+//! The token itself is never stored. A hit re-checks expiry, and an entry made under an older
+//! key set (before a JWKS change) counts as a miss, so a removed key stops validating.
+
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use sha2::{Digest, Sha256};
+
+use crate::principal::Principal;
+
+/// The cache key of a token.
+pub(crate) type TokenKey = [u8; 32];
+
+pub(crate) fn token_key(token: &str) -> TokenKey {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[derive(Clone)]
+struct Entry {
+    principal: Principal,
+    /// `exp`, in seconds since the epoch.
+    exp: u64,
+    /// The key-set generation the token was verified under.
+    generation: u64,
+    /// When the entry leaves the cache.
+    deadline: Instant,
+}
+
+struct UntilDeadline;
+
+impl Expiry<TokenKey, Entry> for UntilDeadline {
+    fn expire_after_create(&self, _: &TokenKey, entry: &Entry, now: Instant) -> Option<Duration> {
+        Some(entry.deadline.saturating_duration_since(now))
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum Hit {
+    Valid(Principal),
+    Expired,
+    Miss,
+}
+
+pub(crate) struct TokenCache {
+    cache: moka::sync::Cache<TokenKey, Entry>,
+    ttl: Duration,
+}
+
+impl TokenCache {
+    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilDeadline)
+                .build(),
+            ttl,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &TokenKey, now: u64, leeway: u64, generation: u64) -> Hit {
+        match self.cache.get(key) {
+            Some(entry) if entry.generation != generation => Hit::Miss,
+            Some(entry) if now >= entry.exp.saturating_add(leeway) => {
+                self.cache.invalidate(key);
+                Hit::Expired
+            }
+            Some(entry) => Hit::Valid(entry.principal),
+            None => Hit::Miss,
+        }
+    }
+
+    /// Keeps `principal` until the earlier of `exp` (+ leeway) and the TTL.
+    pub(crate) fn insert(
+        &self,
+        key: TokenKey,
+        principal: Principal,
+        exp: u64,
+        now: u64,
+        leeway: u64,
+        generation: u64,
+    ) {
+        let remaining = Duration::from_secs(exp.saturating_add(leeway).saturating_sub(now));
+        let keep = remaining.min(self.ttl);
+        if keep.is_zero() {
+            return;
+        }
+        let deadline = Instant::now() + keep;
+        self.cache.insert(
+            key,
+            Entry {
+                principal,
+                exp,
+                generation,
+                deadline,
+            },
+        );
+    }
+
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+}

@@ -1,0 +1,301 @@
+//! The HTTP side of talking to an identity provider: one shared client, the HTTPS rule, and
+//! bounded reads.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::validate::ConfigError;
+
+/// Key documents and introspection answers larger than this are refused.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The HTTP client used for discovery, JWKS and introspection requests.
+///
+/// By default: 5 s connect timeout, 10 s overall timeout, no redirects, rustls with the
+/// platform's trust store. Bring your own `reqwest::Client` for a custom CA or mTLS towards
+/// the provider with [`HttpClient::from_reqwest`].
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_grpc::http::HttpClient;
+///
+/// let client = HttpClient::new()?.timeouts(Duration::from_secs(2), Duration::from_secs(5))?;
+/// # let _ = client;
+/// # Ok::<(), oauth_grpc::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    allow_insecure_http: bool,
+}
+
+impl HttpClient {
+    /// The default client.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Http`] when the TLS configuration cannot be built.
+    ///
+    /// ```
+    /// let client = oauth_grpc::http::HttpClient::new()?;
+    /// # let _ = client;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    pub fn new() -> Result<Self, ConfigError> {
+        Self::build(Duration::from_secs(5), Duration::from_secs(10))
+    }
+
+    fn build(connect: Duration, total: Duration) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(total)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
+        Ok(Self {
+            client,
+            allow_insecure_http: false,
+        })
+    }
+
+    /// A client with other connect and overall (connect + read) timeouts.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Http`] when the TLS configuration cannot be built.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let client = oauth_grpc::http::HttpClient::new()?
+    ///     .timeouts(Duration::from_millis(500), Duration::from_secs(2))?;
+    /// # let _ = client;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    pub fn timeouts(self, connect: Duration, total: Duration) -> Result<Self, ConfigError> {
+        let allow = self.allow_insecure_http;
+        let mut client = Self::build(connect, total)?;
+        client.allow_insecure_http = allow;
+        Ok(client)
+    }
+
+    /// Uses your own `reqwest::Client` (custom CA, client certificate, proxy). Set its
+    /// timeouts: this crate adds none of its own to it.
+    ///
+    /// ```
+    /// let client = oauth_grpc::http::HttpClient::from_reqwest(reqwest::Client::new());
+    /// # let _ = client;
+    /// ```
+    pub fn from_reqwest(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// Allows `http://` URLs on any host. Only for test providers on a private network:
+    /// keys fetched over plain HTTP can be replaced by anyone on the path. Loopback
+    /// addresses (`127.0.0.0/8`, `::1`, `localhost`) are always allowed.
+    ///
+    /// ```
+    /// let client = oauth_grpc::http::HttpClient::new()?.allow_insecure_http();
+    /// # let _ = client;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_insecure_http = true;
+        self
+    }
+
+    /// Checks that `url` may be fetched: HTTPS, or HTTP to loopback or with the opt-in.
+    pub(crate) fn check_url(&self, what: &'static str, url: &str) -> Result<reqwest::Url, String> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("the {what} {url:?} is not a URL ({e})"))?;
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(parsed),
+            "http" => Err(format!(
+                "the {what} {url:?} uses plain http; use https, or `HttpClient::allow_insecure_http()` for a test provider"
+            )),
+            other => Err(format!(
+                "the {what} {url:?} has scheme {other:?}; use https"
+            )),
+        }
+    }
+
+    /// GET `url`, expecting 200 and at most 1 MiB; returns the body and the response's
+    /// `Cache-Control: max-age`, if any.
+    pub(crate) async fn get(
+        &self,
+        url: reqwest::Url,
+    ) -> Result<(Vec<u8>, Option<Duration>), String> {
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(describe)?;
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age);
+        let body = read_ok(response).await?;
+        Ok((body, max_age))
+    }
+
+    /// POST a form to `url` with optional basic credentials; expects 200 and at most 1 MiB.
+    pub(crate) async fn post_form(
+        &self,
+        url: reqwest::Url,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<Vec<u8>, String> {
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(form);
+        if let Some((user, password)) = basic {
+            request = request.basic_auth(form_encode(user), Some(form_encode(password)));
+        }
+        let response = request.send().await.map_err(describe)?;
+        read_ok(response).await
+    }
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic authentication.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(byte as char);
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("the provider answered HTTP {}", status.as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err("the provider's answer is larger than 1 MiB".into());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err("the provider's answer is larger than 1 MiB".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error in words, without URLs' query strings or bodies.
+fn describe(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the provider did not answer in time".into()
+    } else if error.is_connect() {
+        "cannot connect to the provider".into()
+    } else {
+        "the request to the provider failed".into()
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `max-age=N` of a `Cache-Control` value.
+fn max_age(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|directive| {
+        let (name, seconds) = directive.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        seconds
+            .trim()
+            .trim_matches('"')
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(
+            max_age("public, max-age=3600"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            max_age("max-age=\"60\", must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age=-1"), None);
+    }
+
+    #[test]
+    fn https_is_required_except_on_loopback() {
+        let client = HttpClient::new().unwrap();
+        assert!(
+            client
+                .check_url("JWKS URL", "https://idp.example.com/jwks")
+                .is_ok()
+        );
+        assert!(
+            client
+                .check_url("JWKS URL", "http://127.0.0.1:8080/jwks")
+                .is_ok()
+        );
+        assert!(
+            client
+                .check_url("JWKS URL", "http://127.8.9.1/jwks")
+                .is_ok()
+        );
+        assert!(client.check_url("JWKS URL", "http://[::1]:80/jwks").is_ok());
+        assert!(
+            client
+                .check_url("JWKS URL", "http://localhost/jwks")
+                .is_ok()
+        );
+        let err = client
+            .check_url("JWKS URL", "http://idp.example.com/jwks")
+            .unwrap_err();
+        assert!(err.contains("allow_insecure_http"), "{err}");
+        assert!(client.check_url("JWKS URL", "ftp://idp/jwks").is_err());
+        assert!(client.check_url("JWKS URL", "not a url").is_err());
+        let lax = client.allow_insecure_http();
+        assert!(
+            lax.check_url("JWKS URL", "http://idp.internal/jwks")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded() {
+        assert_eq!(form_encode("a b:c/d"), "a+b%3Ac%2Fd");
+        assert_eq!(form_encode("plain-ID_1.x"), "plain-ID_1.x");
+    }
+}

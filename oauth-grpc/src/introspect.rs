@@ -1,0 +1,516 @@
+//! Opaque tokens, checked by OAuth 2.0 Token Introspection (RFC 7662).
+//!
+//! ```
+//! use std::time::Duration;
+//! use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection, TokenRouting};
+//! use oauth_grpc::Validator;
+//!
+//! let validator = Validator::builder()
+//!     .issuer("https://idp.example.com/")
+//!     .audience("orders-api")
+//!     .introspection(
+//!         Introspection::new(
+//!             "https://idp.example.com/oauth2/introspect",
+//!             "orders-api",
+//!             ClientSecret::from_file("/run/secrets/introspection-secret"),
+//!         )
+//!         .client_auth(ClientAuth::Basic)
+//!         .routing(TokenRouting::IntrospectAll)
+//!         .cache_ttl(Duration::from_secs(60)),
+//!     )
+//!     .build()?;
+//! # let _ = validator;
+//! # Ok::<(), oauth_grpc::ConfigError>(())
+//! ```
+//!
+//! The answer is honoured as RFC 7662 defines it: `active: false` is `UNAUTHENTICATED`
+//! `invalid_token`; `exp` in the past is expired; `iss` and `aud`, when present, must match the
+//! validator's; `scope`, `client_id`, `sub` and `jti` fill the Principal. Active answers are
+//! cached until the earlier of `exp` and the cache TTL, inactive ones for the short negative
+//! TTL; concurrent checks of one token make one request; cache keys are a SHA-256 of the
+//! token. No answer within the timeout is `UNAVAILABLE`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use moka::Expiry;
+use serde_json::{Map, Value};
+
+use crate::cache::TokenKey;
+use crate::error::TokenError;
+use crate::http::HttpClient;
+use crate::principal::{Principal, ScopeSet};
+use crate::validate::ConfigError;
+
+/// A client secret, from memory or from a file that is read at each use (so a rotated secret
+/// is picked up without a restart). `Debug` never shows it.
+///
+/// ```
+/// use oauth_grpc::introspect::ClientSecret;
+///
+/// let secret = ClientSecret::new("s3cr3t");
+/// assert_eq!(format!("{secret:?}"), "ClientSecret(<redacted>)");
+/// ```
+#[derive(Clone)]
+pub struct ClientSecret(SecretSource);
+
+#[derive(Clone)]
+enum SecretSource {
+    Value(Arc<str>),
+    File(PathBuf),
+}
+
+impl ClientSecret {
+    /// A secret held in memory.
+    ///
+    /// ```
+    /// let secret = oauth_grpc::introspect::ClientSecret::new("s3cr3t");
+    /// # let _ = secret;
+    /// ```
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(SecretSource::Value(Arc::from(secret.into())))
+    }
+
+    /// A secret read from `path` at each use; surrounding whitespace is trimmed. Secrets come
+    /// from files, not arguments or environment variables, which leak into process listings.
+    ///
+    /// ```
+    /// let secret = oauth_grpc::introspect::ClientSecret::from_file("/run/secrets/client-secret");
+    /// # let _ = secret;
+    /// ```
+    pub fn from_file(path: impl Into<PathBuf>) -> Self {
+        Self(SecretSource::File(path.into()))
+    }
+
+    /// The secret's current value.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the file when it cannot be read or is empty.
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::ClientSecret;
+    /// assert_eq!(&*ClientSecret::new("x").reveal()?, "x");
+    /// assert!(ClientSecret::from_file("/no/such/secret").reveal().is_err());
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn reveal(&self) -> Result<Arc<str>, String> {
+        match &self.0 {
+            SecretSource::Value(value) => Ok(value.clone()),
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the client secret file {}: {e}", path.display())
+                })?;
+                let secret = text.trim();
+                if secret.is_empty() {
+                    return Err(format!(
+                        "the client secret file {} is empty",
+                        path.display()
+                    ));
+                }
+                Ok(Arc::from(secret))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            SecretSource::Value(_) => f.write_str("ClientSecret(<redacted>)"),
+            SecretSource::File(path) => write!(f, "ClientSecret(file {})", path.display()),
+        }
+    }
+}
+
+/// How the resource server authenticates to the introspection endpoint.
+///
+/// ```
+/// use oauth_grpc::introspect::ClientAuth;
+/// assert_eq!(ClientAuth::default(), ClientAuth::Basic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic with the form-encoded id and secret.
+    #[default]
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+/// Which tokens are introspected.
+///
+/// ```
+/// use oauth_grpc::introspect::TokenRouting;
+/// assert_eq!(TokenRouting::default(), TokenRouting::JwtLocally);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenRouting {
+    /// JWT-shaped tokens (three dot-separated segments) are validated locally with the keys;
+    /// all others are introspected.
+    #[default]
+    JwtLocally,
+    /// Every token is introspected (revocation takes effect at once, at a request's cost).
+    IntrospectAll,
+}
+
+/// Introspection settings for a [`Validator`](crate::Validator).
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub(crate) endpoint: String,
+    pub(crate) client_id: String,
+    pub(crate) secret: ClientSecret,
+    pub(crate) auth: ClientAuth,
+    pub(crate) routing: TokenRouting,
+    pub(crate) timeout: Duration,
+    pub(crate) ttl: Duration,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) capacity: u64,
+    pub(crate) http: Option<HttpClient>,
+}
+
+impl Introspection {
+    /// Introspection at `endpoint`, authenticating as `client_id`.
+    ///
+    /// Defaults: `client_secret_basic`, JWTs validated locally, 5 s timeout, active answers
+    /// cached up to 5 minutes, inactive ones 10 seconds, 10,000 entries.
+    ///
+    /// ```
+    /// use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// let introspection = Introspection::new("https://idp/introspect", "api", ClientSecret::new("s"));
+    /// # let _ = introspection;
+    /// ```
+    pub fn new(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: ClientSecret,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            secret,
+            auth: ClientAuth::Basic,
+            routing: TokenRouting::JwtLocally,
+            timeout: Duration::from_secs(5),
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(10),
+            capacity: 10_000,
+            http: None,
+        }
+    }
+
+    /// The client authentication method.
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection};
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).client_auth(ClientAuth::Post);
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Which tokens go to introspection.
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientSecret, Introspection, TokenRouting};
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).routing(TokenRouting::IntrospectAll);
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn routing(mut self, routing: TokenRouting) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// How long to wait for an answer before `UNAVAILABLE`.
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// # use std::time::Duration;
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).timeout(Duration::from_secs(2));
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest an active answer is reused (it is never kept past the token's `exp`).
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// # use std::time::Duration;
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).cache_ttl(Duration::from_secs(30));
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long an inactive answer is reused.
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// # use std::time::Duration;
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).negative_ttl(Duration::from_secs(2));
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// The HTTP client (custom CA, mTLS, timeouts).
+    ///
+    /// ```
+    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
+    /// let http = oauth_grpc::http::HttpClient::new()?;
+    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).http_client(http);
+    /// # let _ = i;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+}
+
+/// An introspection answer, as cached.
+#[derive(Clone)]
+enum Outcome {
+    Active { principal: Principal, exp: u64 },
+    Inactive,
+}
+
+struct OutcomeExpiry {
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl Expiry<TokenKey, (Outcome, Instant)> for OutcomeExpiry {
+    fn expire_after_create(
+        &self,
+        _: &TokenKey,
+        (outcome, _): &(Outcome, Instant),
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(match outcome {
+            Outcome::Active { exp, .. } => {
+                let remaining = Duration::from_secs(exp.saturating_sub(unix_now()));
+                remaining.min(self.ttl)
+            }
+            Outcome::Inactive => self.negative_ttl,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) struct Introspector {
+    config: Introspection,
+    url: reqwest::Url,
+    http: HttpClient,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: u64,
+    cache: moka::future::Cache<TokenKey, (Outcome, Instant)>,
+}
+
+impl Introspector {
+    pub(crate) fn new(
+        config: Introspection,
+        issuers: Vec<String>,
+        audiences: Vec<String>,
+        leeway: u64,
+    ) -> Result<Self, ConfigError> {
+        let http = match &config.http {
+            Some(http) => http.clone(),
+            None => HttpClient::new()?,
+        };
+        let url = http
+            .check_url("introspection endpoint", &config.endpoint)
+            .map_err(ConfigError::KeySource)?;
+        if config.client_id.is_empty() {
+            return Err(ConfigError::Empty("introspection client id"));
+        }
+        let cache = moka::future::Cache::builder()
+            .max_capacity(config.capacity)
+            .expire_after(OutcomeExpiry {
+                ttl: config.ttl,
+                negative_ttl: config.negative_ttl,
+            })
+            .build();
+        Ok(Self {
+            config,
+            url,
+            http,
+            issuers,
+            audiences,
+            leeway,
+            cache,
+        })
+    }
+
+    pub(crate) fn routes(&self, token: &str) -> bool {
+        match self.config.routing {
+            TokenRouting::IntrospectAll => true,
+            TokenRouting::JwtLocally => token.bytes().filter(|b| *b == b'.').count() != 2,
+        }
+    }
+
+    /// The principal for an opaque token and its `exp`: from the cache, or one POST shared by
+    /// every concurrent check of the same token.
+    pub(crate) async fn check(
+        &self,
+        key: TokenKey,
+        token: &str,
+    ) -> Result<(Principal, u64), TokenError> {
+        let outcome = self
+            .cache
+            .try_get_with(key, async {
+                match tokio::time::timeout(self.config.timeout, self.request(token)).await {
+                    Ok(result) => result.map(|outcome| (outcome, Instant::now())),
+                    Err(_) => {
+                        tracing::warn!(target: "oauth_grpc::introspection", "the introspection endpoint did not answer in time");
+                        Err(TokenError::Unavailable)
+                    }
+                }
+            })
+            .await
+            .map_err(|error: Arc<TokenError>| *error)?;
+        match outcome.0 {
+            Outcome::Active { principal, exp } => {
+                if unix_now() >= exp.saturating_add(self.leeway) {
+                    self.cache.invalidate(&key).await;
+                    return Err(TokenError::Expired);
+                }
+                Ok((principal, exp))
+            }
+            Outcome::Inactive => Err(TokenError::Inactive),
+        }
+    }
+
+    async fn request(&self, token: &str) -> Result<Outcome, TokenError> {
+        let secret = self.config.secret.reveal().map_err(|error| {
+            tracing::error!(target: "oauth_grpc::introspection", %error, "cannot introspect");
+            TokenError::Unavailable
+        })?;
+        let mut form = vec![("token", token), ("token_type_hint", "access_token")];
+        let basic = match self.config.auth {
+            ClientAuth::Basic => Some((self.config.client_id.as_str(), &*secret)),
+            ClientAuth::Post => {
+                form.push(("client_id", &self.config.client_id));
+                form.push(("client_secret", &secret));
+                None
+            }
+        };
+        let body = self
+            .http
+            .post_form(self.url.clone(), &form, basic)
+            .await
+            .map_err(|error| {
+                tracing::warn!(target: "oauth_grpc::introspection", %error, "introspection failed");
+                TokenError::Unavailable
+            })?;
+        let answer: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| {
+            tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer is not a JSON object");
+            TokenError::Unavailable
+        })?;
+        self.interpret(answer)
+    }
+
+    fn interpret(&self, answer: Map<String, Value>) -> Result<Outcome, TokenError> {
+        match answer.get("active") {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => return Ok(Outcome::Inactive),
+            _ => {
+                tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer has no boolean `active`");
+                return Err(TokenError::Unavailable);
+            }
+        }
+        let string = |name: &str| -> Result<Option<String>, TokenError> {
+            match answer.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(TokenError::InvalidClaim),
+            }
+        };
+        let now = unix_now();
+        // RFC 7662 makes `exp` optional; without it the cache TTL bounds reuse.
+        let exp = match answer.get("exp") {
+            None | Some(Value::Null) => now.saturating_add(self.config.ttl.as_secs()),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.is_finite() && *f >= 0.0)
+                        .map(|f| f as u64)
+                })
+                .ok_or(TokenError::InvalidClaim)?,
+            Some(_) => return Err(TokenError::InvalidClaim),
+        };
+        if now >= exp.saturating_add(self.leeway) {
+            return Err(TokenError::Expired);
+        }
+        let issuer = string("iss")?;
+        if let Some(iss) = &issuer
+            && !self.issuers.iter().any(|trusted| trusted == iss)
+        {
+            return Err(TokenError::WrongIssuer);
+        }
+        let audiences: Vec<String> = match answer.get("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or(TokenError::InvalidClaim)
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(TokenError::InvalidClaim),
+        };
+        if !audiences.is_empty() && !audiences.iter().any(|aud| self.audiences.contains(aud)) {
+            return Err(TokenError::WrongAudience);
+        }
+        let scopes = match string("scope")? {
+            Some(scope) => ScopeSet::from_space_delimited(&scope),
+            None => ScopeSet::new(),
+        };
+        let mut builder = Principal::builder()
+            .audiences(audiences)
+            .scope_set(scopes)
+            .expires_at(UNIX_EPOCH + Duration::from_secs(exp));
+        if let Some(issuer) = issuer {
+            builder = builder.issuer(issuer);
+        }
+        if let Some(sub) = string("sub")? {
+            builder = builder.subject(sub);
+        }
+        if let Some(client_id) = string("client_id")? {
+            builder = builder.client_id(client_id);
+        }
+        if let Some(jti) = string("jti")? {
+            builder = builder.token_id(jti);
+        }
+        let principal = builder.claims(answer).build();
+        Ok(Outcome::Active { principal, exp })
+    }
+}
