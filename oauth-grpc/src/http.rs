@@ -124,6 +124,7 @@ impl HttpClient {
         }
     }
 
+    #[cfg(feature = "jwks")]
     /// GET `url`, expecting 200 and at most 1 MiB; returns the body and the response's
     /// `Cache-Control: max-age`, if any.
     pub(crate) async fn get(
@@ -146,6 +147,7 @@ impl HttpClient {
         Ok((body, max_age))
     }
 
+    #[cfg(feature = "introspection")]
     /// POST a form to `url` with optional basic credentials; expects 200 and at most 1 MiB.
     pub(crate) async fn post_form(
         &self,
@@ -166,6 +168,7 @@ impl HttpClient {
     }
 }
 
+#[cfg(feature = "introspection")]
 /// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic authentication.
 fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -222,6 +225,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+#[cfg(feature = "jwks")]
 /// `max-age=N` of a `Cache-Control` value.
 fn max_age(value: &str) -> Option<Duration> {
     value.split(',').find_map(|directive| {
@@ -243,6 +247,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "jwks")]
     fn max_age_is_read_from_cache_control() {
         assert_eq!(
             max_age("public, max-age=3600"),
@@ -294,6 +299,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "introspection")]
     fn basic_credentials_are_form_encoded() {
         assert_eq!(form_encode("a b:c/d"), "a+b%3Ac%2Fd");
         assert_eq!(form_encode("plain-ID_1.x"), "plain-ID_1.x");

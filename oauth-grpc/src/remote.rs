@@ -72,8 +72,10 @@ struct Snapshot {
 /// Why a fetch is wanted; decides whether a recent attempt makes it unnecessary.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reason {
-    /// Timer or start-up: always fetch.
+    /// Start-up: always fetch.
     Scheduled,
+    /// The background timer: unless a fetch just happened.
+    Timer,
     /// No usable keys: fetch unless an attempt failed within the retry interval.
     Missing,
     /// A token named a `kid` we do not have: at most once per cooldown.
@@ -223,6 +225,13 @@ impl RemoteKeys {
         };
         match reason {
             Reason::Scheduled => {}
+            Reason::Timer
+                if snapshot.last_error.is_none()
+                    && recent(snapshot.fetched_at, self.opts.min_refresh) =>
+            {
+                return false;
+            }
+            Reason::Timer => {}
             Reason::Missing if recent(snapshot.last_attempt, self.opts.retry) => return false,
             Reason::Missing => {}
             Reason::UnknownKid if recent(snapshot.last_kid_refetch, self.opts.kid_cooldown) => {
@@ -356,13 +365,15 @@ async fn refresh_loop(weak: Weak<RemoteKeys>) {
             Some(keys) => {
                 let snapshot = keys.snapshot();
                 match snapshot.fetched_at {
+                    // The first load starts at once, so the first calls need not wait for it.
+                    None if snapshot.last_attempt.is_none() => Duration::ZERO,
                     None => keys.opts.retry,
                     Some(_) if snapshot.last_error.is_some() => keys.opts.retry,
                     Some(at) => snapshot.next_refresh.saturating_sub(at.elapsed()),
                 }
             }
         };
-        tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        tokio::time::sleep(wait).await;
         let Some(keys) = weak.upgrade() else {
             return;
         };
@@ -375,7 +386,7 @@ async fn refresh_loop(weak: Weak<RemoteKeys>) {
             }
         };
         if due {
-            keys.refresh(Reason::Scheduled).await;
+            keys.refresh(Reason::Timer).await;
         }
     }
 }

@@ -911,6 +911,8 @@ impl Validator {
 
     /// The part that waits: fetching keys, or introspecting.
     pub(crate) async fn validate_networked(&self, token: &str) -> Result<Principal, TokenError> {
+        // Unused when neither network feature is on.
+        #[allow(unused_variables)]
         let config = &*self.inner;
         #[cfg(feature = "introspection")]
         if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {

@@ -99,6 +99,7 @@ impl Drop for TestServer {
     }
 }
 
+pub mod idp;
 pub mod issuer;
 
 /// The validator of the test servers: trusts the test issuer's JWKS, audience `orders-api`.

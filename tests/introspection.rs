@@ -1,0 +1,242 @@
+//! Opaque tokens by RFC 7662 introspection against a real HTTP endpoint: active, inactive and
+//! expired answers, scopes, both client-authentication methods, caching, single flight, and a
+//! stalled endpoint.
+
+use std::time::{Duration, Instant};
+
+use examples::Store;
+use examples::pb::orders_client::OrdersClient;
+use examples::pb::{CreateOrderRequest, WhoAmIRequest};
+use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection, TokenRouting};
+use oauth_grpc::{OAuthLayer, PolicySet, TokenError, Validator};
+use oauth_grpc_tests::idp::{CLIENT_ID, CLIENT_SECRET, IdentityProvider, Mode};
+use oauth_grpc_tests::issuer::{self, AUDIENCE, TestKey};
+use oauth_grpc_tests::{challenge, orders_server};
+use serde_json::json;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Request};
+
+fn introspecting(idp: &IdentityProvider, auth: ClientAuth) -> Validator {
+    Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(
+            Introspection::new(
+                idp.introspection_url(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .client_auth(auth)
+            .timeout(Duration::from_millis(300)),
+        )
+        .build()
+        .expect("valid configuration")
+}
+
+fn active(idp: &IdentityProvider, scope: &str) -> serde_json::Value {
+    json!({
+        "active": true,
+        "scope": scope,
+        "client_id": "orders-web",
+        "sub": "bob",
+        "aud": AUDIENCE,
+        "iss": idp.issuer(),
+        "exp": issuer::now() + 300,
+        "jti": "opaque-1",
+    })
+}
+
+#[tokio::test]
+async fn active_inactive_and_expired_answers() {
+    let idp = IdentityProvider::start(&[]).await;
+    for auth in [ClientAuth::Basic, ClientAuth::Post] {
+        let validator = introspecting(&idp, auth);
+        idp.set_introspection("opaque-active", active(&idp, "orders:read orders:write"));
+        let principal = validator.validate("opaque-active").await.expect("active");
+        assert_eq!(principal.subject(), Some("bob"));
+        assert_eq!(principal.client_id(), Some("orders-web"));
+        assert_eq!(principal.token_id(), Some("opaque-1"));
+        assert!(principal.has_scope("orders:write"));
+
+        idp.set_introspection("opaque-revoked", json!({"active": false}));
+        assert_eq!(
+            validator.validate("opaque-revoked").await.unwrap_err(),
+            TokenError::Inactive
+        );
+        assert_eq!(
+            validator.validate("never-issued").await.unwrap_err(),
+            TokenError::Inactive
+        );
+
+        let mut expired = active(&idp, "orders:read");
+        expired["exp"] = json!(issuer::now() - 600);
+        idp.set_introspection("opaque-expired", expired);
+        assert_eq!(
+            validator.validate("opaque-expired").await.unwrap_err(),
+            TokenError::Expired
+        );
+
+        let mut foreign = active(&idp, "orders:read");
+        foreign["aud"] = json!("billing-api");
+        idp.set_introspection("opaque-foreign", foreign);
+        assert_eq!(
+            validator.validate("opaque-foreign").await.unwrap_err(),
+            TokenError::WrongAudience
+        );
+
+        let mut other_issuer = active(&idp, "orders:read");
+        other_issuer["iss"] = json!("https://other.test/");
+        idp.set_introspection("opaque-other-iss", other_issuer);
+        assert_eq!(
+            validator.validate("opaque-other-iss").await.unwrap_err(),
+            TokenError::WrongIssuer
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_unavailable_not_unauthenticated() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(Introspection::new(
+            idp.introspection_url(),
+            CLIENT_ID,
+            ClientSecret::new("wrong secret"),
+        ))
+        .build()
+        .expect("valid configuration");
+    idp.set_introspection("opaque-active", active(&idp, "orders:read"));
+    assert_eq!(
+        validator.validate("opaque-active").await.unwrap_err(),
+        TokenError::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn answers_are_cached_and_concurrent_checks_share_one_request() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+    idp.set_introspection("opaque-active", active(&idp, "orders:read"));
+    validator.validate("opaque-active").await.expect("active");
+    validator
+        .validate("opaque-active")
+        .await
+        .expect("active, from the cache");
+    assert_eq!(
+        idp.introspection_requests(),
+        1,
+        "a cache hit avoids a second POST"
+    );
+
+    // Negative answers are cached too (briefly).
+    validator.validate("unknown").await.unwrap_err();
+    validator.validate("unknown").await.unwrap_err();
+    assert_eq!(idp.introspection_requests(), 2);
+
+    // 50 concurrent checks of a new token: one POST.
+    idp.set_introspection("opaque-burst", active(&idp, "orders:read"));
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let validator = validator.clone();
+            tokio::spawn(async move { validator.validate("opaque-burst").await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("active");
+    }
+    assert_eq!(idp.introspection_requests(), 3, "single flight per token");
+}
+
+#[tokio::test]
+async fn stalled_endpoint_is_unavailable_within_the_timeout() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+    idp.set_mode(Mode::Stalled);
+    let started = Instant::now();
+    assert_eq!(
+        validator.validate("opaque-any").await.unwrap_err(),
+        TokenError::Unavailable
+    );
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "gave up after {waited:?}");
+}
+
+/// Through the server: opaque tokens introspected, JWTs checked locally, scopes enforced,
+/// UNAVAILABLE when the endpoint stalls.
+#[tokio::test]
+async fn end_to_end_with_jwt_and_opaque_tokens() {
+    let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .issuer(issuer::ISSUER)
+        .audience(AUDIENCE)
+        .keys(oauth_grpc::keys::KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
+        .introspection(
+            Introspection::new(
+                idp.introspection_url(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .routing(TokenRouting::JwtLocally)
+            .timeout(Duration::from_millis(300)),
+        )
+        .build()
+        .expect("valid configuration");
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    let server = orders_server(layer, Store::default()).await.expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    let with = |token: &str| {
+        let mut request = Request::new(CreateOrderRequest {
+            item: "widget".into(),
+            quantity: 1,
+        });
+        let value = MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII");
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+
+    idp.set_introspection("opaque-writer", active(&idp, "orders:write"));
+    idp.set_introspection("opaque-reader", active(&idp, "orders:read"));
+    let order = client
+        .create_order(with("opaque-writer"))
+        .await
+        .expect("writer")
+        .into_inner();
+    assert_eq!(order.owner, "bob");
+    let status = client
+        .create_order(with("opaque-reader"))
+        .await
+        .expect_err("reader");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = client
+        .create_order(with("opaque-unknown"))
+        .await
+        .expect_err("inactive");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        challenge(&status),
+        r#"Bearer error="invalid_token", error_description="the token is not active""#
+    );
+    let before = idp.introspection_requests();
+    client
+        .create_order(with(&issuer::token(TestKey::Rsa1, "orders:write")))
+        .await
+        .expect("a JWT is checked locally");
+    assert_eq!(
+        idp.introspection_requests(),
+        before,
+        "JWTs are not introspected"
+    );
+
+    idp.set_mode(Mode::Stalled);
+    let mut request = Request::new(WhoAmIRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::from_static("Bearer opaque-new"),
+    );
+    let status = client.who_am_i(request).await.expect_err("stalled");
+    assert_eq!(status.code(), Code::Unavailable);
+    server.stop().await;
+}

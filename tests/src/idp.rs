@@ -1,0 +1,333 @@
+//! An identity-provider double on 127.0.0.1, over real HTTP: OIDC discovery, JWKS and RFC 7662
+//! introspection. It counts requests, and can rotate keys, fail, stall and go down (its port
+//! closed) and come back on the same port.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::issuer::TestKey;
+
+/// How the provider answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Normal answers.
+    Normal,
+    /// HTTP 503 for everything.
+    Failing,
+    /// Never answers (sleeps for a minute).
+    Stalled,
+}
+
+/// The client credentials the introspection endpoint accepts.
+pub const CLIENT_ID: &str = "orders-api";
+/// The secret of [`CLIENT_ID`].
+pub const CLIENT_SECRET: &str = "introspection secret/with:odd chars";
+
+#[derive(Default)]
+struct Counters {
+    discovery: AtomicUsize,
+    jwks: AtomicUsize,
+    introspection: AtomicUsize,
+}
+
+struct Inner {
+    issuer: String,
+    discovery_issuer: Mutex<Option<String>>,
+    keys: Mutex<Vec<TestKey>>,
+    max_age: Mutex<Option<u64>>,
+    mode: Mutex<Mode>,
+    answers: Mutex<HashMap<String, Value>>,
+    counters: Counters,
+}
+
+/// The running double. Stops when dropped.
+pub struct IdentityProvider {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for IdentityProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityProvider")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl IdentityProvider {
+    /// Starts serving `keys` on an ephemeral port of 127.0.0.1.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub async fn start(keys: &[TestKey]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let inner = Arc::new(Inner {
+            issuer: format!("http://{addr}/"),
+            discovery_issuer: Mutex::new(None),
+            keys: Mutex::new(keys.to_vec()),
+            max_age: Mutex::new(None),
+            mode: Mutex::new(Mode::Normal),
+            answers: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        });
+        let provider = Self {
+            addr,
+            inner,
+            server: Mutex::new(None),
+        };
+        provider.serve(listener);
+        provider
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/introspect", post(introspect))
+            .with_state(self.inner.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        *lock(&self.server) = Some(task);
+    }
+
+    /// The issuer URL, `http://127.0.0.1:PORT/`.
+    pub fn issuer(&self) -> String {
+        self.inner.issuer.clone()
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("http://{}/jwks", self.addr)
+    }
+
+    /// The introspection endpoint.
+    pub fn introspection_url(&self) -> String {
+        format!("http://{}/introspect", self.addr)
+    }
+
+    /// Serves these keys from now on.
+    pub fn set_keys(&self, keys: &[TestKey]) {
+        *lock(&self.inner.keys) = keys.to_vec();
+    }
+
+    /// Sends `Cache-Control: max-age` with the JWKS.
+    pub fn set_max_age(&self, seconds: Option<u64>) {
+        *lock(&self.inner.max_age) = seconds;
+    }
+
+    /// Makes discovery name another issuer.
+    pub fn set_discovery_issuer(&self, issuer: &str) {
+        *lock(&self.inner.discovery_issuer) = Some(issuer.to_owned());
+    }
+
+    /// Fails or stalls every endpoint, or answers normally again.
+    pub fn set_mode(&self, mode: Mode) {
+        *lock(&self.inner.mode) = mode;
+    }
+
+    /// The introspection answer for `token`; unknown tokens are inactive.
+    pub fn set_introspection(&self, token: &str, answer: Value) {
+        lock(&self.inner.answers).insert(token.to_owned(), answer);
+    }
+
+    /// Discovery requests so far.
+    pub fn discovery_requests(&self) -> usize {
+        self.inner.counters.discovery.load(Ordering::SeqCst)
+    }
+
+    /// JWKS requests so far.
+    pub fn jwks_requests(&self) -> usize {
+        self.inner.counters.jwks.load(Ordering::SeqCst)
+    }
+
+    /// Introspection requests so far.
+    pub fn introspection_requests(&self) -> usize {
+        self.inner.counters.introspection.load(Ordering::SeqCst)
+    }
+
+    /// Closes the port: connections are refused until [`up`](Self::up).
+    pub async fn down(&self) {
+        let task = lock(&self.server).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Serves again on the same port.
+    ///
+    /// # Panics
+    ///
+    /// When the port cannot be bound again.
+    pub async fn up(&self) {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if tries < 50 => {
+                    tries += 1;
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("cannot rebind {}: {error}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for IdentityProvider {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.server).take() {
+            task.abort();
+        }
+    }
+}
+
+async fn gate(inner: &Inner) -> Option<Response> {
+    let mode = *lock(&inner.mode);
+    match mode {
+        Mode::Normal => None,
+        Mode::Failing => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+        Mode::Stalled => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+    }
+}
+
+async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
+    inner.counters.discovery.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = gate(&inner).await {
+        return response;
+    }
+    let issuer = lock(&inner.discovery_issuer)
+        .clone()
+        .unwrap_or_else(|| inner.issuer.clone());
+    let base = inner.issuer.trim_end_matches('/');
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}/jwks"),
+        "introspection_endpoint": format!("{base}/introspect"),
+        "token_endpoint": format!("{base}/token"),
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
+    inner.counters.jwks.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = gate(&inner).await {
+        return response;
+    }
+    let keys: Vec<Value> = lock(&inner.keys)
+        .iter()
+        .map(|k| serde_json::to_value(k.jwk()).expect("JWK serialises"))
+        .collect();
+    let mut response = axum::Json(json!({ "keys": keys })).into_response();
+    if let Some(max_age) = *lock(&inner.max_age)
+        && let Ok(value) = format!("public, max-age={max_age}").parse()
+    {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+/// RFC 7662 with `client_secret_basic` or `client_secret_post`.
+async fn introspect(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    inner.counters.introspection.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = gate(&inner).await {
+        return response;
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        });
+    let post = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        _ => None,
+    };
+    let authenticated = [basic, post]
+        .into_iter()
+        .flatten()
+        .any(|(id, secret)| id == CLIENT_ID && secret == CLIENT_SECRET);
+    if !authenticated {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let Some(token) = form.get("token") else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
+    };
+    let answer = lock(&inner.answers)
+        .get(token)
+        .cloned()
+        .unwrap_or_else(|| json!({"active": false}));
+    axum::Json(answer).into_response()
+}
+
+fn form_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let decoded = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                match decoded {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
