@@ -124,7 +124,7 @@ impl HttpClient {
         }
     }
 
-    #[cfg(feature = "jwks")]
+    #[cfg(any(feature = "jwks", feature = "client"))]
     /// GET `url`, expecting 200 and at most 1 MiB; returns the body and the response's
     /// `Cache-Control: max-age`, if any.
     pub(crate) async fn get(
@@ -168,9 +168,9 @@ impl HttpClient {
     }
 }
 
-#[cfg(feature = "introspection")]
+#[cfg(any(feature = "introspection", feature = "client"))]
 /// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic authentication.
-fn form_encode(value: &str) -> String {
+pub(crate) fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
@@ -183,6 +183,52 @@ fn form_encode(value: &str) -> String {
     }
     out
 }
+
+#[cfg(feature = "client")]
+impl HttpClient {
+    /// Sends a request built by the `oauth2` crate. Answers of 5xx are transport errors (the
+    /// endpoint is in trouble, try again later); 4xx answers are handed back for `oauth2` to
+    /// read the OAuth error.
+    pub(crate) async fn send_raw(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, Transport> {
+        let (parts, body) = request.into_parts();
+        let url = self
+            .check_url("token endpoint", &parts.uri.to_string())
+            .map_err(Transport)?;
+        let mut outgoing = self.client.request(parts.method, url).body(body);
+        for (name, value) in &parts.headers {
+            outgoing = outgoing.header(name, value);
+        }
+        let mut response = outgoing.send().await.map_err(|e| Transport(describe(e)))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(Transport(format!(
+                "the endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| Transport(describe(e)))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Transport("the answer is larger than 1 MiB".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut answer = http::Response::new(body);
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
+        Ok(answer)
+    }
+}
+
+/// A transport failure, in words without secrets.
+#[cfg(feature = "client")]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Transport(pub(crate) String);
 
 async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let status = response.status();
@@ -206,7 +252,7 @@ async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
 }
 
 /// A transport error in words, without URLs' query strings or bodies.
-fn describe(error: reqwest::Error) -> String {
+pub(crate) fn describe(error: reqwest::Error) -> String {
     if error.is_timeout() {
         "the provider did not answer in time".into()
     } else if error.is_connect() {
@@ -225,7 +271,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-#[cfg(feature = "jwks")]
+#[cfg(any(feature = "jwks", feature = "client"))]
 /// `max-age=N` of a `Cache-Control` value.
 fn max_age(value: &str) -> Option<Duration> {
     value.split(',').find_map(|directive| {
@@ -247,7 +293,7 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg(feature = "jwks")]
+    #[cfg(any(feature = "jwks", feature = "client"))]
     fn max_age_is_read_from_cache_control() {
         assert_eq!(
             max_age("public, max-age=3600"),
@@ -299,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "introspection")]
+    #[cfg(any(feature = "introspection", feature = "client"))]
     fn basic_credentials_are_form_encoded() {
         assert_eq!(form_encode("a b:c/d"), "a+b%3Ac%2Fd");
         assert_eq!(form_encode("plain-ID_1.x"), "plain-ID_1.x");

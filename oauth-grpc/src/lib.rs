@@ -4,8 +4,10 @@
 pub mod audit;
 mod backend;
 mod cache;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
-#[cfg(any(feature = "jwks", feature = "introspection"))]
+#[cfg(any(feature = "jwks", feature = "introspection", feature = "client"))]
 pub mod http;
 #[cfg(feature = "introspection")]
 pub mod introspect;
@@ -15,6 +17,8 @@ pub mod policy;
 pub mod principal;
 #[cfg(feature = "jwks")]
 mod remote;
+#[cfg(any(feature = "introspection", feature = "client"))]
+pub mod secret;
 mod status;
 pub mod token;
 pub mod validate;

@@ -29,6 +29,11 @@ pub enum Mode {
     Stalled,
 }
 
+/// The client that may get tokens from the token endpoint.
+pub const TOKEN_CLIENT_ID: &str = "billing-service";
+/// Its secret, until [`IdentityProvider::set_client_secret`] changes it.
+pub const TOKEN_CLIENT_SECRET: &str = "first secret";
+
 /// The client credentials the introspection endpoint accepts.
 pub const CLIENT_ID: &str = "orders-api";
 /// The secret of [`CLIENT_ID`].
@@ -39,6 +44,7 @@ struct Counters {
     discovery: AtomicUsize,
     jwks: AtomicUsize,
     introspection: AtomicUsize,
+    token: AtomicUsize,
 }
 
 struct Inner {
@@ -48,6 +54,8 @@ struct Inner {
     max_age: Mutex<Option<u64>>,
     mode: Mutex<Mode>,
     answers: Mutex<HashMap<String, Value>>,
+    client_secret: Mutex<String>,
+    token_lifetime: Mutex<u64>,
     counters: Counters,
 }
 
@@ -90,6 +98,8 @@ impl IdentityProvider {
             max_age: Mutex::new(None),
             mode: Mutex::new(Mode::Normal),
             answers: Mutex::new(HashMap::new()),
+            client_secret: Mutex::new(TOKEN_CLIENT_SECRET.to_owned()),
+            token_lifetime: Mutex::new(300),
             counters: Counters::default(),
         });
         let provider = Self {
@@ -106,6 +116,7 @@ impl IdentityProvider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/introspect", post(introspect))
+            .route("/token", post(token))
             .with_state(self.inner.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -151,6 +162,26 @@ impl IdentityProvider {
     /// The introspection answer for `token`; unknown tokens are inactive.
     pub fn set_introspection(&self, token: &str, answer: Value) {
         lock(&self.inner.answers).insert(token.to_owned(), answer);
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/token", self.addr)
+    }
+
+    /// The secret the token endpoint accepts for [`TOKEN_CLIENT_ID`] from now on.
+    pub fn set_client_secret(&self, secret: &str) {
+        *lock(&self.inner.client_secret) = secret.to_owned();
+    }
+
+    /// The lifetime of the tokens issued from now on.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        *lock(&self.inner.token_lifetime) = seconds;
+    }
+
+    /// Token requests so far.
+    pub fn token_requests(&self) -> usize {
+        self.inner.counters.token.load(Ordering::SeqCst)
     }
 
     /// Discovery requests so far.
@@ -330,4 +361,125 @@ fn form_decode(value: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (status, axum::Json(json!({ "error": error }))).into_response()
+}
+
+/// The client of a token request: `client_secret_basic`, `client_secret_post` or
+/// `private_key_jwt` (an assertion signed by the `ec-256` test key).
+fn token_client(
+    inner: &Inner,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<String> {
+    let secret = lock(&inner.client_secret).clone();
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        });
+    if let Some((id, given)) = basic {
+        return (id == TOKEN_CLIENT_ID && given == secret).then_some(id);
+    }
+    if let (Some(id), Some(given)) = (form.get("client_id"), form.get("client_secret")) {
+        return (id == TOKEN_CLIENT_ID && *given == secret).then(|| id.clone());
+    }
+    if form.get("client_assertion_type").map(String::as_str)
+        == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        let assertion = form.get("client_assertion")?;
+        let key = jsonwebtoken::DecodingKey::from_ec_pem(TestKey::Ec256.public_pem()).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        validation.set_audience(&[format!("{}token", inner.issuer)]);
+        validation.set_issuer(&[TOKEN_CLIENT_ID]);
+        let data = jsonwebtoken::decode::<Value>(assertion, &key, &validation).ok()?;
+        return (data.claims["sub"] == TOKEN_CLIENT_ID).then(|| TOKEN_CLIENT_ID.to_owned());
+    }
+    None
+}
+
+/// Client credentials and RFC 8693 token exchange, issuing RFC 9068 access tokens.
+async fn token(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    inner.counters.token.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = gate(&inner).await {
+        return response;
+    }
+    let Some(client_id) = token_client(&inner, &headers, &form) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
+    let now = crate::issuer::now();
+    let lifetime = *lock(&inner.token_lifetime);
+    let audience = form
+        .get("audience")
+        .or_else(|| form.get("resource"))
+        .cloned()
+        .unwrap_or_else(|| crate::issuer::AUDIENCE.to_owned());
+    let mut claims = json!({
+        "iss": inner.issuer,
+        "aud": audience,
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + lifetime as i64,
+        "jti": format!("issued-{}-{}", now, inner.counters.token.load(Ordering::SeqCst)),
+        "scope": form.get("scope").cloned().unwrap_or_default(),
+    });
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {
+            claims["sub"] = json!(client_id);
+        }
+        Some("urn:ietf:params:oauth:grant-type:token-exchange") => {
+            let read = |name: &str| -> Option<Value> {
+                let token = form.get(name)?;
+                let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                validation.set_issuer(&[inner.issuer.as_str(), crate::issuer::ISSUER]);
+                validation.validate_aud = false;
+                let key =
+                    jsonwebtoken::DecodingKey::from_rsa_pem(TestKey::Rsa1.public_pem()).ok()?;
+                jsonwebtoken::decode::<Value>(token, &key, &validation)
+                    .ok()
+                    .map(|d| d.claims)
+            };
+            let Some(subject) = read("subject_token") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            claims["sub"] = subject["sub"].clone();
+            if !form.contains_key("scope") {
+                claims["scope"] = subject["scope"].clone();
+            }
+            if form.contains_key("actor_token") {
+                let Some(actor) = read("actor_token") else {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                };
+                let mut act = json!({ "sub": actor["sub"].clone() });
+                if let Some(prior) = subject.get("act") {
+                    act["act"] = prior.clone();
+                }
+                claims["act"] = act;
+            }
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+    let token = crate::issuer::sign_json(
+        &crate::issuer::header(TestKey::Rsa1),
+        &claims,
+        TestKey::Rsa1,
+    );
+    axum::Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }))
+    .into_response()
 }
