@@ -67,6 +67,19 @@ pub enum UnknownPaths {
     PassThrough,
 }
 
+/// Why [`OAuthLayer::check_coverage`] refused to start.
+#[cfg(feature = "reports")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoverageError {
+    /// The descriptors could not be read.
+    #[error(transparent)]
+    Descriptors(#[from] crate::report::DescriptorError),
+    /// Rpcs without rules, or rules without rpcs.
+    #[error("the access rules do not cover the services:\n{0}")]
+    Incomplete(crate::report::Coverage),
+}
+
 /// Authenticates calls and enforces the compiled rules. See the [module docs](self).
 #[derive(Clone)]
 pub struct OAuthLayer {
@@ -178,6 +191,34 @@ impl OAuthLayer {
     #[must_use]
     pub fn max_header_len(self, bytes: usize) -> Self {
         self.with(|s| s.max_header_len = bytes)
+    }
+
+    /// Fails fast at start-up unless every rpc of the descriptors has a rule and every rule an
+    /// rpc (a wrong `rpc =` or a renamed proto method shows up here, not as refused calls).
+    ///
+    /// # Errors
+    ///
+    /// [`CoverageError`] listing the gaps.
+    ///
+    /// ```
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let policies = PolicySet::new().service::<examples::OrderBook>().service::<examples::AdminDesk>();
+    /// let layer = OAuthLayer::new(validator, policies).check_coverage(examples::pb::FILE_DESCRIPTOR_SET)?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "reports")]
+    pub fn check_coverage(self, descriptors: &[u8]) -> Result<Self, CoverageError> {
+        let coverage = crate::report::Report::new(&self.shared.policies)
+            .descriptors(descriptors)?
+            .coverage();
+        if coverage.is_complete() {
+            Ok(self)
+        } else {
+            Err(CoverageError::Incomplete(coverage))
+        }
     }
 
     /// The rules the layer enforces.

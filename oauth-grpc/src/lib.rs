@@ -17,9 +17,13 @@ pub mod policy;
 pub mod principal;
 #[cfg(feature = "jwks")]
 mod remote;
+#[cfg(feature = "reports")]
+pub mod report;
 #[cfg(any(feature = "introspection", feature = "client"))]
 pub mod secret;
 mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token;
 pub mod validate;
 

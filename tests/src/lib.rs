@@ -13,6 +13,10 @@ use tonic::transport::server::Router;
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("ui.v1");
+
+    /// The encoded `FileDescriptorSet` of `proto/ui.proto`.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 }
 
 /// A server running on an ephemeral port of 127.0.0.1; stops when dropped.

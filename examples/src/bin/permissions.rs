@@ -1,0 +1,22 @@
+//! The permission report of the orders services, from their compiled access tables.
+//!
+//! ```text
+//! cargo run -p examples --bin permissions -- --format markdown|json|csv|istio
+//! cargo run -p examples --bin permissions -- --check docs/permissions.md
+//! cargo run -p examples --bin permissions -- --coverage
+//! ```
+
+use std::process::ExitCode;
+
+use examples::{AdminDesk, OrderBook};
+use oauth_grpc::PolicySet;
+use oauth_grpc::report::Command;
+
+fn main() -> ExitCode {
+    let policies = PolicySet::new()
+        .service::<OrderBook>()
+        .service::<AdminDesk>();
+    Command::new(&policies)
+        .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
+        .run(std::env::args().skip(1))
+}

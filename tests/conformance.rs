@@ -1,0 +1,90 @@
+//! The conformance harness against real servers: the example passes, and a server whose
+//! scope check was removed by configuration is caught.
+
+use examples::{OrderBook, OrderScope, Store};
+use oauth_grpc::testing::{Conformance, TestIssuer};
+use oauth_grpc::{OAuthLayer, PolicySet, Validator};
+use oauth_grpc_tests::orders_server;
+
+const AUDIENCE: &str = "orders-api";
+
+#[tokio::test]
+async fn the_example_service_enforces_its_rules() {
+    let issuer = TestIssuer::generate("https://conformance.test/").expect("issuer");
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(AUDIENCE)
+        .keys(issuer.key_set())
+        .build()
+        .expect("validator");
+    let policies = PolicySet::new().service::<OrderBook>();
+    let server = orders_server(
+        OAuthLayer::new(validator, policies.clone()),
+        Store::default(),
+    )
+    .await
+    .expect("bind");
+
+    // The user's five lines:
+    let report = Conformance::new(&issuer, AUDIENCE, &policies)
+        .catalog::<OrderScope>()
+        .run(&server.url())
+        .await
+        .expect("run");
+    println!("{}", report.table());
+    report.assert_passed();
+    assert_eq!(report.outcomes().len(), 7 * 5);
+    server.stop().await;
+}
+
+/// Roles mapped so that every token of the issuer holds every scope: the configuration has
+/// removed the scope checks, and the "all but the required scopes" calls get through.
+#[tokio::test]
+async fn a_server_whose_scope_checks_are_configured_away_is_caught() {
+    let issuer = TestIssuer::generate("https://conformance.test/").expect("issuer");
+    let all_scopes = [
+        "orders:read",
+        "orders:write",
+        "orders:cancel",
+        "orders:admin",
+    ];
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(AUDIENCE)
+        .keys(issuer.key_set())
+        .role_claim("iss")
+        .map_role(issuer.issuer(), all_scopes)
+        .build()
+        .expect("validator");
+    let policies = PolicySet::new().service::<OrderBook>();
+    let server = orders_server(
+        OAuthLayer::new(validator, policies.clone()),
+        Store::default(),
+    )
+    .await
+    .expect("bind");
+    let report = Conformance::new(&issuer, AUDIENCE, &policies)
+        .catalog::<OrderScope>()
+        .run(&server.url())
+        .await
+        .expect("run");
+    assert!(!report.passed(), "{}", report.table());
+    let failed: Vec<(&str, &str)> = report
+        .failures()
+        .map(|o| (o.path.as_str(), o.case))
+        .collect();
+    assert!(
+        failed.contains(&("/orders.v1.Orders/CreateOrder", "all but required scopes")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|(_, case)| *case == "all but required scopes"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.len(), 5, "every scoped rpc: {failed:?}");
+    let table = report.table();
+    assert!(table.contains("FAILED"));
+    server.stop().await;
+}

@@ -1,0 +1,255 @@
+//! Permission reports, the `--check` guard, and coverage against the protobuf descriptors —
+//! including a deliberately mis-annotated service that coverage must catch.
+
+use std::process::ExitCode;
+
+use examples::{AdminDesk, OrderBook};
+use oauth_grpc::PolicySet;
+use oauth_grpc::report::{Command, Format, Report};
+use oauth_grpc_tests::pb::{Msg, echo_server};
+use serde_json::Value;
+use tonic::{Request, Response, Status, Streaming};
+
+fn policies() -> PolicySet {
+    PolicySet::new()
+        .service::<OrderBook>()
+        .service::<AdminDesk>()
+}
+
+fn report() -> Report {
+    Report::new(&policies())
+        .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
+        .expect("descriptors")
+}
+
+#[test]
+fn committed_markdown_report_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/permissions.md"
+    ))
+    .expect("docs/permissions.md is committed");
+    assert_eq!(
+        committed,
+        report().render(Format::Markdown),
+        "regenerate docs/permissions.md"
+    );
+}
+
+#[test]
+fn json_follows_the_committed_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/permissions.schema.json"
+        ))
+        .expect("schema committed"),
+    )
+    .expect("schema is JSON");
+    let document: Value = serde_json::from_str(&report().render(Format::Json)).expect("JSON");
+
+    // The fields the schema requires, and no others, at each level.
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let required = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .map(|s| s.as_str().expect("string").to_owned())
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&document), required(&schema));
+    assert_eq!(
+        document["schema_version"],
+        schema["properties"]["schema_version"]["const"]
+    );
+    let service_schema = &schema["properties"]["services"]["items"];
+    let method_schema = &service_schema["properties"]["methods"]["items"];
+    let names: Vec<&str> = document["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["orders.v1.Orders", "orders.v1.OrdersAdmin"],
+        "sorted by name"
+    );
+    for service in document["services"].as_array().expect("services") {
+        assert_eq!(keys(service), required(service_schema));
+        let paths: Vec<&str> = service["methods"]
+            .as_array()
+            .expect("methods")
+            .iter()
+            .map(|m| m["path"].as_str().expect("path"))
+            .collect();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(paths, sorted, "methods sorted by path");
+        for method in service["methods"].as_array().expect("methods") {
+            assert_eq!(keys(method), required(method_schema));
+            for field in ["streaming", "rule"] {
+                let allowed = method_schema["properties"][field]["enum"]
+                    .as_array()
+                    .expect("enum");
+                assert!(
+                    allowed.contains(&method[field]),
+                    "{field} {} not in the schema",
+                    method[field]
+                );
+            }
+        }
+    }
+    let totals = &document["totals"];
+    assert_eq!(totals["rpcs"], 9);
+    assert_eq!(totals["public"], 1);
+    assert_eq!(totals["authenticated"], 1);
+    assert_eq!(totals["scoped"], 7);
+    let create = &document["services"][0]["methods"][1];
+    assert_eq!(create["path"], "/orders.v1.Orders/CreateOrder");
+    assert_eq!(create["rule"], "all_of");
+    assert_eq!(create["scopes"], serde_json::json!(["orders:write"]));
+    assert_eq!(document["services"][0]["methods"][4]["streaming"], "client");
+}
+
+#[test]
+fn csv_and_istio() {
+    let csv = report().render(Format::Csv);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "service,rpc,path,rust_name,streaming,rule,scopes");
+    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel"));
+    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,"));
+    assert_eq!(lines.len(), 10);
+
+    let istio = report().render(Format::Istio);
+    assert_eq!(
+        istio.matches("kind: AuthorizationPolicy").count(),
+        2,
+        "one per service"
+    );
+    // CreateOrder and ImportOrders share a rule: one group.
+    assert!(istio.contains("        - \"/orders.v1.Orders/CreateOrder\"\n        - \"/orders.v1.Orders/ImportOrders\"\n"));
+    // all-of: one condition per scope (ANDed); any-of: one condition with both values (ORed).
+    assert!(istio.contains("      values: [\"orders:write\"]\n    - key: request.auth.claims[scope]\n      values: [\"orders:cancel\"]"));
+    assert!(istio.contains("values: [\"orders:read\", \"orders:admin\"]"));
+    // The public rpc has no `from`: no token needed.
+    let public = istio.split("  # public\n").nth(1).expect("a public rule");
+    assert!(public.starts_with("  - to:"));
+}
+
+#[test]
+fn check_guards_against_silent_permission_changes() {
+    let dir = std::env::temp_dir().join(format!("oauth-grpc-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("permissions.md");
+    let policies = policies();
+    let command = || Command::new(&policies).descriptors(examples::pb::FILE_DESCRIPTOR_SET);
+    let args = |extra: &[&str]| extra.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+    std::fs::write(&file, report().render(Format::Markdown)).expect("write");
+    let path = file.to_string_lossy().into_owned();
+    assert_eq!(command().run(args(&["--check", &path])), ExitCode::SUCCESS);
+
+    // Someone loosened a rule in the committed copy (or in the code): the check fails.
+    let edited = report().render(Format::Markdown).replace(
+        "| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |",
+        "| `/orders.v1.Orders/CreateOrder` | unary | public |",
+    );
+    std::fs::write(&file, edited).expect("write");
+    assert_eq!(command().run(args(&["--check", &path])), ExitCode::FAILURE);
+    let diff = oauth_grpc::report::diff(
+        &std::fs::read_to_string(&file).expect("read"),
+        &report().render(Format::Markdown),
+    );
+    assert!(
+        diff.contains("-  12 | | `/orders.v1.Orders/CreateOrder` | unary | public |"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(
+            "+  12 | | `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |"
+        ),
+        "{diff}"
+    );
+
+    assert_eq!(command().run(args(&["--coverage"])), ExitCode::SUCCESS);
+    assert_eq!(
+        command().run(args(&["--format", "yaml"])),
+        ExitCode::from(2)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A service that forgot `rpc = "GetHTTPStatus"`: its table says `GetHttpStatus`.
+struct MisAnnotated;
+
+#[oauth_grpc::protect(default = authenticated)]
+#[tonic::async_trait]
+impl echo_server::Echo for MisAnnotated {
+    async fn say(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    async fn shout(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    type SayManyStream = tokio_stream::Empty<Result<Msg, Status>>;
+
+    async fn say_many(&self, _: Request<Msg>) -> Result<Response<Self::SayManyStream>, Status> {
+        Ok(Response::new(tokio_stream::empty()))
+    }
+
+    async fn collect(&self, _: Request<Streaming<Msg>>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    #[public]
+    async fn get_http_status(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+}
+
+#[test]
+fn coverage_catches_a_mis_annotated_rpc() {
+    let policies = PolicySet::new().service::<MisAnnotated>();
+    let coverage = Report::new(&policies)
+        .descriptors(oauth_grpc_tests::pb::FILE_DESCRIPTOR_SET)
+        .expect("descriptors")
+        .coverage();
+    assert!(!coverage.is_complete());
+    assert_eq!(
+        coverage.without_rule,
+        [
+            "/ui.v1.Echo/GetHTTPStatus",
+            "/ui.v1.Ping/Ping",
+            "/ui.v1.Ping/Pong"
+        ]
+    );
+    assert_eq!(coverage.without_rpc, ["/ui.v1.Echo/GetHttpStatus"]);
+    let text = coverage.to_string();
+    assert!(
+        text.contains("rule for no rpc of the descriptors: /ui.v1.Echo/GetHttpStatus"),
+        "{text}"
+    );
+
+    // The layer's start-up check fails fast with the same list.
+    let validator = oauth_grpc_tests::validator();
+    let err = oauth_grpc::OAuthLayer::new(validator, policies)
+        .check_coverage(oauth_grpc_tests::pb::FILE_DESCRIPTOR_SET)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/ui.v1.Echo/GetHTTPStatus"),
+        "{err}"
+    );
+
+    // The example's own services are fully covered.
+    assert!(report().coverage().is_complete(), "{}", report().coverage());
+}
