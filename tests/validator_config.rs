@@ -380,3 +380,28 @@ fn check(
 ) -> Result<oauth_grpc::Principal, oauth_grpc::TokenError> {
     validator.validate_at(token, std::time::SystemTime::now())
 }
+
+/// Amazon Cognito access tokens carry no `aud`; the client id stands in for it.
+#[test]
+fn audience_from_another_claim() {
+    let cognito = Validator::builder()
+        .issuer(ISSUER)
+        .audience("orders-web")
+        .audience_claim("client_id")
+        .keys(jwks())
+        .token_types(TokenTypes::AllowPlainJwt)
+        .build()
+        .expect("valid");
+    let mut c = claims("orders:read");
+    c.as_object_mut().map(|m| m.remove("aud"));
+    let mut h = header(TestKey::Rsa1);
+    h.as_object_mut().map(|m| m.remove("typ"));
+    let principal =
+        check(&cognito, &sign_json(&h, &c, TestKey::Rsa1)).expect("client_id is the audience");
+    assert_eq!(principal.audiences(), ["orders-web"]);
+    c["client_id"] = json!("someone-else");
+    assert_eq!(
+        check(&cognito, &sign_json(&h, &c, TestKey::Rsa1)).unwrap_err(),
+        TokenError::WrongAudience
+    );
+}

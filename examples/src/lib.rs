@@ -12,6 +12,8 @@
 //! }
 //! ```
 
+pub mod dev_issuer;
+
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};

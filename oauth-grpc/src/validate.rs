@@ -303,6 +303,7 @@ struct Config {
     max_lifetime: Option<u64>,
     token_types: TokenTypes,
     scope_claim: Option<String>,
+    audience_claim: Option<String>,
     role_claim: Option<Vec<String>>,
     role_scopes: HashMap<String, Vec<String>>,
     max_token_len: usize,
@@ -357,6 +358,7 @@ pub struct ValidatorBuilder {
     max_lifetime: Option<Duration>,
     token_types: TokenTypes,
     scope_claim: Option<String>,
+    audience_claim: Option<String>,
     role_claim: Option<String>,
     role_scopes: HashMap<String, Vec<String>>,
     max_token_len: Option<usize>,
@@ -524,6 +526,20 @@ impl ValidatorBuilder {
     #[must_use]
     pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
         self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// Checks the configured audiences against this claim instead of `aud` — for providers
+    /// whose access tokens carry no `aud`, such as Amazon Cognito (`client_id`).
+    ///
+    /// ```
+    /// # use oauth_grpc::Validator;
+    /// let builder = Validator::builder().audience_claim("client_id");
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn audience_claim(mut self, claim: impl Into<String>) -> Self {
+        self.audience_claim = Some(claim.into());
         self
     }
 
@@ -701,6 +717,7 @@ impl ValidatorBuilder {
                 max_lifetime: self.max_lifetime.map(|d| d.as_secs()),
                 token_types: self.token_types,
                 scope_claim: self.scope_claim,
+                audience_claim: self.audience_claim,
                 role_claim,
                 role_scopes: self.role_scopes,
                 max_token_len: self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN),
@@ -1103,19 +1120,20 @@ impl Validator {
             return Err(TokenError::WrongIssuer);
         }
 
-        let audiences: Vec<String> = match claims.get("aud") {
-            None => return Err(TokenError::MissingClaim),
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or(TokenError::InvalidClaim)
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(TokenError::InvalidClaim),
-        };
+        let audiences: Vec<String> =
+            match claims.get(config.audience_claim.as_deref().unwrap_or("aud")) {
+                None => return Err(TokenError::MissingClaim),
+                Some(Value::String(aud)) => vec![aud.clone()],
+                Some(Value::Array(values)) => values
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or(TokenError::InvalidClaim)
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(TokenError::InvalidClaim),
+            };
         if !audiences.iter().any(|aud| config.audiences.contains(aud)) {
             return Err(TokenError::WrongAudience);
         }

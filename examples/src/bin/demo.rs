@@ -1,26 +1,42 @@
-//! The orders service in one process: prints its compiled access table, starts it on
-//! 127.0.0.1 and calls every RPC through a real gRPC client.
+//! The framework in one process: a development identity provider on 127.0.0.1 (a generated key
+//! pair; discovery, JWKS and a client-credentials token endpoint over real HTTP), the protected
+//! orders server (keys found by discovery), and a client that calls it with no token, a
+//! read-only token, a write token, an expired token, a public call and streaming calls —
+//! printing each outcome, then the permission report.
 //!
-//! No runtime layer verifies tokens yet, so nothing can vouch for a caller: every non-public
-//! RPC must answer UNAUTHENTICATED from the check that `#[protect]` compiled into it, and the
-//! public one must answer. Exits non-zero if any outcome differs.
+//! Exits 0 when every outcome is the expected one.
+//!
+//! ```text
+//! cargo run -p examples --bin demo
+//! ```
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use examples::dev_issuer::{DevClient, DevIssuer, READER, WRITER};
 use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_admin_server::OrdersAdminServer;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::pb::{
-    CancelOrderRequest, CreateOrderRequest, ExportOrdersRequest, GetHttpStatusRequest,
-    GetOrderRequest, PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
+    CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest, PurgeCancelledRequest,
+    WatchOrdersRequest, WhoAmIRequest,
 };
 use examples::{AdminDesk, OrderBook, Store};
-use oauth_grpc::PolicySet;
+use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
+use oauth_grpc::report::{Format, Report};
+use oauth_grpc::secret::ClientSecret;
+use oauth_grpc::validate::KeySource;
+use oauth_grpc::{OAuthLayer, PolicySet, Validator};
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Status};
+use tower::ServiceBuilder;
+
+const AUDIENCE: &str = "orders-api";
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 struct Style {
     color: bool,
@@ -36,7 +52,15 @@ impl Style {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+/// One call of the scenario and what it showed.
+struct Line {
+    who: &'static str,
+    rpc: &'static str,
+    expected: Code,
+    got: Result<String, Status>,
+}
+
+#[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
         Ok(true) => ExitCode::SUCCESS,
@@ -48,153 +72,242 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<bool, Box<dyn std::error::Error>> {
+async fn run() -> Result<bool, Error> {
     let style = Style {
         color: std::io::stdout().is_terminal(),
     };
+    let heading = |text: &str| println!("\n{}", style.paint("1", text));
+
+    // 1. The identity provider.
+    let idp = DevIssuer::start(AUDIENCE).await?;
+    heading("Identity provider");
+    println!("  issuer     {}", idp.issuer());
+    println!(
+        "  discovery  {}.well-known/openid-configuration",
+        idp.issuer()
+    );
+    println!(
+        "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel)",
+        READER.id, WRITER.id
+    );
+
+    // 2. The protected server: keys by discovery, the compiled tables of both services.
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .keys(KeySource::discover(idp.issuer()))
+        .start()
+        .await?;
     let policies = PolicySet::new()
         .service::<OrderBook>()
         .service::<AdminDesk>();
-
-    println!(
-        "{}",
-        style.paint("1", "Access rules compiled into the services")
-    );
-    for method in policies.methods() {
-        println!("  {:44} {}", method.path(), method.rule());
-    }
-
-    let store = Store::default();
+    let layer = OAuthLayer::new(validator, policies.clone())
+        .check_coverage(examples::pb::FILE_DESCRIPTOR_SET)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let store = Store::default();
     let server = tonic::transport::Server::builder()
+        .layer(layer)
         .add_service(OrdersServer::new(OrderBook::new(store.clone())))
-        .add_service(OrdersAdminServer::new(AdminDesk::new(store.clone())))
+        .add_service(OrdersAdminServer::new(AdminDesk::new(store)))
         .serve_with_incoming(TcpListenerStream::new(listener));
     let server = tokio::spawn(server);
+    heading("Orders server");
+    println!("  listening  http://{addr}  (keys from discovery, every rpc covered by a rule)");
 
-    println!();
-    println!(
-        "{}",
-        style.paint(
-            "1",
-            &format!("Calls to {addr} with no credentials (no token layer mounted)")
-        )
-    );
+    // 3. The scenario.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
-    let mut orders = OrdersClient::new(channel.clone());
-    let mut admin = OrdersAdminClient::new(channel);
-    let new_order = || CreateOrderRequest {
-        item: "widget".into(),
-        quantity: 1,
+    let with_source =
+        |source: BearerLayer| ServiceBuilder::new().layer(source).service(channel.clone());
+    let credentials = |client: DevClient, scopes: &[&str]| {
+        let mut source = ClientCredentials::discover(
+            idp.issuer(),
+            client.id,
+            ClientAuthentication::SecretBasic(ClientSecret::new(client.secret)),
+        )
+        .audience(AUDIENCE);
+        for scope in scopes {
+            source = source.scope(*scope);
+        }
+        BearerLayer::new(source)
     };
-    let calls: Vec<(&str, Code, Result<(), Status>)> = vec![
-        (
-            "CreateOrder",
-            Code::Unauthenticated,
-            orders.create_order(new_order()).await.map(drop),
-        ),
-        (
-            "GetOrder",
-            Code::Unauthenticated,
-            orders
-                .get_order(GetOrderRequest { id: "1".into() })
+
+    let mut anonymous = OrdersClient::new(channel.clone());
+    let mut reader = OrdersClient::new(with_source(credentials(READER, &["orders:read"])));
+    let mut writer = OrdersClient::new(with_source(credentials(
+        WRITER,
+        &["orders:read", "orders:write"],
+    )));
+    let mut admin_as_reader =
+        OrdersAdminClient::new(with_source(credentials(READER, &["orders:read"])));
+    let expired = idp.expired_token(&["orders:read", "orders:write"])?;
+    let mut stale = OrdersClient::new(with_source(BearerLayer::new(StaticToken::new(expired))));
+
+    let widget = || CreateOrderRequest {
+        item: "widget".into(),
+        quantity: 2,
+    };
+    let mut lines = vec![
+        Line {
+            who: "no token",
+            rpc: "WhoAmI",
+            expected: Code::Unauthenticated,
+            got: anonymous
+                .who_am_i(WhoAmIRequest {})
                 .await
-                .map(drop),
-        ),
-        (
-            "CancelOrder",
-            Code::Unauthenticated,
-            orders
-                .cancel_order(CancelOrderRequest { id: "1".into() })
-                .await
-                .map(drop),
-        ),
-        (
-            "WatchOrders (server streaming)",
-            Code::Unauthenticated,
-            orders
-                .watch_orders(WatchOrdersRequest { limit: 0 })
-                .await
-                .map(drop),
-        ),
-        (
-            "ImportOrders (client streaming)",
-            Code::Unauthenticated,
-            orders
-                .import_orders(tokio_stream::iter(vec![new_order()]))
-                .await
-                .map(drop),
-        ),
-        (
-            "WhoAmI",
-            Code::Unauthenticated,
-            orders.who_am_i(WhoAmIRequest {}).await.map(drop),
-        ),
-        (
-            "GetHTTPStatus (public)",
-            Code::Ok,
-            orders
+                .map(|r| r.into_inner().subject),
+        },
+        Line {
+            who: "no token",
+            rpc: "GetHTTPStatus (public)",
+            expected: Code::Ok,
+            got: anonymous
                 .get_http_status(GetHttpStatusRequest {})
                 .await
-                .map(drop),
-        ),
-        (
-            "OrdersAdmin/PurgeCancelled",
-            Code::Unauthenticated,
-            admin
+                .map(|r| format!("{} {}", r.get_ref().code, r.get_ref().text)),
+        },
+        Line {
+            who: "write token",
+            rpc: "CreateOrder",
+            expected: Code::Ok,
+            got: writer
+                .create_order(widget())
+                .await
+                .map(|r| format!("order {} for {}", r.get_ref().id, r.get_ref().owner)),
+        },
+        Line {
+            who: "read-only token",
+            rpc: "CreateOrder",
+            expected: Code::PermissionDenied,
+            got: reader
+                .create_order(widget())
+                .await
+                .map(|r| r.into_inner().id),
+        },
+        Line {
+            who: "read-only token",
+            rpc: "GetOrder",
+            expected: Code::Ok,
+            got: reader
+                .get_order(GetOrderRequest { id: "1".into() })
+                .await
+                .map(|r| format!("{} x {}", r.get_ref().quantity, r.get_ref().item)),
+        },
+        Line {
+            who: "read-only token",
+            rpc: "WhoAmI",
+            expected: Code::Ok,
+            got: reader
+                .who_am_i(WhoAmIRequest {})
+                .await
+                .map(|r| format!("{} [{}]", r.get_ref().subject, r.get_ref().scopes.join(" "))),
+        },
+        Line {
+            who: "read-only token",
+            rpc: "OrdersAdmin/PurgeCancelled",
+            expected: Code::PermissionDenied,
+            got: admin_as_reader
                 .purge_cancelled(PurgeCancelledRequest {})
                 .await
-                .map(drop),
-        ),
-        (
-            "OrdersAdmin/ExportOrders",
-            Code::Unauthenticated,
-            admin.export_orders(ExportOrdersRequest {}).await.map(drop),
-        ),
+                .map(|r| r.into_inner().purged.to_string()),
+        },
+        Line {
+            who: "expired token",
+            rpc: "GetOrder",
+            expected: Code::Unauthenticated,
+            got: stale
+                .get_order(GetOrderRequest { id: "1".into() })
+                .await
+                .map(|r| r.into_inner().id),
+        },
     ];
+    lines.push(Line {
+        who: "write token",
+        rpc: "ImportOrders (client streaming)",
+        expected: Code::Ok,
+        got: writer
+            .import_orders(tokio_stream::iter(vec![widget(), widget(), widget()]))
+            .await
+            .map(|r| format!("{} imported", r.get_ref().imported)),
+    });
+    lines.push(Line {
+        who: "read-only token",
+        rpc: "WatchOrders (server streaming)",
+        expected: Code::Ok,
+        got: watch(&mut reader).await,
+    });
+    lines.push(Line {
+        who: "no token",
+        rpc: "WatchOrders (server streaming)",
+        expected: Code::Unauthenticated,
+        got: watch(&mut anonymous).await,
+    });
 
+    heading("Calls");
     let mut all_expected = true;
-    for (rpc, expected, outcome) in calls {
-        let (code, challenge) = match &outcome {
-            Ok(()) => (Code::Ok, String::new()),
-            Err(status) => (
-                status.code(),
-                status
+    for line in &lines {
+        let (code, detail) = match &line.got {
+            Ok(detail) => (Code::Ok, detail.clone()),
+            Err(status) => {
+                let challenge = status
                     .metadata()
                     .get("www-authenticate")
                     .and_then(|v| v.to_str().ok())
                     .map(|v| format!("www-authenticate: {v}"))
-                    .unwrap_or_default(),
-            ),
+                    .unwrap_or_else(|| status.message().to_owned());
+                (status.code(), challenge)
+            }
         };
-        let ok = code == expected;
+        let ok = code == line.expected;
         all_expected &= ok;
-        let mark = if ok {
+        let verdict = if ok {
             style.paint("32", "as expected")
         } else {
-            style.paint("31", &format!("UNEXPECTED (wanted {expected:?})"))
+            style.paint("31", &format!("UNEXPECTED, wanted {:?}", line.expected))
+        };
+        let code_text = format!("{:>2} {:?}", code as i32, code);
+        let code_text = match code {
+            Code::Ok => style.paint("32", &format!("{code_text:19}")),
+            _ => style.paint("33", &format!("{code_text:19}")),
         };
         println!(
-            "  {rpc:34} {:>2} {:18} {mark}  {challenge}",
-            code as i32,
-            format!("{code:?}")
+            "  {:16} {:32} {code_text} {verdict:11}  {detail}",
+            line.who, line.rpc
         );
     }
-    println!();
-    println!(
-        "No handler ran for a refused call: the store holds {} orders.",
-        store.len()
-    );
-    all_expected &= store.is_empty();
-    println!(
-        "{} services, {} rpcs, {} public.",
-        policies.services().count(),
-        policies.methods().count(),
-        policies.methods().filter(|m| m.rule().is_public()).count()
-    );
+
+    heading("Permission report (the same tables the server enforced)");
+    let report = Report::new(&policies).descriptors(examples::pb::FILE_DESCRIPTOR_SET)?;
+    for line in report.render(Format::Markdown).lines().skip(2) {
+        println!("  {line}");
+    }
+    let summary = if all_expected {
+        style.paint("32", "every outcome was the expected one")
+    } else {
+        style.paint("31", "some outcomes were not the expected ones")
+    };
+    println!("{summary}");
     server.abort();
     Ok(all_expected)
+}
+
+async fn watch<T>(client: &mut OrdersClient<T>) -> Result<String, Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut stream = client
+        .watch_orders(WatchOrdersRequest { limit: 0 })
+        .await?
+        .into_inner();
+    let mut received = 0;
+    while let Some(order) = stream.next().await {
+        order?;
+        received += 1;
+    }
+    Ok(format!("{received} orders streamed"))
 }

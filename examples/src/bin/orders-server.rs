@@ -1,0 +1,152 @@
+//! The orders service for real use: tokens from your identity provider, by discovery or a
+//! JWKS URL, opaque tokens by introspection.
+//!
+//! ```text
+//! orders-server --issuer https://idp.example.com/ --audience orders-api --listen 0.0.0.0:50051
+//! ```
+//!
+//! Every option is also an environment variable (`ORDERS_ISSUER`, …). Secrets are read only
+//! from files: arguments and environment variables leak into process listings and crash
+//! reports.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use examples::pb::orders_admin_server::OrdersAdminServer;
+use examples::pb::orders_server::OrdersServer;
+use examples::{AdminDesk, OrderBook, Store};
+use oauth_grpc::http::HttpClient;
+use oauth_grpc::introspect::{Introspection, TokenRouting};
+use oauth_grpc::secret::ClientSecret;
+use oauth_grpc::validate::{KeySource, TokenTypes};
+use oauth_grpc::{OAuthLayer, PolicySet, Validator};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// The orders gRPC service, protected by oauth-grpc.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// The token issuer, exactly as in the tokens' `iss` (e.g. https://idp.example.com/).
+    #[arg(long, env = "ORDERS_ISSUER")]
+    issuer: String,
+
+    /// The audience of this service, as the provider puts it in `aud`.
+    #[arg(long, env = "ORDERS_AUDIENCE")]
+    audience: String,
+
+    /// The address to listen on. Port 0 picks a free port; the chosen address is printed.
+    #[arg(long, env = "ORDERS_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+
+    /// Keys from this JWKS URL instead of discovery from the issuer.
+    #[arg(long, env = "ORDERS_JWKS_URL")]
+    jwks_url: Option<String>,
+
+    /// RFC 7662 introspection endpoint for opaque tokens (needs --client-id and
+    /// --client-secret-file).
+    #[arg(long, env = "ORDERS_INTROSPECT_URL", requires_all = ["client_id", "client_secret_file"])]
+    introspect_url: Option<String>,
+
+    /// This service's client id at the introspection endpoint.
+    #[arg(long, env = "ORDERS_CLIENT_ID")]
+    client_id: Option<String>,
+
+    /// A file holding this service's client secret (read at each use, so it can rotate).
+    #[arg(long, env = "ORDERS_CLIENT_SECRET_FILE")]
+    client_secret_file: Option<PathBuf>,
+
+    /// Introspect every token, JWTs included (immediate revocation, one request per token).
+    #[arg(long, env = "ORDERS_INTROSPECT_ALL", requires = "introspect_url")]
+    introspect_all: bool,
+
+    /// Accept `typ: JWT` or no `typ` (Auth0, Okta, Keycloak, Entra ID, Cognito) instead of
+    /// only RFC 9068 `at+jwt`.
+    #[arg(long, env = "ORDERS_ALLOW_PLAIN_JWT")]
+    allow_plain_jwt: bool,
+
+    /// Read scopes from this claim instead of `scope`/`scp` (e.g. `permissions` for Auth0).
+    #[arg(long, env = "ORDERS_SCOPE_CLAIM")]
+    scope_claim: Option<String>,
+
+    /// Allow plain-http provider URLs on non-loopback hosts (test providers only).
+    #[arg(long, env = "ORDERS_ALLOW_INSECURE_HTTP")]
+    allow_insecure_http: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("orders-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut http = HttpClient::new()?;
+    if args.allow_insecure_http {
+        http = http.allow_insecure_http();
+    }
+    let keys = match &args.jwks_url {
+        Some(url) => KeySource::jwks_url(url),
+        None => KeySource::discover(&args.issuer),
+    }
+    .http_client(http.clone());
+    let mut builder = Validator::builder()
+        .issuer(&args.issuer)
+        .audience(&args.audience)
+        .keys(keys);
+    if args.allow_plain_jwt {
+        builder = builder.token_types(TokenTypes::AllowPlainJwt);
+    }
+    if let Some(claim) = &args.scope_claim {
+        builder = builder.scope_claim(claim);
+    }
+    if let (Some(url), Some(id), Some(file)) = (
+        &args.introspect_url,
+        &args.client_id,
+        &args.client_secret_file,
+    ) {
+        ClientSecret::from_file(file)
+            .reveal()
+            .map_err(|e| format!("--client-secret-file: {e}"))?;
+        let routing = if args.introspect_all {
+            TokenRouting::IntrospectAll
+        } else {
+            TokenRouting::JwtLocally
+        };
+        builder = builder.introspection(
+            Introspection::new(url, id, ClientSecret::from_file(file))
+                .routing(routing)
+                .http_client(http),
+        );
+    }
+    let validator = builder.start().await?;
+
+    let policies = PolicySet::new()
+        .service::<OrderBook>()
+        .service::<AdminDesk>()
+        .public_service("grpc.health.v1.Health");
+    let layer = OAuthLayer::new(validator, policies);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("orders-server listening on {addr}");
+    let store = Store::default();
+    tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(OrdersServer::new(OrderBook::new(store.clone())))
+        .add_service(OrdersAdminServer::new(AdminDesk::new(store)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

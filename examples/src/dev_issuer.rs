@@ -1,0 +1,211 @@
+//! A development identity provider on 127.0.0.1 for the demo and local experiments: a key
+//! pair generated at start, OIDC discovery, JWKS and a client-credentials token endpoint over
+//! real HTTP. Not for production: it keeps no state and trusts two fixed clients.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use examples::dev_issuer::{DevIssuer, READER};
+//!
+//! let issuer = DevIssuer::start("orders-api").await?;
+//! println!("issuer {} — client {} / {}", issuer.issuer(), READER.id, READER.secret);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use oauth_grpc::testing::{TestIssuer, TestingError};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+/// A client the development issuer knows.
+#[derive(Debug, Clone, Copy)]
+pub struct DevClient {
+    /// The client id.
+    pub id: &'static str,
+    /// Its secret (a development value; real secrets live in files).
+    pub secret: &'static str,
+    /// The scopes it may be granted.
+    pub scopes: &'static [&'static str],
+}
+
+/// May read orders.
+pub const READER: DevClient = DevClient {
+    id: "orders-reader",
+    secret: "reader-secret",
+    scopes: &["orders:read"],
+};
+
+/// May read, write and cancel orders.
+pub const WRITER: DevClient = DevClient {
+    id: "orders-writer",
+    secret: "writer-secret",
+    scopes: &["orders:read", "orders:write", "orders:cancel"],
+};
+
+const CLIENTS: [DevClient; 2] = [READER, WRITER];
+
+/// The running development issuer. Stops when dropped.
+#[derive(Debug)]
+pub struct DevIssuer {
+    addr: SocketAddr,
+    state: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    keys: TestIssuer,
+    audience: String,
+}
+
+impl DevIssuer {
+    /// Starts on an ephemeral port of 127.0.0.1, issuing tokens for `audience`.
+    ///
+    /// # Errors
+    ///
+    /// When no port can be bound or no key generated.
+    pub async fn start(audience: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let keys = TestIssuer::generate(format!("http://{addr}/"))?;
+        let state = Arc::new(Shared {
+            keys,
+            audience: audience.to_owned(),
+        });
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/token", post(token))
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    /// The issuer URL, `http://127.0.0.1:PORT/`.
+    pub fn issuer(&self) -> &str {
+        self.state.keys.issuer()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A token signed by this issuer that expired an hour ago, to show what servers do with it.
+    ///
+    /// # Errors
+    ///
+    /// When signing fails.
+    pub fn expired_token(&self, scopes: &[&str]) -> Result<String, TestingError> {
+        self.state
+            .keys
+            .token(&self.state.audience)
+            .scopes(scopes)
+            .expired()
+            .sign()
+    }
+}
+
+impl Drop for DevIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn discovery(State(state): State<Arc<Shared>>) -> Response {
+    let issuer = state.keys.issuer();
+    let base = issuer.trim_end_matches('/');
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}/jwks"),
+        "token_endpoint": format!("{base}/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(state): State<Arc<Shared>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        state.keys.jwks(),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, code: &str) -> Response {
+    (status, axum::Json(json!({ "error": code }))).into_response()
+}
+
+/// The client of a request: HTTP Basic or form credentials.
+fn client(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<DevClient> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let (id, secret) = match basic {
+        Some(pair) => {
+            let (id, secret) = pair.split_once(':')?;
+            (id.to_owned(), secret.to_owned())
+        }
+        None => (
+            form.get("client_id")?.clone(),
+            form.get("client_secret")?.clone(),
+        ),
+    };
+    CLIENTS
+        .into_iter()
+        .find(|c| c.id == id && c.secret == secret)
+}
+
+async fn token(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let Some(client) = client(&headers, &form) else {
+        return error(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
+    let requested: Vec<&str> = form
+        .get("scope")
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_else(|| client.scopes.to_vec());
+    if requested.iter().any(|s| !client.scopes.contains(s)) {
+        return error(StatusCode::BAD_REQUEST, "invalid_scope");
+    }
+    let signed = state
+        .keys
+        .token(&state.audience)
+        .subject(client.id)
+        .claim("client_id", client.id.into())
+        .scopes(&requested)
+        .sign();
+    match signed {
+        Ok(access_token) => axum::Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": requested.join(" "),
+        }))
+        .into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
