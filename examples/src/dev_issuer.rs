@@ -3,7 +3,7 @@
 //! real HTTP. Not for production: it keeps no state and trusts two fixed clients.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use examples::dev_issuer::{DevIssuer, READER};
 //!
 //! let issuer = DevIssuer::start("orders-api").await?;
