@@ -33,9 +33,10 @@ struct Args {
     #[arg(long, env = "ORDERS_ISSUER")]
     issuer: String,
 
-    /// The audience of this service, as the provider puts it in `aud`.
-    #[arg(long, env = "ORDERS_AUDIENCE")]
-    audience: String,
+    /// The audience of this service, as the provider puts it in `aud`; repeat (or separate
+    /// with commas) to accept several.
+    #[arg(long, env = "ORDERS_AUDIENCE", required = true, value_delimiter = ',')]
+    audience: Vec<String>,
 
     /// The address to listen on. Port 0 picks a free port; the chosen address is printed.
     #[arg(long, env = "ORDERS_LISTEN", default_value = "127.0.0.1:50051")]
@@ -98,10 +99,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => KeySource::discover(&args.issuer),
     }
     .http_client(http.clone());
-    let mut builder = Validator::builder()
-        .issuer(&args.issuer)
-        .audience(&args.audience)
-        .keys(keys);
+    let mut builder = Validator::builder().issuer(&args.issuer).keys(keys);
+    for audience in &args.audience {
+        builder = builder.audience(audience);
+    }
     if args.allow_plain_jwt {
         builder = builder.token_types(TokenTypes::AllowPlainJwt);
     }
