@@ -29,7 +29,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// The token issuer, exactly as in the tokens' `iss` (e.g. https://idp.example.com/).
+    /// The token issuer, exactly as in the tokens' `iss` (e.g. `https://idp.example.com/`).
     #[arg(long, env = "ORDERS_ISSUER")]
     issuer: String,
 
