@@ -1,0 +1,300 @@
+//! End-to-end unary calls and server streaming over loopback, every variant measured in the
+//! same run and reported as a ratio to the baseline: a server that does no token work (a
+//! fixed principal) while the client sends the same `authorization` header.
+//!
+//! `cargo bench -p oauth-grpc-benches --bench e2e`
+
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use examples::pb::orders_client::OrdersClient;
+use examples::pb::orders_server::OrdersServer;
+use examples::pb::{CreateOrderRequest, WatchOrdersRequest, WhoAmIRequest};
+use examples::{OrderBook, Store};
+use oauth_grpc::{OAuthLayer, PolicySet, Principal};
+use oauth_grpc_benches::{KEYS, jsonwebtoken_validation};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    Baseline,
+    LayerCached,
+    LayerUncached,
+    Interceptor,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "no auth (same header sent)",
+            Self::LayerCached => "OAuthLayer, cached",
+            Self::LayerUncached => "OAuthLayer, uncached",
+            Self::Interceptor => "hand-written interceptor (jsonwebtoken)",
+        }
+    }
+}
+
+/// Inserts a fixed principal: the no-auth baseline still satisfies the generated checks.
+fn fixed_principal(mut request: Request<()>) -> Result<Request<()>, Status> {
+    request.extensions_mut().insert(
+        Principal::builder()
+            .subject("bench-user")
+            .scopes(["orders:read", "orders:write"])
+            .build(),
+    );
+    Ok(request)
+}
+
+/// What a user would write instead of the framework: decode and validate in an interceptor.
+fn interceptor() -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    let key = KEYS[0].decoding_key();
+    let validation = jsonwebtoken_validation(KEYS[0].alg);
+    move |mut request: Request<()>| {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("no token"))?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+            .map_err(|_| Status::unauthenticated("invalid token"))?;
+        let scopes = data.claims["scope"].as_str().unwrap_or_default().to_owned();
+        let principal = Principal::builder()
+            .subject(data.claims["sub"].as_str().unwrap_or_default())
+            .scopes(scopes.split(' '))
+            .build();
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}
+
+async fn serve(variant: Variant, store: Store) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = TcpListenerStream::new(listener);
+    let service = OrdersServer::new(OrderBook::new(store));
+    let policies = PolicySet::new().service::<OrderBook>();
+    match variant {
+        Variant::Baseline => {
+            let router = tonic::transport::Server::builder()
+                .layer(tonic::service::InterceptorLayer::new(fixed_principal))
+                .add_service(service);
+            tokio::spawn(router.serve_with_incoming(incoming));
+        }
+        Variant::Interceptor => {
+            let router = tonic::transport::Server::builder()
+                .layer(tonic::service::InterceptorLayer::new(interceptor()))
+                .add_service(service);
+            tokio::spawn(router.serve_with_incoming(incoming));
+        }
+        Variant::LayerCached | Variant::LayerUncached => {
+            let validator = KEYS[0].validator(variant == Variant::LayerCached);
+            let layer = OAuthLayer::new(validator, policies)
+                .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
+            let router = tonic::transport::Server::builder()
+                .layer(layer)
+                .add_service(service);
+            tokio::spawn(router.serve_with_incoming(incoming));
+        }
+    }
+    format!("http://{addr}")
+}
+
+async fn channel(url: &str) -> Channel {
+    Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn request<T>(message: T, header: &MetadataValue<tonic::metadata::Ascii>) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", header.clone());
+    request
+}
+
+/// p50 and p99 of `calls` sequential calls, in microseconds.
+async fn latency(
+    client: &mut OrdersClient<Channel>,
+    header: &MetadataValue<tonic::metadata::Ascii>,
+    calls: usize,
+) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let start = Instant::now();
+        client
+            .who_am_i(request(WhoAmIRequest {}, header))
+            .await
+            .unwrap();
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
+/// Calls per second with `concurrency` callers spread over `channels`, for `window`.
+async fn throughput(
+    channels: &[Channel],
+    header: &MetadataValue<tonic::metadata::Ascii>,
+    concurrency: usize,
+    window: Duration,
+) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..concurrency {
+        let mut client = OrdersClient::new(channels[i % channels.len()].clone());
+        let (done, stop, measuring, header) = (
+            done.clone(),
+            stop.clone(),
+            measuring.clone(),
+            header.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                client
+                    .who_am_i(request(WhoAmIRequest {}, &header))
+                    .await
+                    .unwrap();
+                if measuring.load(Ordering::Relaxed) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    measuring.store(true, Ordering::SeqCst);
+    let start = Instant::now();
+    tokio::time::sleep(window).await;
+    let calls = done.load(Ordering::SeqCst);
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        let _ = task.await;
+    }
+    calls as f64 / elapsed
+}
+
+/// Messages per second of `WatchOrders` streams of 1,000 orders, one call after another.
+async fn streaming(
+    client: &mut OrdersClient<Channel>,
+    header: &MetadataValue<tonic::metadata::Ascii>,
+    window: Duration,
+) -> f64 {
+    let mut received = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < window {
+        let mut stream = client
+            .watch_orders(request(WatchOrdersRequest { limit: 0 }, header))
+            .await
+            .unwrap()
+            .into_inner();
+        while let Some(order) = stream.next().await {
+            order.unwrap();
+            received += 1;
+        }
+    }
+    received as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// One variant's server and its clients.
+struct Target {
+    variant: Variant,
+    one: Channel,
+    four: Vec<Channel>,
+    /// Per round: p50, p99, 64 callers on 1 connection, on 4, streaming.
+    results: Vec<[f64; 5]>,
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run the smallest
+    // possible pass then, to show the harness works.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rounds: usize = std::env::var("E2E_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    runtime.block_on(async {
+        let token = KEYS[0].token("orders:read orders:write");
+        let header: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        println!(
+            "e2e over loopback: RS256 token of {} bytes, {rounds} rounds with the variants interleaved, medians reported",
+            token.len()
+        );
+        let mut targets = Vec::new();
+        for variant in [Variant::Baseline, Variant::LayerCached, Variant::LayerUncached, Variant::Interceptor] {
+            let url = serve(variant, Store::default()).await;
+            let one = channel(&url).await;
+            let mut four = Vec::new();
+            for _ in 0..4 {
+                four.push(channel(&url).await);
+            }
+            // 1,000 orders for the streaming measurement, and a warm-up.
+            let mut client = OrdersClient::new(one.clone());
+            for _ in 0..1000 {
+                client
+                    .create_order(request(CreateOrderRequest { item: "seed".into(), quantity: 1 }, &header))
+                    .await
+                    .unwrap();
+            }
+            latency(&mut client, &header, 300).await;
+            targets.push(Target { variant, one, four, results: Vec::new() });
+        }
+        for _ in 0..rounds {
+            for target in &mut targets {
+                let mut client = OrdersClient::new(target.one.clone());
+                let (p50, p99) = latency(&mut client, &header, 1000).await;
+                let single = throughput(std::slice::from_ref(&target.one), &header, 64, Duration::from_millis(800)).await;
+                let spread = throughput(&target.four, &header, 64, Duration::from_millis(800)).await;
+                let stream = streaming(&mut client, &header, Duration::from_millis(500)).await;
+                target.results.push([p50, p99, single, spread, stream]);
+            }
+        }
+        let medians: Vec<[f64; 5]> = targets
+            .iter()
+            .map(|t| std::array::from_fn(|i| median(&mut t.results.iter().map(|r| r[i]).collect::<Vec<_>>())))
+            .collect();
+        println!(
+            "\n{:42} {:>9} {:>9} {:>12} {:>12} {:>13}",
+            "variant", "p50 µs", "p99 µs", "64/1 conn/s", "64/4 conn/s", "stream msg/s"
+        );
+        for (target, m) in targets.iter().zip(&medians) {
+            println!(
+                "{:42} {:9.1} {:9.1} {:12.0} {:12.0} {:13.0}",
+                target.variant.name(), m[0], m[1], m[2], m[3], m[4]
+            );
+        }
+        println!("\nratio to the baseline (latency: lower is better; throughput: higher is better)");
+        for (target, m) in targets.iter().zip(&medians) {
+            let r: Vec<f64> = (0..5).map(|i| m[i] / medians[0][i]).collect();
+            println!(
+                "{:42} {:9.3} {:9.3} {:12.3} {:12.3} {:13.3}",
+                target.variant.name(), r[0], r[1], r[2], r[3], r[4]
+            );
+        }
+    });
+}
