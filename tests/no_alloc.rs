@@ -85,5 +85,8 @@ fn lookup_and_evaluation_do_not_allocate() {
         "{} allocations in 6,000 lookups",
         after - before
     );
-    assert_eq!(decided, 3000, "CreateOrder, GetOrder and the public health check are allowed");
+    assert_eq!(
+        decided, 3000,
+        "CreateOrder, GetOrder and the public health check are allowed"
+    );
 }

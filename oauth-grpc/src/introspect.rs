@@ -395,16 +395,7 @@ impl Introspector {
         }
         let audiences: Vec<String> = match answer.get("aud") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or(TokenError::InvalidClaim)
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(TokenError::InvalidClaim),
+            Some(value) => crate::validate::string_or_strings(value)?,
         };
         if !audiences.is_empty() && !audiences.iter().any(|aud| self.audiences.contains(aud)) {
             return Err(TokenError::WrongAudience);

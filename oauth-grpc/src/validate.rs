@@ -1123,16 +1123,7 @@ impl Validator {
         let audiences: Vec<String> =
             match claims.get(config.audience_claim.as_deref().unwrap_or("aud")) {
                 None => return Err(TokenError::MissingClaim),
-                Some(Value::String(aud)) => vec![aud.clone()],
-                Some(Value::Array(values)) => values
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or(TokenError::InvalidClaim)
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => return Err(TokenError::InvalidClaim),
+                Some(value) => string_or_strings(value)?,
             };
         if !audiences.iter().any(|aud| config.audiences.contains(aud)) {
             return Err(TokenError::WrongAudience);
@@ -1248,6 +1239,22 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, 
             Ok(Some(seconds))
         }
         Some(_) => Err(TokenError::InvalidClaim),
+    }
+}
+
+/// A claim that is a string or an array of strings (`aud`, RFC 7519 §4.1.3).
+pub(crate) fn string_or_strings(value: &Value) -> Result<Vec<String>, TokenError> {
+    match value {
+        Value::String(one) => Ok(vec![one.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(TokenError::InvalidClaim)
+            })
+            .collect(),
+        _ => Err(TokenError::InvalidClaim),
     }
 }
 

@@ -297,16 +297,7 @@ async fn introspect(
     if let Some(response) = gate(&inner).await {
         return response;
     }
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|pair| {
-            let (id, secret) = pair.split_once(':')?;
-            Some((form_decode(id), form_decode(secret)))
-        });
+    let basic = basic_credentials(&headers);
     let post = match (form.get("client_id"), form.get("client_secret")) {
         (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
         _ => None,
@@ -334,6 +325,20 @@ async fn introspect(
         .cloned()
         .unwrap_or_else(|| json!({"active": false}));
     axum::Json(answer).into_response()
+}
+
+/// The client id and secret of an HTTP Basic `authorization` header (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        })
 }
 
 fn form_decode(value: &str) -> String {
@@ -375,16 +380,7 @@ fn token_client(
     form: &HashMap<String, String>,
 ) -> Option<String> {
     let secret = lock(&inner.client_secret).clone();
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|pair| {
-            let (id, secret) = pair.split_once(':')?;
-            Some((form_decode(id), form_decode(secret)))
-        });
+    let basic = basic_credentials(headers);
     if let Some((id, given)) = basic {
         return (id == TOKEN_CLIENT_ID && given == secret).then_some(id);
     }
