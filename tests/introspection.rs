@@ -240,3 +240,21 @@ async fn end_to_end_with_jwt_and_opaque_tokens() {
     assert_eq!(status.code(), Code::Unavailable);
     server.stop().await;
 }
+
+/// Provider data never reaches time arithmetic unchecked: an absurd `exp` is an invalid claim.
+#[tokio::test]
+async fn absurd_expiry_in_an_answer_is_refused_not_a_panic() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+    for exp in [json!(u64::MAX), json!(1e300), json!(-5), json!("tomorrow")] {
+        let mut answer = active(&idp, "orders:read");
+        answer["exp"] = exp.clone();
+        let token = format!("opaque-exp-{exp}").replace(['"', ' '], "");
+        idp.set_introspection(&token, answer);
+        assert_eq!(
+            validator.validate(&token).await.unwrap_err(),
+            TokenError::InvalidClaim,
+            "exp {exp}"
+        );
+    }
+}

@@ -126,7 +126,13 @@ fn pem_keys_verify_exactly_their_algorithm() {
         .build()
         .expect("valid");
     for key in [TestKey::Rsa1, TestKey::Ec256, TestKey::Ed25519] {
+        // With a kid: `rsa-1` by its own kid, the others by the kid-less key that fits.
         let token = issuer::token(key, "a");
+        assert!(
+            check(&validator, &token).is_ok(),
+            "{key:?} with kid: {:?}",
+            check(&validator, &token)
+        );
         let mut h = header(key);
         if key != TestKey::Rsa1 {
             h.as_object_mut().map(|m| m.remove("kid"));
@@ -137,8 +143,16 @@ fn pem_keys_verify_exactly_their_algorithm() {
             "{key:?}: {:?}",
             check(&validator, &token_no_kid)
         );
-        let _ = token;
     }
+    // An unknown kid falls back to the kid-less key only when exactly one fits the algorithm:
+    // nothing here verifies ES384.
+    let mut h = header(TestKey::Ec384);
+    h["kid"] = json!("nobody");
+    let es384 = sign_json(&h, &claims("a"), TestKey::Ec384);
+    assert_eq!(
+        check(&validator, &es384).unwrap_err(),
+        TokenError::UnknownKey
+    );
     let mut h = header(TestKey::Rsa1);
     h["alg"] = json!("PS256");
     let ps256 = sign_json(&h, &claims("a"), TestKey::Rsa1);

@@ -83,7 +83,7 @@ impl Service {
             let (rules, unparsed_rule) = take_rules(attrs, errors);
             match (impl_item, what) {
                 (ImplItem::Fn(f), _) => methods.push(Method {
-                    rust_name: f.sig.ident.unraw_string(),
+                    rust_name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
                     ident: f.sig.ident.clone(),
                     rules,
                     unparsed_rule,
@@ -142,15 +142,4 @@ pub(crate) fn take_rules(
         None => true,
     });
     (rules, unparsed)
-}
-
-trait UnrawString {
-    fn unraw_string(&self) -> String;
-}
-
-impl UnrawString for syn::Ident {
-    fn unraw_string(&self) -> String {
-        use syn::ext::IdentExt;
-        self.unraw().to_string()
-    }
 }

@@ -12,7 +12,7 @@ use crate::{expand, validate};
 pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = match syn::parse2::<Item>(input.clone()) {
         Ok(item) => item,
-        Err(error) => return with_errors(input, error),
+        Err(error) => return with_errors(input, Err(error)),
     };
     let mut errors = Errors::default();
     let args = if args.is_empty() {
@@ -25,7 +25,7 @@ pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
         Item::Impl(item) => item,
         other => {
             errors.push(not_an_impl(&other));
-            return with_errors(other.into_token_stream(), errors);
+            return with_errors(other.into_token_stream(), errors.finish());
         }
     };
     let Some((_, trait_path, _)) = item.trait_.clone() else {
@@ -40,7 +40,7 @@ pub(crate) fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
                 let _ = take_rules(&mut f.attrs, &mut Errors::default());
             }
         }
-        return with_errors(item.into_token_stream(), errors);
+        return with_errors(item.into_token_stream(), errors.finish());
     };
 
     let service = Service::from_impl(item, trait_path, args, &mut errors);
@@ -74,26 +74,12 @@ fn not_an_impl(item: &Item) -> Error {
     )
 }
 
-fn with_errors(tokens: TokenStream, errors: impl Into<ErrorsOrError>) -> TokenStream {
+fn with_errors(tokens: TokenStream, errors: syn::Result<()>) -> TokenStream {
     let mut out = tokens;
-    if let Err(error) = errors.into().0 {
+    if let Err(error) = errors {
         out.extend(error.to_compile_error());
     }
     out
-}
-
-pub(crate) struct ErrorsOrError(syn::Result<()>);
-
-impl From<Errors> for ErrorsOrError {
-    fn from(errors: Errors) -> Self {
-        Self(errors.finish())
-    }
-}
-
-impl From<Error> for ErrorsOrError {
-    fn from(error: Error) -> Self {
-        Self(Err(error))
-    }
 }
 
 /// What a rule attribute expands to when no `#[protect]` impl consumed it.

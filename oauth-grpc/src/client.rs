@@ -97,10 +97,12 @@ impl AccessToken {
         &self.value
     }
 
-    /// Whether the token is still valid at `now`.
+    /// Whether the token is still valid at `now`. A lifetime too large to add to an `Instant`
+    /// (an endpoint's `expires_in` is not to be trusted with arithmetic) counts as no expiry.
     fn valid_at(&self, now: Instant) -> bool {
         self.lifetime
-            .is_none_or(|lifetime| now < self.fetched_at + lifetime)
+            .and_then(|lifetime| self.fetched_at.checked_add(lifetime))
+            .is_none_or(|expiry| now < expiry)
     }
 
     /// Whether the refresh margin has been reached: the later of `min_margin` and 10% of the
@@ -110,7 +112,9 @@ impl AccessToken {
             None => false,
             Some(lifetime) => {
                 let margin = min_margin.max(lifetime / 10).min(lifetime);
-                now >= self.fetched_at + (lifetime - margin)
+                self.fetched_at
+                    .checked_add(lifetime - margin)
+                    .is_some_and(|refresh_at| now >= refresh_at)
             }
         }
     }
@@ -1187,5 +1191,25 @@ where
             }
             inner.call(request).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_from_the_endpoint_never_overflow() {
+        let now = Instant::now();
+        let endless = AccessToken::new("t", Some(Duration::from_secs(u64::MAX)));
+        assert!(endless.valid_at(now));
+        assert!(!endless.refresh_due(now, Duration::from_secs(30)));
+        let short = AccessToken::new("t", Some(Duration::from_secs(100)));
+        assert!(short.valid_at(now));
+        assert!(!short.refresh_due(now, Duration::from_secs(30)));
+        assert!(short.refresh_due(now + Duration::from_secs(71), Duration::from_secs(30)));
+        assert!(!short.valid_at(now + Duration::from_secs(101)));
+        let none = AccessToken::new("t", None);
+        assert!(none.valid_at(now + Duration::from_secs(1_000_000)));
     }
 }

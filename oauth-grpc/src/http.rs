@@ -210,13 +210,7 @@ impl HttpClient {
             )));
         }
         let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| Transport(describe(e)))? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(Transport("the answer is larger than 1 MiB".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_bounded(&mut response).await.map_err(Transport)?;
         let mut answer = http::Response::new(body);
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
@@ -235,16 +229,22 @@ async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     if !status.is_success() {
         return Err(format!("the provider answered HTTP {}", status.as_u16()));
     }
+    read_bounded(&mut response).await
+}
+
+/// The body, refused when it is larger than [`MAX_BODY`].
+async fn read_bounded(response: &mut reqwest::Response) -> Result<Vec<u8>, String> {
+    const TOO_LARGE: &str = "the provider's answer is larger than 1 MiB";
     if response
         .content_length()
         .is_some_and(|len| len > MAX_BODY as u64)
     {
-        return Err("the provider's answer is larger than 1 MiB".into());
+        return Err(TOO_LARGE.into());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(describe)? {
         if body.len() + chunk.len() > MAX_BODY {
-            return Err("the provider's answer is larger than 1 MiB".into());
+            return Err(TOO_LARGE.into());
         }
         body.extend_from_slice(&chunk);
     }

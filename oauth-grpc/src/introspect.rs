@@ -371,18 +371,13 @@ impl Introspector {
             }
         };
         let now = unix_now();
-        // RFC 7662 makes `exp` optional; without it the cache TTL bounds reuse.
+        // RFC 7662 makes `exp` optional; without it the cache TTL bounds reuse. The same
+        // NumericDate rules as for JWTs: a number, not negative, not past year 9999.
         let exp = match answer.get("exp") {
             None | Some(Value::Null) => now.saturating_add(self.config.ttl.as_secs()),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.is_finite() && *f >= 0.0)
-                        .map(|f| f as u64)
-                })
-                .ok_or(TokenError::InvalidClaim)?,
-            Some(_) => return Err(TokenError::InvalidClaim),
+            Some(_) => {
+                crate::validate::numeric_date(&answer, "exp")?.ok_or(TokenError::InvalidClaim)?
+            }
         };
         if now >= exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired);

@@ -86,6 +86,7 @@ pub struct OAuthLayer {
     shared: Arc<Shared>,
 }
 
+#[derive(Clone)]
 struct Shared {
     validator: Validator,
     policies: PolicySet,
@@ -129,21 +130,9 @@ impl OAuthLayer {
         }
     }
 
-    fn with(self, change: impl FnOnce(&mut Shared)) -> Self {
-        let mut shared = match Arc::try_unwrap(self.shared) {
-            Ok(shared) => shared,
-            Err(shared) => Shared {
-                validator: shared.validator.clone(),
-                policies: shared.policies.clone(),
-                sink: shared.sink.clone(),
-                unknown: shared.unknown,
-                max_header_len: shared.max_header_len,
-            },
-        };
-        change(&mut shared);
-        Self {
-            shared: Arc::new(shared),
-        }
+    fn with(mut self, change: impl FnOnce(&mut Shared)) -> Self {
+        change(Arc::make_mut(&mut self.shared));
+        self
     }
 
     /// Sends audit events to `sink` instead of `tracing`.

@@ -368,10 +368,8 @@ pub enum Denial {
 
 impl From<Denial> for tonic::Status {
     fn from(denial: Denial) -> Self {
-        match denial {
-            Denial::Unauthenticated => crate::status::missing_token(),
-            Denial::InsufficientScope(rule) => crate::status::insufficient_scope(&rule),
-        }
+        // One mapping to `Status` for the layer and the generated checks alike.
+        tonic::Status::from(crate::error::AuthError::from(denial))
     }
 }
 

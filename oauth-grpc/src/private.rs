@@ -73,22 +73,6 @@ pub const fn assert_distinct(scopes: &[Scope]) {
     }
 }
 
-/// Compile-time check that no two variants of a scope catalog share a scope string.
-#[allow(clippy::panic)] // evaluated in a `const _`, where a panic is a compile error
-pub const fn assert_catalog_distinct(scopes: &[Scope]) {
-    let mut i = 0;
-    while i < scopes.len() {
-        let mut j = i + 1;
-        while j < scopes.len() {
-            if str_eq(scopes[i].as_str(), scopes[j].as_str()) {
-                panic!("two variants of a scope catalog have the same scope string");
-            }
-            j += 1;
-        }
-        i += 1;
-    }
-}
-
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {

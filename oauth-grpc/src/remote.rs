@@ -55,7 +55,7 @@ impl Options {
 /// Without `Cache-Control: max-age`, keys are refreshed this often (then clamped).
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Snapshot {
     keys: Option<Arc<KeySet>>,
     /// Bumped whenever the key set changes; cached tokens of older generations are re-checked.
@@ -83,7 +83,6 @@ enum Reason {
 }
 
 pub(crate) struct RemoteKeys {
-    issuer_hint: String,
     opts: Options,
     http: HttpClient,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -107,7 +106,6 @@ impl RemoteKeys {
         };
         http.check_url(what, url).map_err(ConfigError::KeySource)?;
         Ok(Arc::new(Self {
-            issuer_hint: url.to_owned(),
             opts,
             http,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
@@ -115,6 +113,13 @@ impl RemoteKeys {
             attempts: AtomicU64::new(0),
             refresher: AtomicBool::new(false),
         }))
+    }
+
+    /// The configured issuer or JWKS URL, for messages.
+    fn source_url(&self) -> &str {
+        match &self.opts.source {
+            Source::Discover(url) | Source::Url(url) => url,
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -129,17 +134,7 @@ impl RemoteKeys {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut next = Snapshot {
-            keys: guard.keys.clone(),
-            generation: guard.generation,
-            digest: guard.digest,
-            fetched_at: guard.fetched_at,
-            jwks_uri: guard.jwks_uri.clone(),
-            last_attempt: guard.last_attempt,
-            last_kid_refetch: guard.last_kid_refetch,
-            next_refresh: guard.next_refresh,
-            last_error: guard.last_error.clone(),
-        };
+        let mut next = Snapshot::clone(&guard);
         change(&mut next);
         *guard = Arc::new(next);
     }
@@ -194,7 +189,8 @@ impl RemoteKeys {
         let reason = match loaded {
             Err(_) => format!(
                 "no keys from {} within {:?}",
-                self.issuer_hint, self.opts.startup_timeout
+                self.source_url(),
+                self.opts.startup_timeout
             ),
             Ok(_) => self
                 .snapshot()
@@ -244,7 +240,7 @@ impl RemoteKeys {
         match result {
             Ok((uri, document, max_age)) => self.install(uri, &document, max_age),
             Err(error) => {
-                tracing::warn!(target: "oauth_grpc::keys", source = %self.issuer_hint, %error, "key fetch failed; keeping the last good keys");
+                tracing::warn!(target: "oauth_grpc::keys", source = %self.source_url(), %error, "key fetch failed; keeping the last good keys");
                 self.update(|s| {
                     s.last_attempt = Some(Instant::now());
                     s.last_error = Some(error);
@@ -277,7 +273,7 @@ impl RemoteKeys {
             }
             Err(error) => {
                 let error = format!("the JWKS document was refused: {error}");
-                tracing::warn!(target: "oauth_grpc::keys", source = %self.issuer_hint, %error, "keeping the last good keys");
+                tracing::warn!(target: "oauth_grpc::keys", source = %self.source_url(), %error, "keeping the last good keys");
                 self.update(|s| {
                     s.last_attempt = Some(Instant::now());
                     s.last_error = Some(error);

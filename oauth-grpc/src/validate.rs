@@ -892,7 +892,12 @@ impl Validator {
             return Attempt::Done(Err(TokenError::Malformed));
         }
         let now = unix(SystemTime::now());
-        let generation = config.keys.generation();
+        // One read of the keys serves the cache check and the verification.
+        let current = config.keys.current();
+        let generation = match &current {
+            Some((_, generation)) => *generation,
+            None => config.keys.generation(),
+        };
         let key = config.cache.as_ref().map(|_| token_key(token));
         if let (Some(cache), Some(key)) = (&config.cache, &key) {
             match cache.get(key, now, config.leeway, generation) {
@@ -909,7 +914,7 @@ impl Validator {
         {
             return Attempt::Network;
         }
-        let Some((keys, generation)) = config.keys.current() else {
+        let Some((keys, generation)) = current else {
             return if config.keys.is_remote() {
                 Attempt::Network
             } else {
@@ -1219,7 +1224,10 @@ impl Validator {
 
 /// A NumericDate claim (RFC 7519 §2): a non-negative JSON number of seconds, possibly with a
 /// fraction (truncated). Other types, negatives and values past year 9999 are invalid.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenError> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<u64>, TokenError> {
     /// 9999-12-31T23:59:59Z: anything later is a mistake or an attack on arithmetic.
     const MAX: u64 = 253_402_300_799;
     match claims.get(name) {
