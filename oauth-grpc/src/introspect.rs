@@ -208,7 +208,7 @@ impl Introspection {
 
 /// An introspection answer, as cached.
 #[derive(Clone)]
-enum Outcome {
+pub(crate) enum Outcome {
     Active { principal: Principal, exp: u64 },
     Inactive,
 }
@@ -347,14 +347,15 @@ impl Introspector {
                 tracing::warn!(target: "oauth_grpc::introspection", %error, "introspection failed");
                 TokenError::Unavailable
             })?;
-        let answer: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| {
-            tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer is not a JSON object");
-            TokenError::Unavailable
-        })?;
-        self.interpret(answer)
+        self.interpret(&body)
     }
 
-    fn interpret(&self, answer: Map<String, Value>) -> Result<Outcome, TokenError> {
+    /// The answer of the endpoint (RFC 7662 §2.2), as an outcome.
+    pub(crate) fn interpret(&self, body: &[u8]) -> Result<Outcome, TokenError> {
+        let answer: Map<String, Value> = crate::json::object(body).map_err(|_| {
+            tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer is not a JSON object with unique names");
+            TokenError::Unavailable
+        })?;
         match answer.get("active") {
             Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => return Ok(Outcome::Inactive),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "introspection")]
 pub mod introspect;
+mod json;
 pub mod keys;
 pub mod layer;
 pub mod policy;

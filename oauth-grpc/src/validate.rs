@@ -1065,7 +1065,7 @@ impl Validator {
             }
         }
 
-        let claims: Map<String, Value> = serde_json::from_slice(&decode_segment(payload_b64)?)
+        let claims = crate::json::object(&decode_segment(payload_b64)?)
             .map_err(|_| TokenError::Malformed)?;
         self.check_claims(claims, now)
     }

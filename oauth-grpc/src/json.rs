@@ -1,0 +1,133 @@
+//! JSON objects from untrusted parties, parsed with duplicate member names refused.
+//!
+//! RFC 7519 §4 lets a JWT parser either reject duplicate claim names or keep the last one;
+//! RFC 8725 §3.11 warns that parsers which disagree on duplicates let one party see a claim
+//! that another did not. This crate rejects them, at every depth, in token payloads and in
+//! introspection answers. (JOSE headers are read into a struct, whose derived `Deserialize`
+//! already refuses a repeated field that it reads.)
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Parses `bytes` as one JSON object whose objects have unique member names.
+///
+/// serde_json's recursion limit (128 levels) still applies, so deep nesting is an error, not
+/// a stack overflow.
+pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = Unique.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(de::Error::custom("expected a JSON object")),
+    }
+}
+
+/// A `Value` seed that refuses a member name seen before in the same object.
+#[derive(Clone, Copy)]
+struct Unique;
+
+impl<'de> DeserializeSeed<'de> for Unique {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number that is not finite"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if map.contains_key(&name) {
+                // The name itself is not echoed: it may come from a token.
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            let value = access.next_value_seed(self)?;
+            map.insert(name, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object;
+    use serde_json::json;
+
+    #[test]
+    fn parses_what_serde_json_parses() {
+        let text = br#"{"a":1,"b":-2,"c":1.5,"d":"x","e":[true,null,{"f":[]}],"g":{"h":{}}}"#;
+        let ours = object(text).map(serde_json::Value::Object).ok();
+        let theirs: Option<serde_json::Value> = serde_json::from_slice(text).ok();
+        assert_eq!(ours, theirs);
+        assert_eq!(
+            ours,
+            Some(json!({"a":1,"b":-2,"c":1.5,"d":"x","e":[true,null,{"f":[]}],"g":{"h":{}}}))
+        );
+    }
+
+    #[test]
+    fn refuses_duplicates_at_any_depth() {
+        assert!(object(br#"{"exp":1,"exp":2}"#).is_err());
+        assert!(object(br#"{"act":{"sub":"a","sub":"b"}}"#).is_err());
+        assert!(object(br#"{"x":[{"k":1,"k":1}]}"#).is_err());
+        // Same name in sibling objects is fine.
+        assert!(object(br#"{"a":{"k":1},"b":{"k":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn refuses_non_objects_trailing_data_and_deep_nesting() {
+        assert!(object(b"[1]").is_err());
+        assert!(object(b"\"s\"").is_err());
+        assert!(object(br#"{"a":1} x"#).is_err());
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(1000), "]".repeat(1000));
+        assert!(object(deep.as_bytes()).is_err());
+    }
+}
