@@ -168,14 +168,22 @@ impl RemoteKeys {
 
     /// After a token named an unknown `kid`: refetch at most once per cooldown across all
     /// requests. Returns whether the key set changed. The kid is not sent anywhere.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Unavailable`] when the keys did not change and the latest fetch failed
+    /// (or the keys are stale): the provider could not say whether it published this key,
+    /// so a valid token signed with a newly rotated key is not called invalid.
     pub(crate) async fn after_unknown_kid(self: &Arc<Self>) -> Result<bool, TokenError> {
         let before = self.generation();
-        let fetched = self.refresh(Reason::UnknownKid).await;
-        if fetched && self.current().is_none() {
-            // The refetch failed and the old keys are stale: the provider is the problem.
+        self.refresh(Reason::UnknownKid).await;
+        if self.generation() != before {
+            return Ok(true);
+        }
+        if self.current().is_none() || self.snapshot().last_error.is_some() {
             return Err(TokenError::Unavailable);
         }
-        Ok(self.generation() != before)
+        Ok(false)
     }
 
     /// The first load at start-up, within the start-up timeout.
