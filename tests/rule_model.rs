@@ -1,9 +1,15 @@
-//! Rule evaluation agrees with a plain set model, for all-of and any-of.
+//! Rule evaluation agrees with a plain set model, for all-of and any-of; scope claims in
+//! signed tokens are parsed as RFC 6749 §3.3 says, whatever shape the provider sends.
 
 use std::collections::BTreeSet;
 
-use oauth_grpc::{Denial, Principal, Rule, Scope, ScopeSet};
+use std::time::SystemTime;
+
+use oauth_grpc::keys::{Algorithm, KeySet};
+use oauth_grpc::{Denial, Principal, Rule, Scope, ScopeSet, TokenError, Validator};
+use oauth_grpc_tests::issuer::{self, b64, claims, sign_segments};
 use proptest::prelude::*;
+use serde_json::{Value, json};
 
 /// A small universe, so that generated rules and grants overlap often.
 const UNIVERSE: [Scope; 6] = [
@@ -120,5 +126,112 @@ fn scopes_are_exact_and_case_sensitive() {
             WRITE.evaluate(Some(&principal)).is_err(),
             "{near_miss:?} must not satisfy orders:write"
         );
+    }
+}
+
+const SECRET: &[u8; 32] = b"scope-claims-property-test-key!!";
+
+fn hmac_validator() -> Validator {
+    Validator::builder()
+        .issuer(issuer::ISSUER)
+        .audience(issuer::AUDIENCE)
+        .keys(KeySet::from_hmac_secret(None, SECRET, Algorithm::HS256).expect("32-byte key"))
+        .build()
+        .expect("validator builds")
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// What a claim must grant, or `None` when it must be refused as invalid.
+fn granted_by(value: &Value) -> Option<BTreeSet<String>> {
+    match value {
+        Value::String(s) => Some(
+            s.split(' ')
+                .filter(|t| scope_token(t))
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .map(|all| all.into_iter().filter(|s| scope_token(s)).collect()),
+        _ => None,
+    }
+}
+
+/// Scope claims of every shape: space-delimited strings with odd characters and separators,
+/// arrays (sometimes holding a non-string), and values of the wrong type.
+fn scope_claim() -> impl Strategy<Value = Value> {
+    let word = "[ -~\t]{0,10}";
+    prop_oneof![
+        4 => (
+            proptest::collection::vec(word, 0..6),
+            proptest::collection::vec(prop_oneof![Just(" "), Just("  "), Just("\t"), Just(",")], 6),
+        )
+            .prop_map(|(words, seps)| {
+                let mut text = String::new();
+                for (word, sep) in words.iter().zip(seps) {
+                    text.push_str(word);
+                    text.push_str(sep);
+                }
+                Value::String(text)
+            }),
+        3 => proptest::collection::vec(
+            prop_oneof![9 => word.prop_map(Value::String), 1 => any::<i64>().prop_map(|n| json!(n))],
+            0..6,
+        )
+        .prop_map(Value::Array),
+        1 => prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(json!({"scope": "orders:write"})),
+        ],
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A signed token's `scope` (or, without it, `scp`) grants exactly what the model says,
+    /// and a claim of the wrong type is refused as invalid.
+    #[test]
+    fn scope_claims_grant_what_the_model_says(
+        scope in proptest::option::of(scope_claim()),
+        scp in proptest::option::of(scope_claim()),
+    ) {
+        let mut c = claims("unused");
+        let object = c.as_object_mut().expect("claims are an object");
+        object.remove("scope");
+        if let Some(scope) = &scope {
+            object.insert("scope".to_owned(), scope.clone());
+        }
+        if let Some(scp) = &scp {
+            object.insert("scp".to_owned(), scp.clone());
+        }
+        let token = sign_segments(
+            &b64(br#"{"alg":"HS256","typ":"at+jwt"}"#),
+            &b64(c.to_string().as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+            jsonwebtoken::Algorithm::HS256,
+        );
+        let want = match scope.as_ref().or(scp.as_ref()) {
+            None => Some(BTreeSet::new()),
+            Some(claim) => granted_by(claim),
+        };
+        let got = hmac_validator()
+            .validate_at(&token, SystemTime::now())
+            .map(|p| p.scopes().iter().map(str::to_owned).collect::<BTreeSet<_>>());
+        match (want, got) {
+            (Some(want), Ok(got)) => prop_assert_eq!(got, want),
+            (None, Err(error)) => prop_assert_eq!(error, TokenError::InvalidClaim),
+            (want, got) => prop_assert!(false, "model {:?}, validator {:?}", want, got),
+        }
     }
 }

@@ -125,6 +125,75 @@ mod tests {
         assert!(!is_proto_ident(""));
     }
 
+    /// Runs tonic-prost-build on a service with `rpcs` and returns the Rust method names it
+    /// generated for them, in order (without `r#`).
+    fn tonic_method_names(rpcs: &[String], case: usize) -> Vec<String> {
+        let dir =
+            std::env::temp_dir().join(format!("oauth-grpc-naming-{}-{case}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut proto =
+            String::from("syntax = \"proto3\";\npackage naming;\nmessage M {}\nservice S {\n");
+        for rpc in rpcs {
+            proto.push_str(&format!("  rpc {rpc}(M) returns (M);\n"));
+        }
+        proto.push_str("}\n");
+        std::fs::write(dir.join("naming.proto"), proto).expect("write proto");
+        let fds = protox::compile(["naming.proto"], [&dir]).expect("protox compiles");
+        tonic_prost_build::configure()
+            .build_client(false)
+            .out_dir(&dir)
+            .compile_fds(fds)
+            .expect("tonic-prost-build generates");
+        let code = std::fs::read_to_string(dir.join("naming.rs")).expect("generated code");
+        let _ = std::fs::remove_dir_all(&dir);
+        // The server trait declares `async fn name(` once per rpc, in proto order.
+        code.lines()
+            .filter_map(|line| line.trim_start().strip_prefix("async fn "))
+            .map(|rest| {
+                let name = rest.split('(').next().unwrap_or_default();
+                name.trim_start_matches("r#").to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tonic_prost_build_agrees_on_keywords() {
+        let rpcs: Vec<String> = [
+            "Self",
+            "Type",
+            "Match",
+            "Async",
+            "Super",
+            "Crate",
+            "Extern",
+            "GetHTTPStatus",
+            "WhoAmI",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let generated = tonic_method_names(&rpcs, usize::MAX);
+        let ours: Vec<String> = rpcs.iter().map(|rpc| rust_method_name(rpc)).collect();
+        assert_eq!(generated, ours);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Our mapping is the one tonic-prost-build applies: 16 generated services of up to
+        /// 40 random rpc names each, compared name by name with the code it writes.
+        #[test]
+        fn rust_method_name_matches_tonic_prost_build(
+            rpcs in proptest::collection::btree_set("[A-Za-z][A-Za-z0-9_]{0,16}", 1..40),
+            case in 0usize..1_000_000,
+        ) {
+            let rpcs: Vec<String> = rpcs.into_iter().collect();
+            let generated = tonic_method_names(&rpcs, case);
+            let ours: Vec<String> = rpcs.iter().map(|rpc| rust_method_name(rpc)).collect();
+            prop_assert_eq!(generated, ours);
+        }
+    }
+
     proptest! {
         /// The mapping agrees with heck, which tonic-prost-build uses, on every proto
         /// identifier.
