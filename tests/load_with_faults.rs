@@ -99,7 +99,7 @@ fn mint(issuer: &str, key: TestKey, scope: &str, exp_offset: i64, fresh: bool, n
 fn token_for(issuer: &str, n: usize, t: u64) -> (Class, String) {
     let keys = signing_keys(t);
     let key = keys[(n / 10) % keys.len()];
-    let fresh = n % 3 != 0;
+    let fresh = !n.is_multiple_of(3);
     match n % 10 {
         0..=4 => (
             Class::Valid,
@@ -132,7 +132,14 @@ fn token_for(issuer: &str, n: usize, t: u64) -> (Class, String) {
         // After the withdrawal, rsa-1 is no longer trusted (pooled, cached tokens included).
         _ if t >= RSA_GONE => (
             Class::Forged,
-            mint(issuer, TestKey::Rsa1, "orders:write", 300, n % 2 == 0, n),
+            mint(
+                issuer,
+                TestKey::Rsa1,
+                "orders:write",
+                300,
+                n.is_multiple_of(2),
+                n,
+            ),
         ),
         _ => (
             Class::Valid,
@@ -273,7 +280,7 @@ async fn thousands_of_mixed_calls_through_rotation_and_outage() {
     control.await.expect("timeline finished");
 
     let calls = calls.load(Ordering::Relaxed);
-    let tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+    let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
     let table: Vec<String> = tally
         .outcomes
         .iter()

@@ -179,7 +179,7 @@ fn expand_bytes(text: &str) -> Result<Vec<u8>, String> {
             out.extend_from_slice(rest.as_bytes());
             return Ok(out);
         };
-        out.extend_from_slice(&rest[..at].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..at]);
         rest = &rest[at..];
         let end = rest.find('}').ok_or("an unclosed placeholder")?;
         let inner = &rest[1..end];
