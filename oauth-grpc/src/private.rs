@@ -111,3 +111,41 @@ mod tests {
         assert!(!str_eq("a", "ab"));
     }
 }
+
+/// Entry points for the fuzz targets of `fuzz/`, which reach parsers that have no public
+/// function of their own. Not public API.
+pub mod fuzz {
+    /// Interprets `body` as an introspection endpoint's answer, exactly as the validator
+    /// does after its POST: trusted issuer `https://issuer.test/`, audience `orders-api`.
+    ///
+    /// `Ok(Some(principal))` for an active token, `Ok(None)` for an inactive one.
+    #[cfg(feature = "introspection")]
+    pub fn introspection_answer(
+        body: &[u8],
+    ) -> Result<Option<crate::Principal>, crate::TokenError> {
+        use std::sync::LazyLock;
+
+        use crate::introspect::{ClientSecret, Introspection, Introspector, Outcome};
+
+        static INTROSPECTOR: LazyLock<Result<Introspector, crate::ConfigError>> =
+            LazyLock::new(|| {
+                Introspector::new(
+                    Introspection::new(
+                        "http://127.0.0.1:9/introspect",
+                        "orders-api",
+                        ClientSecret::new("fuzz"),
+                    ),
+                    vec!["https://issuer.test/".to_owned()],
+                    vec!["orders-api".to_owned()],
+                    60,
+                )
+            });
+        let introspector = INTROSPECTOR
+            .as_ref()
+            .map_err(|_| crate::TokenError::Unavailable)?;
+        Ok(match introspector.interpret(body)? {
+            Outcome::Active { principal, .. } => Some(principal),
+            Outcome::Inactive => None,
+        })
+    }
+}
