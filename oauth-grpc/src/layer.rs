@@ -362,11 +362,11 @@ impl Shared {
                 Ok(principal) => Outcome::Allow(Some(principal)),
                 Err(status) => Outcome::Deny(status),
             },
-            Attempt::Network => {
+            Attempt::Deferred(key) => {
                 let shared = self.clone();
                 let (token, path) = (token.to_owned(), path.to_owned());
                 Outcome::Wait(Box::pin(async move {
-                    let result = shared.validator.validate_networked(&token).await;
+                    let result = shared.validator.validate_deferred(&token, key).await;
                     shared.conclude(result, &path, rule, peer).map(Some)
                 }))
             }

@@ -842,7 +842,7 @@ impl Validator {
     pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
         match self.attempt(token) {
             Attempt::Done(result) => result,
-            Attempt::Network => self.validate_networked(token).await,
+            Attempt::Deferred(key) => self.validate_deferred(token, key).await,
         }
     }
 
@@ -885,60 +885,44 @@ impl Validator {
         self.inner.cache.as_ref().map_or(0, TokenCache::entry_count)
     }
 
-    /// Everything that can be decided without waiting on the network.
+    /// What can be decided in a few hundred nanoseconds, inline in the layer's `call`: the
+    /// length limit and the verified-token cache. Everything else — signature verification,
+    /// fetching keys, introspection — is [`Attempt::Deferred`] to the call's own future, so
+    /// that it runs on the request's task and not on the connection's, which hyper uses to
+    /// accept the connection's other streams.
     pub(crate) fn attempt(&self, token: &str) -> Attempt {
         let config = &*self.inner;
         if token.len() > config.max_token_len {
             return Attempt::Done(Err(TokenError::Malformed));
         }
-        let now = unix(SystemTime::now());
-        // One read of the keys serves the cache check and the verification.
-        let current = config.keys.current();
-        let generation = match &current {
-            Some((_, generation)) => *generation,
-            None => config.keys.generation(),
+        let Some(cache) = &config.cache else {
+            return Attempt::Deferred(None);
         };
-        let key = config.cache.as_ref().map(|_| token_key(token));
-        if let (Some(cache), Some(key)) = (&config.cache, &key) {
-            match cache.get(key, now, config.leeway, generation) {
-                Hit::Valid(principal) => return Attempt::Done(Ok(principal)),
-                Hit::Expired => return Attempt::Done(Err(TokenError::Expired)),
-                Hit::Miss => {}
-            }
-        }
-        #[cfg(feature = "introspection")]
-        if config
-            .introspector
-            .as_ref()
-            .is_some_and(|i| i.routes(token))
-        {
-            return Attempt::Network;
-        }
-        let Some((keys, generation)) = current else {
-            return if config.keys.is_remote() {
-                Attempt::Network
-            } else {
-                Attempt::Done(Err(TokenError::UnknownKey))
-            };
-        };
-        match self.verify(token, &keys, now) {
-            Err(TokenError::UnknownKey) if config.keys.is_remote() => Attempt::Network,
-            Ok(principal) => {
-                self.remember(key, &principal, now, generation);
-                Attempt::Done(Ok(principal))
-            }
-            Err(error) => Attempt::Done(Err(error)),
+        let key = token_key(token);
+        match cache.get(
+            &key,
+            unix(SystemTime::now()),
+            config.leeway,
+            config.keys.generation(),
+        ) {
+            Hit::Valid(principal) => Attempt::Done(Ok(principal)),
+            Hit::Expired => Attempt::Done(Err(TokenError::Expired)),
+            Hit::Miss => Attempt::Deferred(Some(key)),
         }
     }
 
-    /// The part that waits: fetching keys, or introspecting.
-    pub(crate) async fn validate_networked(&self, token: &str) -> Result<Principal, TokenError> {
-        // Unused when neither network feature is on.
-        #[allow(unused_variables)]
+    /// The rest of a check that [`attempt`](Self::attempt) deferred: introspection, keys
+    /// from the provider when needed, the signature and the claims; a success is cached
+    /// under `key`.
+    pub(crate) async fn validate_deferred(
+        &self,
+        token: &str,
+        key: Option<TokenKey>,
+    ) -> Result<Principal, TokenError> {
         let config = &*self.inner;
         #[cfg(feature = "introspection")]
         if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {
-            let key = token_key(token);
+            let key = key.unwrap_or_else(|| token_key(token));
             let (principal, exp) = introspector.check(key, token).await?;
             if let Some(cache) = &config.cache {
                 cache.insert(
@@ -952,41 +936,31 @@ impl Validator {
             }
             return Ok(principal);
         }
-        #[cfg(feature = "jwks")]
-        if let KeyProvider::Remote(remote) = &config.keys {
-            let (keys, generation) = remote.ensure().await?;
-            let now = unix(SystemTime::now());
-            let result = match self.verify(token, &keys, now) {
-                Err(TokenError::UnknownKey) => {
-                    if remote.after_unknown_kid().await? {
-                        let (keys, generation) = remote.ensure().await?;
-                        let result = self.verify(token, &keys, now);
-                        if let Ok(principal) = &result {
-                            self.remember(
-                                config.cache.as_ref().map(|_| token_key(token)),
-                                principal,
-                                now,
-                                generation,
-                            );
-                        }
-                        return result;
+        let (keys, generation) = match &config.keys {
+            KeyProvider::Static(keys) => (keys.clone(), 0),
+            #[cfg(feature = "jwks")]
+            KeyProvider::Remote(remote) => remote.ensure().await?,
+        };
+        let now = unix(SystemTime::now());
+        let result = match self.verify(token, &keys, now) {
+            #[cfg(feature = "jwks")]
+            Err(TokenError::UnknownKey) => match &config.keys {
+                KeyProvider::Remote(remote) if remote.after_unknown_kid().await? => {
+                    let (keys, generation) = remote.ensure().await?;
+                    let result = self.verify(token, &keys, now);
+                    if let Ok(principal) = &result {
+                        self.remember(key, principal, now, generation);
                     }
-                    Err(TokenError::UnknownKey)
+                    return result;
                 }
-                other => other,
-            };
-            if let Ok(principal) = &result {
-                self.remember(
-                    config.cache.as_ref().map(|_| token_key(token)),
-                    principal,
-                    now,
-                    generation,
-                );
-            }
-            return result;
+                _ => Err(TokenError::UnknownKey),
+            },
+            other => other,
+        };
+        if let Ok(principal) = &result {
+            self.remember(key, principal, now, generation);
         }
-        // Static keys never need the network; `attempt` has decided already.
-        self.validate_at(token, SystemTime::now())
+        result
     }
 
     fn remember(&self, key: Option<TokenKey>, principal: &Principal, now: u64, generation: u64) {
@@ -1297,10 +1271,11 @@ fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// What [`Validator::attempt`] could decide without the network.
+/// What [`Validator::attempt`] decided inline, or that the rest is deferred (with the cache
+/// key, when there is a cache).
 pub(crate) enum Attempt {
     Done(Result<Principal, TokenError>),
-    Network,
+    Deferred(Option<TokenKey>),
 }
 
 /// Where the validator's keys live.
@@ -1325,10 +1300,6 @@ impl KeyProvider {
             #[cfg(feature = "jwks")]
             Self::Remote(remote) => remote.generation(),
         }
-    }
-
-    fn is_remote(&self) -> bool {
-        !matches!(self, Self::Static(_))
     }
 
     fn is_empty(&self) -> bool {
