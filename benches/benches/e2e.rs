@@ -226,7 +226,51 @@ struct Target {
     results: Vec<[f64; 5]>,
 }
 
+/// `E2E_INSTRUCTIONS=<variant>:<calls>`: serve one variant, warm it up, make `calls` sequential
+/// unary calls and exit — for `benches/instructions.sh`, which runs this under callgrind and
+/// takes the difference between two call counts as the instructions of one call (client and
+/// server together). Instruction counts do not depend on what else the machine is doing.
+fn instructions_mode(spec: &str) {
+    let (variant, calls) = spec
+        .split_once(':')
+        .expect("E2E_INSTRUCTIONS=<variant>:<calls>");
+    let variant = match variant {
+        "baseline" => Variant::Baseline,
+        "cached" => Variant::LayerCached,
+        "uncached" => Variant::LayerUncached,
+        "interceptor" => Variant::Interceptor,
+        other => panic!("unknown variant {other:?}: baseline, cached, uncached or interceptor"),
+    };
+    let calls: usize = calls.parse().expect("a number of calls");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let token = KEYS[0].token("orders:read orders:write");
+        let header: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        let url = serve(variant, Store::default()).await;
+        let mut client = OrdersClient::new(channel(&url).await);
+        for _ in 0..50 {
+            client
+                .who_am_i(request(WhoAmIRequest {}, &header))
+                .await
+                .unwrap();
+        }
+        for _ in 0..calls {
+            client
+                .who_am_i(request(WhoAmIRequest {}, &header))
+                .await
+                .unwrap();
+        }
+    });
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("E2E_INSTRUCTIONS") {
+        return instructions_mode(&spec);
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run the smallest
     // possible pass then, to show the harness works.
     let runtime = tokio::runtime::Builder::new_multi_thread()
