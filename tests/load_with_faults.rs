@@ -318,9 +318,15 @@ async fn thousands_of_mixed_calls_through_rotation_and_outage() {
         distinct > 4 * CACHE_CAPACITY,
         "too few distinct tokens ({distinct}) to fill the cache"
     );
+    println!("{distinct} distinct tokens minted; {cached} cached (capacity {CACHE_CAPACITY})");
     assert!(
         cached <= CACHE_CAPACITY,
         "the cache holds {cached} tokens, over its capacity {CACHE_CAPACITY}"
+    );
+    // And it was in use up to its bound, so the bound was what limited it.
+    assert!(
+        cached >= CACHE_CAPACITY / 2,
+        "the cache holds only {cached} tokens: it was not exercised"
     );
     server.stop().await;
 }
