@@ -132,7 +132,8 @@ fn substitute(text: &str, now: i64) -> String {
         rest = &rest[used..];
         match offset {
             Some(Offset::Int(n)) => out.push_str(&(now + n).to_string()),
-            Some(Offset::Float(f)) => out.push_str(&(now as f64 + f).to_string()),
+            // `{:?}` keeps the fraction (and a `.0`): a float stays a float.
+            Some(Offset::Float(f)) => out.push_str(&format!("{:?}", now as f64 + f)),
             None => out.push_str(&now.to_string()),
         }
     }

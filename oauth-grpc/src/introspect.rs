@@ -293,13 +293,9 @@ impl Introspector {
         }
     }
 
-    /// The principal for an opaque token and its `exp`: from the cache, or one POST shared by
-    /// every concurrent check of the same token.
-    pub(crate) async fn check(
-        &self,
-        key: TokenKey,
-        token: &str,
-    ) -> Result<(Principal, u64), TokenError> {
+    /// The principal for an opaque token: from the cache, or one POST shared by every
+    /// concurrent check of the same token.
+    pub(crate) async fn check(&self, key: TokenKey, token: &str) -> Result<Principal, TokenError> {
         let outcome = self
             .cache
             .try_get_with(key, async {
@@ -319,7 +315,7 @@ impl Introspector {
                     self.cache.invalidate(&key).await;
                     return Err(TokenError::Expired);
                 }
-                Ok((principal, exp))
+                Ok(principal)
             }
             Outcome::Inactive => Err(TokenError::Inactive),
         }

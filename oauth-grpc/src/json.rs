@@ -16,12 +16,118 @@ use serde_json::{Map, Number, Value};
 /// serde_json's recursion limit (128 levels) still applies, so deep nesting is an error, not
 /// a stack overflow.
 pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    if numbers_are_maps() {
+        two_passes(bytes)
+    } else {
+        one_pass(bytes)
+    }
+}
+
+/// Whether serde_json hands numbers to visitors as maps: its `arbitrary_precision` feature,
+/// which any crate in a build can switch on. [`Unique`] builds `Value`s itself and would
+/// then see every number as an object, so [`object`] falls back to [`two_passes`].
+fn numbers_are_maps() -> bool {
+    struct Probe;
+    impl<'de> Visitor<'de> for Probe {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<bool, A::Error> {
+            while access
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(true)
+        }
+    }
+    static MAPS: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        de::Deserializer::deserialize_any(&mut serde_json::Deserializer::from_slice(b"1"), Probe)
+            .unwrap_or(true)
+    });
+    *MAPS
+}
+
+/// One pass that builds the values and refuses duplicates as it goes.
+fn one_pass(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = Unique.deserialize(&mut deserializer)?;
     deserializer.end()?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(de::Error::custom("expected a JSON object")),
+    }
+}
+
+/// A pass that only looks for duplicate names, then serde_json's own parse.
+fn two_passes(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    NoDuplicates.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    serde_json::from_slice(bytes)
+}
+
+/// Walks a document and refuses a member name seen before in the same object; builds nothing.
+#[derive(Clone, Copy)]
+struct NoDuplicates;
+
+impl<'de> DeserializeSeed<'de> for NoDuplicates {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NoDuplicates {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        let mut names: Vec<String> = Vec::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if names.contains(&name) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            names.push(name);
+            access.next_value_seed(self)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,13 +204,27 @@ impl<'de> Visitor<'de> for Unique {
 
 #[cfg(test)]
 mod tests {
-    use super::object;
+    use super::{object, one_pass, two_passes};
     use serde_json::json;
+
+    /// Both strategies agree on every input of these tests, whichever `object` uses here.
+    fn both(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ()> {
+        let one = one_pass(bytes).map_err(drop);
+        let two = two_passes(bytes).map_err(drop);
+        assert_eq!(
+            one,
+            two,
+            "one pass and two passes disagree on {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert_eq!(object(bytes).map_err(drop), one);
+        one
+    }
 
     #[test]
     fn parses_what_serde_json_parses() {
         let text = br#"{"a":1,"b":-2,"c":1.5,"d":"x","e":[true,null,{"f":[]}],"g":{"h":{}}}"#;
-        let ours = object(text).map(serde_json::Value::Object).ok();
+        let ours = both(text).map(serde_json::Value::Object).ok();
         let theirs: Option<serde_json::Value> = serde_json::from_slice(text).ok();
         assert_eq!(ours, theirs);
         assert_eq!(
@@ -115,19 +235,21 @@ mod tests {
 
     #[test]
     fn refuses_duplicates_at_any_depth() {
-        assert!(object(br#"{"exp":1,"exp":2}"#).is_err());
-        assert!(object(br#"{"act":{"sub":"a","sub":"b"}}"#).is_err());
-        assert!(object(br#"{"x":[{"k":1,"k":1}]}"#).is_err());
+        assert!(both(br#"{"exp":1,"exp":2}"#).is_err());
+        assert!(both(br#"{"act":{"sub":"a","sub":"b"}}"#).is_err());
+        assert!(both(br#"{"x":[{"k":1,"k":1}]}"#).is_err());
+        // The same name after unescaping.
+        assert!(both(br#"{"exp":1,"\u0065xp":2}"#).is_err());
         // Same name in sibling objects is fine.
-        assert!(object(br#"{"a":{"k":1},"b":{"k":2}}"#).is_ok());
+        assert!(both(br#"{"a":{"k":1},"b":{"k":2}}"#).is_ok());
     }
 
     #[test]
     fn refuses_non_objects_trailing_data_and_deep_nesting() {
-        assert!(object(b"[1]").is_err());
-        assert!(object(b"\"s\"").is_err());
-        assert!(object(br#"{"a":1} x"#).is_err());
+        assert!(both(b"[1]").is_err());
+        assert!(both(b"\"s\"").is_err());
+        assert!(both(br#"{"a":1} x"#).is_err());
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(1000), "]".repeat(1000));
-        assert!(object(deep.as_bytes()).is_err());
+        assert!(both(deep.as_bytes()).is_err());
     }
 }

@@ -275,16 +275,21 @@ impl KeySet {
     /// ```
     /// # use oauth_grpc::keys::KeySet;
     /// assert!(KeySet::from_jwks(b"not json").is_err());
+    /// // The members of a JWKS, but as an array: not a JWKS.
+    /// assert!(KeySet::from_jwks(br#"[[{"kty":"OKP"}]]"#).is_err());
     /// ```
     pub fn from_jwks(document: &[u8]) -> Result<Self, KeyError> {
-        #[derive(serde::Deserialize)]
-        struct Document {
-            keys: Vec<serde_json::Value>,
-        }
-        let document: Document = serde_json::from_slice(document).map_err(json_error)?;
-        let mut keys = Vec::with_capacity(document.keys.len());
+        // A JSON object (RFC 7517 §5), not anything serde would read as a struct (an array).
+        let mut document: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(document).map_err(json_error)?;
+        let Some(serde_json::Value::Array(entries)) = document.remove("keys") else {
+            return Err(KeyError::Json(
+                "no `keys` array in a JSON object".to_owned(),
+            ));
+        };
+        let mut keys = Vec::with_capacity(entries.len());
         let mut skipped = 0;
-        for entry in document.keys {
+        for entry in entries {
             match parse_jwk_value(entry) {
                 Ok(key) => keys.push(key),
                 Err(reason) => {

@@ -174,10 +174,16 @@ impl RemoteKeys {
     /// [`TokenError::Unavailable`] when the keys did not change and the latest fetch failed
     /// (or the keys are stale): the provider could not say whether it published this key,
     /// so a valid token signed with a newly rotated key is not called invalid.
-    pub(crate) async fn after_unknown_kid(self: &Arc<Self>) -> Result<bool, TokenError> {
-        let before = self.generation();
+    ///
+    /// `seen` is the generation of the keys the token was checked against: keys installed
+    /// since then (by another call or the timer) count as a change, so the caller retries
+    /// with them even when the cooldown skips this call's own refetch.
+    pub(crate) async fn after_unknown_kid(self: &Arc<Self>, seen: u64) -> Result<bool, TokenError> {
+        if self.generation() != seen {
+            return Ok(true);
+        }
         self.refresh(Reason::UnknownKid).await;
-        if self.generation() != before {
+        if self.generation() != seen {
             return Ok(true);
         }
         if self.current().is_none() || self.snapshot().last_error.is_some() {

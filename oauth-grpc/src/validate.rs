@@ -922,19 +922,10 @@ impl Validator {
         let config = &*self.inner;
         #[cfg(feature = "introspection")]
         if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {
+            // The introspector caches its answers itself, for its own TTLs; they do not go
+            // into the verified-token cache, whose TTL is the validator's.
             let key = key.unwrap_or_else(|| token_key(token));
-            let (principal, exp) = introspector.check(key, token).await?;
-            if let Some(cache) = &config.cache {
-                cache.insert(
-                    key,
-                    principal.clone(),
-                    exp,
-                    unix(SystemTime::now()),
-                    config.leeway,
-                    config.keys.generation(),
-                );
-            }
-            return Ok(principal);
+            return introspector.check(key, token).await;
         }
         let (keys, generation) = match &config.keys {
             KeyProvider::Static(keys) => (keys.clone(), 0),
@@ -945,7 +936,7 @@ impl Validator {
         let result = match self.verify(token, &keys, now) {
             #[cfg(feature = "jwks")]
             Err(TokenError::UnknownKey) => match &config.keys {
-                KeyProvider::Remote(remote) if remote.after_unknown_kid().await? => {
+                KeyProvider::Remote(remote) if remote.after_unknown_kid(generation).await? => {
                     let (keys, generation) = remote.ensure().await?;
                     let result = self.verify(token, &keys, now);
                     if let Ok(principal) = &result {
@@ -998,8 +989,13 @@ impl Validator {
             return Err(TokenError::Malformed);
         }
 
-        let header: Header = serde_json::from_slice(&decode_segment(header_b64)?)
-            .map_err(|_| TokenError::Malformed)?;
+        let header_json = decode_segment(header_b64)?;
+        // RFC 7515 §4: a JSON object. serde would also read a struct from an array.
+        if header_json.trim_ascii_start().first() != Some(&b'{') {
+            return Err(TokenError::Malformed);
+        }
+        let header: Header =
+            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
         let alg = algorithm(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         if let Some(allowed) = &self.inner.algorithms
             && !allowed.contains(&alg)

@@ -57,6 +57,9 @@ struct Inner {
     client_secret: Mutex<String>,
     token_lifetime: Mutex<u64>,
     counters: Counters,
+    /// Set by [`IdentityProvider::down`]: requests on connections opened before the port
+    /// closed fail too, and those connections are closed.
+    down: std::sync::atomic::AtomicBool,
 }
 
 /// The running double. Stops when dropped.
@@ -101,6 +104,7 @@ impl IdentityProvider {
             client_secret: Mutex::new(TOKEN_CLIENT_SECRET.to_owned()),
             token_lifetime: Mutex::new(300),
             counters: Counters::default(),
+            down: std::sync::atomic::AtomicBool::new(false),
         });
         let provider = Self {
             addr,
@@ -201,6 +205,7 @@ impl IdentityProvider {
 
     /// Closes the port: connections are refused until [`up`](Self::up).
     pub async fn down(&self) {
+        self.inner.down.store(true, Ordering::SeqCst);
         let task = lock(&self.server).take();
         if let Some(task) = task {
             task.abort();
@@ -226,6 +231,7 @@ impl IdentityProvider {
                 Err(error) => panic!("cannot rebind {}: {error}", self.addr),
             }
         };
+        self.inner.down.store(false, Ordering::SeqCst);
         self.serve(listener);
     }
 }
@@ -239,6 +245,14 @@ impl Drop for IdentityProvider {
 }
 
 async fn gate(inner: &Inner) -> Option<Response> {
+    if inner.down.load(Ordering::SeqCst) {
+        let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return Some(response);
+    }
     let mode = *lock(&inner.mode);
     match mode {
         Mode::Normal => None,
