@@ -1,30 +1,61 @@
 #!/usr/bin/env bash
-# Instructions per end-to-end unary call (client and server in one process), counted by
-# callgrind: the same count for the same binary and inputs whatever else the machine does, so
-# the small per-call cost of the cached path can be seen where wall-clock timings are noise.
+# Instructions per operation, counted by callgrind: the same count for the same binary and
+# inputs whatever else the machine does, so ratios hold where wall-clock timings are noise.
 #
-# For each variant: callgrind total for N1 and for N2 calls; (I(N2) - I(N1)) / (N2 - N1) is
-# one call, set-up cancelled out. Needs valgrind. Usage: benches/instructions.sh [N1 N2]
+# For each measurement: the callgrind total for N1 and for N2 repetitions;
+# (I(N2) - I(N1)) / (N2 - N1) is one repetition, set-up cancelled out.
+#   1. one token check per algorithm: the backend's bare signature check (the limit),
+#      jsonwebtoken::decode (the baseline), ours uncached and cached (benches/validation.rs);
+#   2. one end-to-end unary call, client and server in one process (benches/e2e.rs).
+# valgrind hides the CPU's SHA extensions, so SHA-256 (the cache key) runs in software
+# here and costs more than it does natively; BENCHMARKS.md says how much.
+#
+# Needs valgrind. Usage: benches/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n1="${1:-200}"
-n2="${2:-1200}"
 
-bin="$(cargo bench -p oauth-grpc-benches --bench e2e --no-run 2>&1 \
-  | sed -n 's/.*Executable benches\/e2e.rs (\(.*\))/\1/p' | tail -1)"
-[ -x "$bin" ] || { echo "cannot find the e2e bench executable" >&2; exit 1; }
-
-count() { # variant calls -> total instructions
-  E2E_INSTRUCTIONS="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+executable() { # bench name -> path
+  cargo bench -p oauth-grpc-benches --bench "$1" --no-run 2>&1 \
+    | sed -n "s/.*Executable benches\/$1.rs (\(.*\))/\1/p" | tail -1
 }
 
-printf '%-12s %16s %14s\n' variant "instr/call" "ratio"
+count() { # env-assignment binary -> total instructions of the process (the largest count:
+          # criterion may start a short child process to look for gnuplot)
+  env "$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$2" --bench 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | sort -n | tail -1
+}
+
+per() { # env-name value-prefix n1 n2 binary -> instructions per repetition
+  local a b
+  a="$(count "$1=$2:$3" "$5")"
+  b="$(count "$1=$2:$4" "$5")"
+  echo $(( (b - a) / ($4 - $3) ))
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+validation="$(executable validation)"
+echo "## Token check, instructions per check"
+echo
+echo "| alg | limit | jsonwebtoken | ours, uncached | ours, cached | uncached / jsonwebtoken | limit / uncached |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for alg in RS256 PS256 ES256 EdDSA HS256; do
+  limit="$(per VALIDATION_INSTRUCTIONS "$alg:0" 20 120 "$validation")"
+  base="$(per VALIDATION_INSTRUCTIONS "$alg:1" 20 120 "$validation")"
+  ours="$(per VALIDATION_INSTRUCTIONS "$alg:2" 20 120 "$validation")"
+  cached="$(per VALIDATION_INSTRUCTIONS "$alg:3" 20 120 "$validation")"
+  echo "| $alg | $limit | $base | $ours | $cached | $(ratio "$ours" "$base") | $(ratio "$limit" "$ours") |"
+done
+
+e2e="$(executable e2e)"
+echo
+echo "## End-to-end unary call, instructions per call (client and server)"
+echo
+echo "| variant | instructions | ratio to no auth |"
+echo "|---|---:|---:|"
 base=""
 for variant in baseline cached uncached interceptor; do
-  a="$(count "$variant" "$n1")"
-  b="$(count "$variant" "$n2")"
-  per=$(( (b - a) / (n2 - n1) ))
-  [ -n "$base" ] || base="$per"
-  printf '%-12s %16d %14s\n' "$variant" "$per" "$(awk -v p="$per" -v b="$base" 'BEGIN { printf "%.4f", p / b }')"
+  n="$(per E2E_INSTRUCTIONS "$variant" 200 1200 "$e2e")"
+  [ -n "$base" ] || base="$n"
+  echo "| $variant | $n | $(ratio "$n" "$base") |"
 done
