@@ -197,7 +197,15 @@ fn judge(record: &Record, timeline: &Timeline) -> Option<String> {
         Class::Expired | Class::Forged => Err(Code::Unauthenticated),
         Class::WrongScope => Err(Code::PermissionDenied),
     };
-    if result == expected || (result == Err(Code::Unavailable) && unavailable_allowed) {
+    // A valid rsa-1 call still in flight when rsa-1 is withdrawn may be refused.
+    let withdrawn_in_flight = key == TestKey::Rsa1
+        && class == Class::Valid
+        && done >= timeline.at(&timeline.retiring_rsa)
+        && result == Err(Code::Unauthenticated);
+    if result == expected
+        || (result == Err(Code::Unavailable) && unavailable_allowed)
+        || withdrawn_in_flight
+    {
         return None;
     }
     Some(format!(

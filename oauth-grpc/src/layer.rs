@@ -47,7 +47,7 @@ use crate::audit::{AuditEvent, AuditSink, Decision, TracingSink};
 use crate::error::{AuthError, TokenError};
 use crate::policy::{PolicySet, Rule};
 use crate::principal::Principal;
-use crate::token::{DEFAULT_MAX_HEADER_LEN, bearer_token};
+use crate::token::{DEFAULT_MAX_HEADER_LEN, bearer_value, check_token68};
 use crate::validate::{Attempt, Validator};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
@@ -353,11 +353,26 @@ impl Shared {
             );
             return Outcome::Allow(None);
         }
-        let token = match bearer_token(request.headers(), self.max_header_len) {
+        let token = match bearer_value(request.headers(), self.max_header_len) {
             Ok(token) => token,
             Err(error) => return Outcome::Deny(self.deny(error, path, Some(rule), None, peer)),
         };
-        match self.validator.attempt(token) {
+        // A cache hit first: the token68 scan and the length limit only matter for a token
+        // the cache does not hold (it holds only tokens that passed both).
+        let attempt = match self.validator.probe(token) {
+            Attempt::Deferred(key) => {
+                if let Err(error) = check_token68(token) {
+                    return Outcome::Deny(self.deny(error, path, Some(rule), None, peer));
+                }
+                if self.validator.within_length(token) {
+                    Attempt::Deferred(key)
+                } else {
+                    Attempt::Done(Err(TokenError::Malformed))
+                }
+            }
+            hit => hit,
+        };
+        match attempt {
             Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
                 Ok(principal) => Outcome::Allow(Some(principal)),
                 Err(status) => Outcome::Deny(status),

@@ -43,6 +43,15 @@ pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
 /// assert!(matches!(bearer_token(&headers, 8192), Err(AuthError::InvalidRequest(_))));
 /// ```
 pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    let token = bearer_value(headers, max_len)?;
+    check_token68(token)?;
+    Ok(token)
+}
+
+/// [`bearer_token`] without the token68 check of the token, which [`check_token68`] makes:
+/// the layer skips it when the token is in the verified-token cache, which only holds tokens
+/// that passed it.
+pub(crate) fn bearer_value(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -71,12 +80,18 @@ pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthErr
     if rest.is_empty() {
         return Err(AuthError::InvalidRequest("no token after `Bearer`"));
     }
-    if !is_token68(rest) {
-        return Err(AuthError::InvalidRequest(
-            "the bearer token is not in token68 syntax",
-        ));
-    }
     Ok(rest)
+}
+
+/// The token68 syntax of a bearer token (RFC 6750 §2.1).
+pub(crate) fn check_token68(token: &str) -> Result<(), AuthError> {
+    if is_token68(token) {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidRequest(
+            "the bearer token is not in token68 syntax",
+        ))
+    }
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -891,10 +891,22 @@ impl Validator {
     /// that it runs on the request's task and not on the connection's, which hyper uses to
     /// accept the connection's other streams.
     pub(crate) fn attempt(&self, token: &str) -> Attempt {
-        let config = &*self.inner;
-        if token.len() > config.max_token_len {
+        if !self.within_length(token) {
             return Attempt::Done(Err(TokenError::Malformed));
         }
+        self.probe(token)
+    }
+
+    /// Whether `token` is within the length limit.
+    pub(crate) fn within_length(&self, token: &str) -> bool {
+        token.len() <= self.inner.max_token_len
+    }
+
+    /// The verified-token cache alone: `Done` for a hit, `Deferred` (with the key) for a miss.
+    /// Every token in the cache passed signature verification, so it is a compact JWS within
+    /// the length limit and in token68 syntax: a hit needs neither check again.
+    pub(crate) fn probe(&self, token: &str) -> Attempt {
+        let config = &*self.inner;
         let Some(cache) = &config.cache else {
             return Attempt::Deferred(None);
         };
