@@ -1,18 +1,16 @@
 //! Procedural macros of [`oauth-grpc`](https://docs.rs/oauth-grpc): compile-time OAuth 2.0
 //! access rules for tonic services. Depend on `oauth-grpc`, which re-exports them.
 //!
-//! The pipeline of `#[protect]`: parse (`args`) → model (`model`) → validate (`validate`,
-//! which reports every error of the impl at once) → expand (`expand`, which cannot fail), or
-//! on error the user's impl unchanged plus the errors (`expand::fallback`).
+//! This file holds only the entry points. `#[protect]` is a pipeline in `protect/`: parse
+//! (`args`) → model (`model`) → validate (`validate`, which reports every error of the impl at
+//! once) → expand (`expand`, which cannot fail), or on error the user's impl unchanged plus
+//! the errors (`expand::fallback`). `scopes!` has its own small pipeline in `scopes.rs`;
+//! `naming` maps proto names to Rust names as tonic does, and `errors` collects errors.
 
-mod args;
-mod catalog;
 mod errors;
-mod expand;
-mod model;
 mod naming;
 mod protect;
-mod validate;
+mod scopes;
 
 use proc_macro::TokenStream;
 
@@ -30,8 +28,8 @@ use proc_macro::TokenStream;
 /// check of its rule against the verified `Principal` in the request.
 ///
 /// ```
-/// use examples::pb::{orders_admin_server, *};
-/// use examples::OrderStream;
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::OrderStream;
 /// use oauth_grpc::ProtectedService;
 /// use tonic::{Request, Response, Status};
 ///
@@ -213,5 +211,5 @@ pub fn public(_args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn scopes(input: TokenStream) -> TokenStream {
-    catalog::scopes(input.into()).into()
+    scopes::scopes(input.into()).into()
 }

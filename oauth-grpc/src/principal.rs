@@ -1,154 +1,24 @@
-//! The verified caller: [`Principal`], its [`ScopeSet`], and how handlers reach it.
-//!
-//! The runtime layer verifies the bearer token and stores a [`Principal`] in the request's
-//! extensions; the check that `#[protect]` writes at the top of each protected method reads it
-//! back. Handlers call [`RequestPrincipal::principal`]:
+//! The verified caller: [`Principal`] and the [`Actor`] chain of delegated tokens. Data only:
+//! the validator makes principals, the layer puts them into requests, and handlers read them
+//! with [`RequestPrincipal`](crate::RequestPrincipal).
 //!
 //! ```
-//! use oauth_grpc::{Principal, RequestPrincipal};
-//! use tonic::{Request, Status};
+//! use oauth_grpc::{Actor, Principal};
 //!
-//! fn owner_of(request: &Request<()>) -> Result<String, Status> {
-//!     let caller = request.principal()?; // UNAUTHENTICATED if no token was verified
-//!     Ok(caller.subject().unwrap_or("anonymous").to_owned())
-//! }
-//!
-//! let mut request = Request::new(());
-//! assert!(owner_of(&request).is_err());
-//! request
-//!     .extensions_mut()
-//!     .insert(Principal::builder().subject("alice").scopes(["orders:read"]).build());
-//! assert_eq!(owner_of(&request).unwrap(), "alice");
+//! let caller = Principal::builder()
+//!     .subject("alice")
+//!     .scopes(["orders:read"])
+//!     .actor(Actor::new(Some("agent-7".into()), None))
+//!     .build();
+//! assert_eq!(caller.subject(), Some("alice"));
+//! assert_eq!(caller.actor().and_then(Actor::subject), Some("agent-7"));
 //! ```
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// The scopes granted to a token, as a set of exact, case-sensitive strings.
-///
-/// ```
-/// use oauth_grpc::ScopeSet;
-///
-/// let scopes = ScopeSet::from_space_delimited("orders:read  orders:write orders:read");
-/// assert_eq!(scopes.len(), 2);
-/// assert!(scopes.contains("orders:write"));
-/// assert!(!scopes.contains("Orders:Write"));
-/// assert!(!scopes.contains("orders:writ"));
-/// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct ScopeSet {
-    // Sorted and without duplicates, so `contains` is a binary search.
-    scopes: Box<[Box<str>]>,
-}
-
-impl ScopeSet {
-    /// The empty set.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// assert!(ScopeSet::new().is_empty());
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Parses an RFC 6749 §3.3 `scope` value: scope tokens separated by spaces.
-    ///
-    /// Runs of spaces are tolerated; tokens with characters outside the `scope-token` grammar
-    /// are dropped, since no rule can name them.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// let scopes = ScopeSet::from_space_delimited(" a b\u{7f}c d ");
-    /// assert_eq!(scopes.iter().collect::<Vec<_>>(), ["a", "d"]);
-    /// ```
-    pub fn from_space_delimited(value: &str) -> Self {
-        value.split(' ').collect()
-    }
-
-    /// Whether the set holds exactly `scope`.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// assert!(ScopeSet::from_iter(["a"]).contains("a"));
-    /// ```
-    pub fn contains(&self, scope: &str) -> bool {
-        self.scopes
-            .binary_search_by(|held| (**held).cmp(scope))
-            .is_ok()
-    }
-
-    /// The scopes in ascending byte order.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// let scopes = ScopeSet::from_iter(["b", "a"]);
-    /// assert_eq!(scopes.iter().collect::<Vec<_>>(), ["a", "b"]);
-    /// ```
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.scopes.iter().map(|s| &**s)
-    }
-
-    /// How many distinct scopes the set holds.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// assert_eq!(ScopeSet::from_iter(["a", "a"]).len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.scopes.len()
-    }
-
-    /// Whether the set is empty.
-    ///
-    /// ```
-    /// # use oauth_grpc::ScopeSet;
-    /// assert!(ScopeSet::from_iter([""]).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.scopes.is_empty()
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<S> for ScopeSet {
-    /// Collects scope strings, dropping empty and malformed ones and duplicates.
-    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut scopes: Vec<Box<str>> = iter
-            .into_iter()
-            .filter(|s| is_scope_token(s.as_ref()))
-            .map(|s| Box::from(s.as_ref()))
-            .collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        Self {
-            scopes: scopes.into_boxed_slice(),
-        }
-    }
-}
-
-impl fmt::Debug for ScopeSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter()).finish()
-    }
-}
-
-impl fmt::Display for ScopeSet {
-    /// Writes the set as a space-delimited `scope` value.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, scope) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
-    }
-}
-
-fn is_scope_token(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(crate::policy::is_scope_byte)
-}
+use crate::scope::ScopeSet;
 
 /// A party acting on behalf of the token's subject (RFC 8693 §4.1 `act`).
 ///
@@ -583,44 +453,5 @@ impl PrincipalBuilder {
         Principal {
             inner: Arc::new(self.inner),
         }
-    }
-}
-
-/// Reads the verified [`Principal`] from a tonic request.
-///
-/// ```
-/// use oauth_grpc::{Principal, RequestPrincipal};
-///
-/// let mut request = tonic::Request::new(());
-/// assert!(request.try_principal().is_none());
-/// assert_eq!(request.principal().unwrap_err().code(), tonic::Code::Unauthenticated);
-///
-/// request.extensions_mut().insert(Principal::builder().subject("alice").build());
-/// assert_eq!(request.principal().unwrap().subject(), Some("alice"));
-/// ```
-pub trait RequestPrincipal {
-    /// The verified caller.
-    ///
-    /// In a method guarded by a rule other than `#[public]`, the generated check has already
-    /// made sure it is there, so `?` never fails in practice.
-    ///
-    /// # Errors
-    ///
-    /// `UNAUTHENTICATED` with `www-authenticate: Bearer` when no token was verified for this
-    /// call (a `#[public]` method, or a server mounted without the layer).
-    fn principal(&self) -> Result<&Principal, tonic::Status>;
-
-    /// The verified caller, or `None` when the call carried no verified token.
-    fn try_principal(&self) -> Option<&Principal>;
-}
-
-impl<T> RequestPrincipal for tonic::Request<T> {
-    fn principal(&self) -> Result<&Principal, tonic::Status> {
-        self.try_principal()
-            .ok_or_else(crate::status::missing_token)
-    }
-
-    fn try_principal(&self) -> Option<&Principal> {
-        self.extensions().get::<Principal>()
     }
 }

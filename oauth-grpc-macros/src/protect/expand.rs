@@ -1,0 +1,180 @@
+//! Code generation for a validated `#[protect]` impl. Never fails.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ImplItemFn, Pat, parse_quote};
+
+use super::args::{RuleAttr, RuleKind, ScopeArg};
+use super::model::Service;
+
+/// The impl with a guard at the top of every non-public method, plus the
+/// `ProtectedService` impl that carries the table.
+pub(crate) fn protect(service: Service) -> TokenStream {
+    let mut item = service.item.clone();
+    for (index, method) in service.methods.iter().enumerate() {
+        let Some(rule) = method.rule(service.default.as_ref()) else {
+            continue;
+        };
+        if rule.kind == RuleKind::Public {
+            continue;
+        }
+        if let Some(ImplItem::Fn(f)) = item.items.get_mut(method.item_index) {
+            insert_guard(f, index);
+        }
+    }
+    let table = table(&service);
+    quote! {
+        #item
+        #table
+    }
+}
+
+/// Puts the rule check first in the method body.
+///
+/// An `async fn` (before `#[async_trait]` runs) returns the status directly. A method that
+/// `#[async_trait]` already rewrote returns a boxed future, so the check runs before the
+/// future is built and returns a ready one.
+fn insert_guard(f: &mut ImplItemFn, index: usize) {
+    let is_async = f.sig.asyncness.is_some();
+    let Some(arg) = f.sig.inputs.iter_mut().find_map(|arg| match arg {
+        FnArg::Typed(arg) => Some(arg),
+        FnArg::Receiver(_) => None,
+    }) else {
+        // Not a tonic method signature; the trait impl itself will not compile.
+        return;
+    };
+    let span = Span::call_site();
+    let (request, rebind) = match &*arg.pat {
+        Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+            (pat.ident.clone(), None)
+        }
+        _ => {
+            let request = format_ident!("__oauth_grpc_request", span = span);
+            let pat = std::mem::replace(&mut *arg.pat, parse_quote!(#request));
+            (request.clone(), Some(quote!(let #pat = #request;)))
+        }
+    };
+    let refuse = if is_async {
+        quote_spanned!(span=> ::core::result::Result::Err(__oauth_grpc_denied))
+    } else {
+        quote_spanned!(span=> ::oauth_grpc::__private::reject(__oauth_grpc_denied))
+    };
+    let guard: syn::Stmt = parse_quote! {
+        if let ::core::result::Result::Err(__oauth_grpc_denied) = ::oauth_grpc::__private::guard(
+            &#request,
+            <Self as ::oauth_grpc::ProtectedService>::POLICY,
+            #index,
+        ) {
+            return #refuse;
+        }
+    };
+    let mut stmts = vec![guard];
+    if let Some(rebind) = rebind {
+        stmts.push(parse_quote!(#rebind));
+    }
+    stmts.append(&mut f.block.stmts);
+    f.block.stmts = stmts;
+}
+
+fn table(service: &Service) -> TokenStream {
+    let module = service.trait_module();
+    let self_ty = &service.item.self_ty;
+    let (impl_generics, _, where_clause) = service.item.generics.split_for_impl();
+
+    let mut items = Vec::new();
+    let mut entries = Vec::new();
+    for (index, method) in service.methods.iter().enumerate() {
+        let Some(rule) = method.rule(service.default.as_ref()) else {
+            continue;
+        };
+        let rpc = method.rpc();
+        let rust_name = &method.rust_name;
+        let path_const = format_ident!("__OAUTH_GRPC_PATH_{}", index);
+        let scopes_const = format_ident!("__OAUTH_GRPC_SCOPES_{}", index);
+        let rule_expr = rule_expr(rule, &scopes_const, &mut items);
+        items.push(quote! {
+            const #path_const: &::core::primitive::str = {
+                const RPC: &::core::primitive::str = #rpc;
+                const LEN: ::core::primitive::usize = __OAUTH_GRPC_SERVICE.len() + RPC.len() + 2;
+                const BYTES: [::core::primitive::u8; LEN] =
+                    ::oauth_grpc::__private::join_path::<LEN>(__OAUTH_GRPC_SERVICE, RPC);
+                match ::core::str::from_utf8(&BYTES) {
+                    ::core::result::Result::Ok(path) => path,
+                    ::core::result::Result::Err(_) => {
+                        ::core::panic!("a gRPC service name is not UTF-8")
+                    }
+                }
+            };
+        });
+        entries.push(quote! {
+            ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
+        });
+    }
+
+    quote! {
+        impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
+            const POLICY: &'static ::oauth_grpc::ServicePolicy = {
+                const __OAUTH_GRPC_SERVICE: &::core::primitive::str = #module::SERVICE_NAME;
+                #(#items)*
+                const __OAUTH_GRPC_TABLE: ::oauth_grpc::ServicePolicy =
+                    ::oauth_grpc::ServicePolicy::new(__OAUTH_GRPC_SERVICE, &[#(#entries),*]);
+                &__OAUTH_GRPC_TABLE
+            };
+        }
+    }
+}
+
+/// The `Rule` expression, declaring the scope slice it needs in `items`.
+fn rule_expr(
+    rule: &RuleAttr,
+    scopes_const: &syn::Ident,
+    items: &mut Vec<TokenStream>,
+) -> TokenStream {
+    let variant = match rule.kind {
+        RuleKind::Public => return quote!(::oauth_grpc::Rule::Public),
+        RuleKind::Authenticated => return quote!(::oauth_grpc::Rule::Authenticated),
+        RuleKind::RequireScope => quote!(AllOf),
+        RuleKind::RequireAnyScope => quote!(AnyOf),
+    };
+    let scopes = rule.args.scopes.iter().map(scope_expr);
+    // Spanned on the rule, so a repeated scope that only const evaluation can see (a literal
+    // and a catalog variant with the same text) is reported there.
+    let check = quote_spanned! {rule.span=>
+        const _: () = ::oauth_grpc::__private::assert_distinct(#scopes_const);
+    };
+    items.push(quote! {
+        const #scopes_const: &[::oauth_grpc::Scope] = &[#(#scopes),*];
+        #check
+    });
+    quote!(::oauth_grpc::Rule::#variant(#scopes_const))
+}
+
+fn scope_expr(scope: &ScopeArg) -> TokenStream {
+    match scope {
+        ScopeArg::Lit(lit) => quote!(::oauth_grpc::Scope::from_static(#lit)),
+        // Spanned on the path, so a misspelt variant is reported where it is written.
+        ScopeArg::Path(path) => quote_spanned!(path.span()=> #path.as_scope()),
+    }
+}
+
+/// What is emitted when validation failed: the user's impl without our attributes, and a
+/// placeholder table, so the only errors are the real ones.
+pub(crate) fn fallback(service: &Service) -> TokenStream {
+    let mut item = service.item.clone();
+    if !service.async_trait_below && service.methods.iter().any(|m| m.is_async) {
+        // The missing `#[async_trait]` is reported; adding it here keeps rustc from adding a
+        // lifetime mismatch error per method.
+        item.attrs
+            .push(parse_quote!(#[::oauth_grpc::__private::async_trait]));
+    }
+    let item = &item;
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #item
+        impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
+            const POLICY: &'static ::oauth_grpc::ServicePolicy = &::oauth_grpc::__private::FALLBACK;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! A typed view of a `#[protect]` impl: its trait, its methods and their rules, with the
+//! original tokens kept for error spans.
+
+use syn::{ImplItem, ItemImpl, Path};
+
+use super::args::{ProtectArgs, RuleAttr, RuleKind};
+use crate::errors::Errors;
+use crate::naming;
+
+/// One method of the impl.
+pub(crate) struct Method {
+    pub(crate) ident: syn::Ident,
+    /// The name without `r#`.
+    pub(crate) rust_name: String,
+    /// Every rule attribute found on it, in order.
+    pub(crate) rules: Vec<RuleAttr>,
+    /// A rule attribute was written but did not parse (its error is already reported).
+    pub(crate) unparsed_rule: bool,
+    /// Position of the method among the impl's items.
+    pub(crate) item_index: usize,
+    pub(crate) is_async: bool,
+}
+
+impl Method {
+    /// The rule that applies: its own (the first, if several were written) or the default.
+    pub(crate) fn rule<'a>(&'a self, default: Option<&'a RuleAttr>) -> Option<&'a RuleAttr> {
+        self.rules.first().or(default)
+    }
+
+    /// The proto rpc this method serves.
+    pub(crate) fn rpc(&self) -> String {
+        self.rules
+            .first()
+            .and_then(|r| r.args.rpc.as_ref())
+            .map(|rpc| rpc.value.value())
+            .unwrap_or_else(|| naming::default_rpc_name(&self.rust_name))
+    }
+}
+
+/// A rule attribute on an impl item that is not a method.
+pub(crate) struct Misplaced {
+    pub(crate) rule: RuleAttr,
+    pub(crate) item: String,
+}
+
+/// The impl, with our attributes stripped, and what they said.
+pub(crate) struct Service {
+    /// The user's impl without any rule attribute.
+    pub(crate) item: ItemImpl,
+    pub(crate) trait_path: Path,
+    pub(crate) default: Option<RuleAttr>,
+    /// `#[protect(..)]` arguments did not parse (the error is already reported).
+    pub(crate) unparsed_default: bool,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) misplaced: Vec<Misplaced>,
+    /// Whether `#[async_trait]` is still to run on this impl.
+    pub(crate) async_trait_below: bool,
+}
+
+impl Service {
+    /// Reads the impl; attribute parse errors go to `errors`, the rest is validation's job.
+    pub(crate) fn from_impl(
+        mut item: ItemImpl,
+        trait_path: Path,
+        args: Option<ProtectArgs>,
+        errors: &mut Errors,
+    ) -> Self {
+        let unparsed_default = args.is_none();
+        let args = args.unwrap_or_default();
+        let mut methods = Vec::new();
+        let mut misplaced = Vec::new();
+        for (item_index, impl_item) in item.items.iter_mut().enumerate() {
+            let (attrs, what) = match impl_item {
+                ImplItem::Fn(f) => (&mut f.attrs, None),
+                ImplItem::Type(t) => (&mut t.attrs, Some(format!("associated type `{}`", t.ident))),
+                ImplItem::Const(c) => (
+                    &mut c.attrs,
+                    Some(format!("associated const `{}`", c.ident)),
+                ),
+                ImplItem::Macro(m) => (&mut m.attrs, Some("macro invocation".to_owned())),
+                _ => continue,
+            };
+            let (rules, unparsed_rule) = take_rules(attrs, errors);
+            match (impl_item, what) {
+                (ImplItem::Fn(f), _) => methods.push(Method {
+                    rust_name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
+                    ident: f.sig.ident.clone(),
+                    rules,
+                    unparsed_rule,
+                    item_index,
+                    is_async: f.sig.asyncness.is_some(),
+                }),
+                (_, Some(item)) => misplaced.extend(rules.into_iter().map(|rule| Misplaced {
+                    rule,
+                    item: item.clone(),
+                })),
+                (_, None) => {}
+            }
+        }
+        let async_trait_below = item.attrs.iter().any(|attr| {
+            attr.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "async_trait")
+        });
+        Service {
+            item,
+            trait_path,
+            default: args.default,
+            unparsed_default,
+            methods,
+            misplaced,
+            async_trait_below,
+        }
+    }
+
+    /// The module that holds the service trait, where tonic also puts `SERVICE_NAME`.
+    pub(crate) fn trait_module(&self) -> Path {
+        let mut module = self.trait_path.clone();
+        module.segments.pop();
+        module.segments.pop_punct();
+        module
+    }
+}
+
+/// Removes our rule attributes from `attrs`, returning the parsed ones and whether any failed
+/// to parse.
+pub(crate) fn take_rules(
+    attrs: &mut Vec<syn::Attribute>,
+    errors: &mut Errors,
+) -> (Vec<RuleAttr>, bool) {
+    let mut rules = Vec::new();
+    let mut unparsed = false;
+    attrs.retain(|attr| match RuleKind::from_path(attr.path()) {
+        Some(kind) => {
+            match errors.take(RuleAttr::from_attribute(kind, attr)) {
+                Some(rule) => rules.push(rule),
+                None => unparsed = true,
+            }
+            false
+        }
+        None => true,
+    });
+    (rules, unparsed)
+}

@@ -1,0 +1,203 @@
+//! Every rule the compiler enforces on a `#[protect]` impl. Returns all errors at once.
+
+use quote::ToTokens;
+use syn::Error;
+
+use super::args::{RuleAttr, RuleKind, ScopeArg};
+use super::model::Service;
+use crate::errors::{Errors, check_scope, duplicates};
+use crate::naming;
+
+const RULE_FORMS: &str = "`#[require_scope(\"…\")]`, `#[require_any_scope(\"…\", \"…\")]`, \
+     `#[authenticated]` or `#[public]`";
+
+pub(crate) fn service(service: &Service, errors: &mut Errors) {
+    if service.trait_path.segments.len() < 2 {
+        let name = &service
+            .trait_path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string());
+        let name = name.as_deref().unwrap_or("Service");
+        errors.push(Error::new_spanned(
+            &service.trait_path,
+            format!(
+                "name the service trait by its module path, e.g. \
+                 `impl {module}_server::{name} for …`: `#[protect]` reads the service name \
+                 from the `SERVICE_NAME` const that tonic generates beside the trait",
+                module = naming::snake_case(name),
+            ),
+        ));
+    }
+
+    if let Some(default) = &service.default {
+        if default.kind == RuleKind::Public {
+            errors.push(Error::new_spanned(
+                default.span_tokens(),
+                "a default rule cannot be `public`: opening a method must be stated on that \
+                 method with `#[public]`",
+            ));
+        }
+        if let Some(rpc) = &default.args.rpc {
+            errors.push(Error::new_spanned(
+                rpc.key,
+                "`rpc =` names one method; put it in that method's own rule",
+            ));
+        }
+        rule(default, errors);
+    }
+
+    for misplaced in &service.misplaced {
+        errors.push(Error::new_spanned(
+            misplaced.rule.span_tokens(),
+            format!(
+                "`#[{}]` goes on an rpc method, not on the {}; remove it",
+                misplaced.rule.kind.name(),
+                misplaced.item
+            ),
+        ));
+    }
+
+    if !service.async_trait_below && service.methods.iter().any(|m| m.is_async) {
+        errors.push(Error::new_spanned(
+            service.item.impl_token,
+            "tonic service traits are `#[tonic::async_trait]` traits; add \
+             `#[tonic::async_trait]` to this impl (above or below `#[oauth_grpc::protect]`)",
+        ));
+    }
+
+    for method in &service.methods {
+        match method.rules.as_slice() {
+            [] if method.unparsed_rule || service.unparsed_default => {}
+            [] if service.default.is_none() => errors.push(Error::new_spanned(
+                &method.ident,
+                format!(
+                    "rpc method `{name}` has no access rule; add {RULE_FORMS} above it, or a \
+                     default for the impl with `#[protect(default = require_scope(\"…\"))]`",
+                    name = method.rust_name
+                ),
+            )),
+            [] => {}
+            [first, rest @ ..] => {
+                rule(first, errors);
+                for extra in rest {
+                    let message = if extra.kind == first.kind {
+                        format!(
+                            "`#[{kind}]` appears twice on `{name}`; a method takes exactly one \
+                             rule: merge them into one `#[{kind}(…)]`",
+                            kind = extra.kind.name(),
+                            name = method.rust_name
+                        )
+                    } else {
+                        format!(
+                            "`{name}` already has the rule `#[{first}]`; a method takes exactly \
+                             one rule: keep `#[{first}]` or `#[{extra}]`",
+                            name = method.rust_name,
+                            first = first.kind.name(),
+                            extra = extra.kind.name()
+                        )
+                    };
+                    errors.push(Error::new_spanned(extra.span_tokens(), message));
+                }
+                if let Some(rpc) = &first.args.rpc {
+                    let taken = service.methods.iter().any(|other| {
+                        other.ident != method.ident && other.rpc() == rpc.value.value()
+                    });
+                    // A name that another method already serves gets the more specific
+                    // duplicate error below.
+                    if !taken {
+                        rpc_name(&rpc.value, &method.rust_name, errors);
+                    }
+                }
+            }
+        }
+    }
+
+    let rpcs: Vec<(String, &super::model::Method)> =
+        service.methods.iter().map(|m| (m.rpc(), m)).collect();
+    for ((rpc, first), (_, again)) in duplicates(&rpcs, |(rpc, _)| rpc.clone()) {
+        let span: proc_macro2::TokenStream = again
+            .rules
+            .first()
+            .and_then(|r| r.args.rpc.as_ref())
+            .map(|rpc| rpc.value.to_token_stream())
+            .unwrap_or_else(|| again.ident.to_token_stream());
+        errors.push(Error::new_spanned(
+            span,
+            format!(
+                "rpc `{rpc}` is already served by method `{first}`; each rpc maps to exactly \
+                 one method: fix the `rpc =` value",
+                first = first.rust_name
+            ),
+        ));
+    }
+}
+
+/// Checks one rule on its own: scope count, scope syntax, repeated scopes.
+pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
+    let name = rule.kind.name();
+    if rule.kind.takes_scopes() {
+        if rule.args.scopes.is_empty() {
+            let hint = if rule.kind == RuleKind::RequireScope {
+                "; to admit any valid token use `#[authenticated]`"
+            } else {
+                ""
+            };
+            errors.push(Error::new_spanned(
+                rule.span_tokens(),
+                format!(
+                    "`#[{name}]` needs at least one scope, e.g. `#[{name}(\"orders:read\")]`{hint}"
+                ),
+            ));
+        }
+    } else if let Some(first) = rule.args.scopes.first() {
+        let fix = if rule.kind == RuleKind::Public {
+            "to require a token with scopes use `#[require_scope(…)]` instead"
+        } else {
+            "to require scopes use `#[require_scope(…)]` or `#[require_any_scope(…)]` instead"
+        };
+        errors.push(Error::new_spanned(
+            first,
+            format!("`#[{name}]` takes no scopes; {fix}"),
+        ));
+    }
+    for scope in &rule.args.scopes {
+        if let ScopeArg::Lit(lit) = scope {
+            errors.take(check_scope(lit));
+        }
+    }
+    for (_, again) in duplicates(&rule.args.scopes, ScopeArg::key) {
+        errors.push(Error::new_spanned(
+            again,
+            format!(
+                "scope `{}` appears twice in this rule; list each scope once",
+                again.display()
+            ),
+        ));
+    }
+}
+
+/// `rpc = "…"` must be a proto identifier that tonic maps to this very method.
+fn rpc_name(value: &syn::LitStr, rust_name: &str, errors: &mut Errors) {
+    let rpc = value.value();
+    if !naming::is_proto_ident(&rpc) {
+        errors.push(Error::new_spanned(
+            value,
+            format!(
+                "{rpc:?} is not a protobuf method name; use the rpc's name from the `.proto` \
+                 file, e.g. `rpc = \"GetHTTPStatus\"`"
+            ),
+        ));
+        return;
+    }
+    let expected = naming::rust_method_name(&rpc);
+    if expected != rust_name {
+        errors.push(Error::new_spanned(
+            value,
+            format!(
+                "`rpc = {rpc:?}` does not name method `{rust_name}`: tonic names the method for \
+                 rpc `{rpc}` `{expected}`; use the proto name of the rpc that `{rust_name}` serves"
+            ),
+        ));
+    }
+}
