@@ -10,12 +10,12 @@ use examples::pb::WhoAmIRequest;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::{OrderBook, Store};
+use oauth_grpc::ClientSecret;
 use oauth_grpc::audit::AuditEvent;
 use oauth_grpc::client::{
     AccessToken, BearerLayer, ClientAuthentication, ClientCredentials, PrivateKey, TokenExchange,
 };
-use oauth_grpc::keys::{Algorithm, KeySet};
-use oauth_grpc::secret::ClientSecret;
+use oauth_grpc::{Algorithm, KeySet};
 use oauth_grpc::{OAuthLayer, PolicySet, Validator};
 use oauth_grpc_tests::TestServer;
 use oauth_grpc_tests::idp::{IdentityProvider, TOKEN_CLIENT_ID, TOKEN_CLIENT_SECRET};

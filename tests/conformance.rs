@@ -33,7 +33,7 @@ async fn the_example_service_enforces_its_rules() {
         .expect("run");
     println!("{}", report.table());
     report.assert_passed();
-    assert_eq!(report.outcomes().len(), 7 * 5);
+    assert_eq!(report.calls().len(), 7 * 5);
     server.stop().await;
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use examples::Store;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::{CreateOrderRequest, WhoAmIRequest};
-use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection, TokenRouting};
+use oauth_grpc::{ClientAuth, ClientSecret, Introspection, TokenRouting};
 use oauth_grpc::{OAuthLayer, PolicySet, TokenError, Validator};
 use oauth_grpc_tests::idp::{CLIENT_ID, CLIENT_SECRET, IdentityProvider, Mode};
 use oauth_grpc_tests::issuer::{self, AUDIENCE, TestKey};
@@ -172,7 +172,7 @@ async fn end_to_end_with_jwt_and_opaque_tokens() {
         .issuer(idp.issuer())
         .issuer(issuer::ISSUER)
         .audience(AUDIENCE)
-        .keys(oauth_grpc::keys::KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
+        .keys(oauth_grpc::KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
         .introspection(
             Introspection::new(
                 idp.introspection_url(),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use examples::Store;
 use examples::pb::CreateOrderRequest;
 use examples::pb::orders_client::OrdersClient;
-use oauth_grpc::validate::KeySource;
+use oauth_grpc::KeySource;
 use oauth_grpc::{OAuthLayer, PolicySet, TokenError, Validator};
 use oauth_grpc_tests::idp::IdentityProvider;
 use oauth_grpc_tests::issuer::{AUDIENCE, TestKey, claims, header, now, sign_json};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use examples::Store;
 use examples::pb::WhoAmIRequest;
 use examples::pb::orders_client::OrdersClient;
-use oauth_grpc::validate::KeySource;
+use oauth_grpc::KeySource;
 use oauth_grpc::{ConfigError, OAuthLayer, PolicySet, TokenError, Validator};
 use oauth_grpc_tests::idp::{IdentityProvider, Mode};
 use oauth_grpc_tests::issuer::{self, AUDIENCE, TestKey, claims, header, sign_json};
@@ -278,7 +278,7 @@ async fn plain_http_is_refused_except_loopback() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("https"), "{err}");
-    let http = oauth_grpc::http::HttpClient::new()
+    let http = oauth_grpc::HttpClient::new()
         .expect("client")
         .allow_insecure_http();
     assert!(

@@ -164,20 +164,7 @@ fn check_guards_against_silent_permission_changes() {
     );
     std::fs::write(&file, edited).expect("write");
     assert_eq!(command().run(args(&["--check", &path])), ExitCode::FAILURE);
-    let diff = oauth_grpc::report::diff(
-        &std::fs::read_to_string(&file).expect("read"),
-        &report().render(Format::Markdown),
-    );
-    assert!(
-        diff.contains("-  12 | | `/orders.v1.Orders/CreateOrder` | unary | public |"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains(
-            "+  12 | | `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |"
-        ),
-        "{diff}"
-    );
+    // (The diff printed with the failure is unit-tested in `report/command.rs`.)
 
     assert_eq!(command().run(args(&["--coverage"])), ExitCode::SUCCESS);
     assert_eq!(

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use std::time::SystemTime;
 
-use oauth_grpc::keys::{Algorithm, KeySet};
+use oauth_grpc::{Algorithm, KeySet};
 use oauth_grpc::{Denial, Principal, Rule, Scope, ScopeSet, TokenError, Validator};
 use oauth_grpc_tests::issuer::{self, b64, claims, sign_segments};
 use proptest::prelude::*;

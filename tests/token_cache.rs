@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use oauth_grpc::keys::{Algorithm, KeySet};
+use oauth_grpc::{Algorithm, KeySet};
 use oauth_grpc::{TokenError, Validator};
 use oauth_grpc_tests::issuer::{
     AUDIENCE, ISSUER, TestKey, b64, claims, header, sign_json, sign_segments,

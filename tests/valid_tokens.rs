@@ -10,7 +10,7 @@ use examples::pb::orders_client::OrdersClient;
 use examples::pb::{
     CreateOrderRequest, GetHttpStatusRequest, PurgeCancelledRequest, WhoAmIRequest,
 };
-use oauth_grpc::layer::UnknownPaths;
+use oauth_grpc::UnknownPaths;
 use oauth_grpc::{OAuthLayer, PolicySet};
 use oauth_grpc_tests::issuer::{self, TestKey, claims, header, sign_json};
 use oauth_grpc_tests::{challenge, orders_layer, orders_server, validator};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use oauth_grpc::keys::{Algorithm, KeyError, KeySet};
-use oauth_grpc::validate::TokenTypes;
+use oauth_grpc::TokenTypes;
+use oauth_grpc::{Algorithm, KeyError, KeySet};
 use oauth_grpc::{ConfigError, TokenError, Validator};
 use oauth_grpc_tests::issuer::{
     self, AUDIENCE, ISSUER, TestKey, b64, claims, header, sign_json, sign_segments,

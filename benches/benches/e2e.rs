@@ -6,21 +6,20 @@
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::pb::{CreateOrderRequest, WatchOrdersRequest, WhoAmIRequest};
 use examples::{OrderBook, Store};
-use oauth_grpc::{OAuthLayer, PolicySet, Principal};
+use oauth_grpc::Principal;
+use oauth_grpc_benches::loopback::{
+    channel, latency, listen, median, request, serve_baseline, serve_layer, throughput,
+};
 use oauth_grpc_benches::{KEYS, jsonwebtoken_validation};
-use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,17 +39,6 @@ impl Variant {
             Self::Interceptor => "hand-written interceptor (jsonwebtoken)",
         }
     }
-}
-
-/// Inserts a fixed principal: the no-auth baseline still satisfies the generated checks.
-fn fixed_principal(mut request: Request<()>) -> Result<Request<()>, Status> {
-    request.extensions_mut().insert(
-        Principal::builder()
-            .subject("bench-user")
-            .scopes(["orders:read", "orders:write"])
-            .build(),
-    );
-    Ok(request)
 }
 
 /// What a user would write instead of the framework: decode and validate in an interceptor.
@@ -77,117 +65,19 @@ fn interceptor() -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clo
 }
 
 async fn serve(variant: Variant, store: Store) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let incoming = TcpListenerStream::new(listener);
-    let service = OrdersServer::new(OrderBook::new(store));
-    let policies = PolicySet::new().service::<OrderBook>();
     match variant {
-        Variant::Baseline => {
-            let router = tonic::transport::Server::builder()
-                .layer(tonic::service::InterceptorLayer::new(fixed_principal))
-                .add_service(service);
-            tokio::spawn(router.serve_with_incoming(incoming));
-        }
+        Variant::Baseline => serve_baseline(store).await,
+        Variant::LayerCached => serve_layer(store, true).await,
+        Variant::LayerUncached => serve_layer(store, false).await,
         Variant::Interceptor => {
+            let (incoming, url) = listen().await;
             let router = tonic::transport::Server::builder()
                 .layer(tonic::service::InterceptorLayer::new(interceptor()))
-                .add_service(service);
+                .add_service(OrdersServer::new(OrderBook::new(store)));
             tokio::spawn(router.serve_with_incoming(incoming));
-        }
-        Variant::LayerCached | Variant::LayerUncached => {
-            let validator = KEYS[0].validator(variant == Variant::LayerCached);
-            let layer = OAuthLayer::new(validator, policies)
-                .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
-            let router = tonic::transport::Server::builder()
-                .layer(layer)
-                .add_service(service);
-            tokio::spawn(router.serve_with_incoming(incoming));
+            url
         }
     }
-    format!("http://{addr}")
-}
-
-async fn channel(url: &str) -> Channel {
-    Endpoint::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn request<T>(message: T, header: &MetadataValue<tonic::metadata::Ascii>) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", header.clone());
-    request
-}
-
-/// p50 and p99 of `calls` sequential calls, in microseconds.
-async fn latency(
-    client: &mut OrdersClient<Channel>,
-    header: &MetadataValue<tonic::metadata::Ascii>,
-    calls: usize,
-) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let start = Instant::now();
-        client
-            .who_am_i(request(WhoAmIRequest {}, header))
-            .await
-            .unwrap();
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    samples.sort_by(f64::total_cmp);
-    (
-        samples[samples.len() / 2],
-        samples[samples.len() * 99 / 100],
-    )
-}
-
-/// Calls per second with `concurrency` callers spread over `channels`, for `window`.
-async fn throughput(
-    channels: &[Channel],
-    header: &MetadataValue<tonic::metadata::Ascii>,
-    concurrency: usize,
-    window: Duration,
-) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let measuring = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..concurrency {
-        let mut client = OrdersClient::new(channels[i % channels.len()].clone());
-        let (done, stop, measuring, header) = (
-            done.clone(),
-            stop.clone(),
-            measuring.clone(),
-            header.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                client
-                    .who_am_i(request(WhoAmIRequest {}, &header))
-                    .await
-                    .unwrap();
-                if measuring.load(Ordering::Relaxed) {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    measuring.store(true, Ordering::SeqCst);
-    let start = Instant::now();
-    tokio::time::sleep(window).await;
-    let calls = done.load(Ordering::SeqCst);
-    let elapsed = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::SeqCst);
-    for task in tasks {
-        let _ = task.await;
-    }
-    calls as f64 / elapsed
 }
 
 /// Messages per second of `WatchOrders` streams of 1,000 orders, one call after another.
@@ -210,11 +100,6 @@ async fn streaming(
         }
     }
     received as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// One variant's server and its clients.

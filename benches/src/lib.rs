@@ -1,4 +1,5 @@
-//! Shared set-up of the benchmarks: keys, tokens and validators.
+//! Shared set-up of the benchmarks: keys, tokens and validators, and (in [`loopback`]) the
+//! servers and measurements of the end-to-end runs.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -7,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
+use oauth_grpc::KeySet;
 use oauth_grpc::Validator;
-use oauth_grpc::keys::KeySet;
 use serde_json::json;
+
+pub mod loopback;
 
 /// The issuer of the benchmark tokens.
 pub const ISSUER: &str = "https://bench.test/";

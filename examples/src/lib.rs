@@ -305,3 +305,9 @@ impl orders_admin_server::OrdersAdmin for AdminDesk {
         Ok(Response::new(Box::pin(tokio_stream::iter(orders))))
     }
 }
+
+/// The repository README's examples, compiled and run as doc tests of this crate (they use
+/// the orders service above).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -22,8 +22,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
+use oauth_grpc::ClientSecret;
 use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials};
-use oauth_grpc::secret::ClientSecret;
 
 fn interop() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")

@@ -6,7 +6,7 @@
 
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 use libfuzzer_sys::fuzz_target;
-use oauth_grpc::token::bearer_token;
+use oauth_grpc::bearer_token;
 
 const MAX: usize = 8192;
 

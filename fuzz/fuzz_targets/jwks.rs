@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use oauth_grpc::KeySet;
 use oauth_grpc::Validator;
-use oauth_grpc::keys::KeySet;
 use oauth_grpc_fuzz::{AUDIENCE, ISSUER, hs256_header, now, valid_claims};
 
 fuzz_target!(|data: &[u8]| {

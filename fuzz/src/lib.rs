@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
+use oauth_grpc::KeySet;
 use oauth_grpc::Validator;
-use oauth_grpc::keys::KeySet;
 use serde_json::{Value, json};
 
 /// The issuer every validator trusts.

@@ -1,46 +1,67 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 
-pub mod audit;
-mod backend;
-mod cache;
+// The rooms, in the order a call flows through them: `server` (the layer, the bearer token,
+// audit, the request accessor) → `validate` (the one entry point for a token: cache, JWS,
+// claims, introspection) → `keys` (key sets, key sources, remote keys, the crypto backend) and
+// `provider` (HTTP to the identity provider, discovery, secrets). `policy`, `scope`,
+// `principal` and `time` are leaves that everything may read; `error` holds the error types
+// and `status` is the only place that turns one into a `tonic::Status`. Imports run down this
+// list, never back up. `client`, `report` and `testing` are the optional parts, public
+// modules of their own.
+mod error;
+mod keys;
+mod policy;
+mod principal;
+#[cfg(any(feature = "jwks", feature = "introspection", feature = "client"))]
+mod provider;
+mod scope;
+mod server;
+mod status;
+mod time;
+mod validate;
+
 #[cfg(feature = "client")]
 pub mod client;
-pub mod error;
-#[cfg(any(feature = "jwks", feature = "introspection", feature = "client"))]
-pub mod http;
-#[cfg(feature = "introspection")]
-pub mod introspect;
-mod json;
-pub mod keys;
-pub mod layer;
-pub mod policy;
-pub mod principal;
-#[cfg(feature = "jwks")]
-mod remote;
 #[cfg(feature = "reports")]
 pub mod report;
-#[cfg(any(feature = "introspection", feature = "client"))]
-pub mod secret;
-mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod token;
-pub mod validate;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use backend::crypto_backend;
-pub use error::{AuthError, TokenError};
-pub use layer::{OAuth, OAuthLayer};
+#[doc(inline)]
+pub use crate::error::{
+    AuthError, ConfigError, KeyError, ProviderError, SecretError, TokenError, UrlError,
+};
+#[doc(inline)]
+pub use crate::keys::{Algorithm, KeySet, KeySource, KeyType, VerifyingKey, crypto_backend};
+#[doc(inline)]
+pub use crate::policy::{Denial, MethodPolicy, PolicySet, ProtectedService, Rule, ServicePolicy};
+#[doc(inline)]
+pub use crate::principal::{Actor, Principal, PrincipalBuilder};
+#[cfg(any(feature = "introspection", feature = "client"))]
+#[doc(inline)]
+pub use crate::provider::ClientSecret;
+#[cfg(any(feature = "jwks", feature = "introspection", feature = "client"))]
+#[doc(inline)]
+pub use crate::provider::HttpClient;
+#[doc(inline)]
+pub use crate::scope::{InvalidScope, Scope, ScopeCatalog, ScopeSet};
+#[doc(inline)]
+pub use crate::server::audit;
+#[doc(inline)]
+pub use crate::server::{
+    OAuth, OAuthLayer, RequestPrincipal, ResponseFuture, UnknownPaths, bearer_token,
+};
+#[cfg(feature = "introspection")]
+#[doc(inline)]
+pub use crate::validate::{ClientAuth, Introspection, TokenRouting};
+#[doc(inline)]
+pub use crate::validate::{TokenTypes, Validator, ValidatorBuilder};
+#[doc(inline)]
 pub use oauth_grpc_macros::{
     authenticated, protect, public, require_any_scope, require_scope, scopes,
 };
-pub use policy::{
-    Denial, InvalidScope, MethodPolicy, PolicySet, ProtectedService, Rule, Scope, ScopeCatalog,
-    ServicePolicy,
-};
-pub use principal::{Actor, Principal, PrincipalBuilder, RequestPrincipal, ScopeSet};
-pub use validate::{ConfigError, Validator, ValidatorBuilder};

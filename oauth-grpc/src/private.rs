@@ -8,8 +8,9 @@ use std::pin::Pin;
 
 use tonic::{Request, Status};
 
-use crate::policy::{Scope, ServicePolicy};
-use crate::principal::RequestPrincipal;
+use crate::policy::ServicePolicy;
+use crate::scope::Scope;
+use crate::server::RequestPrincipal;
 
 /// The check at the top of every protected method: the rule of method `index` of `policy`
 /// against the principal that the layer verified.
@@ -25,7 +26,7 @@ pub fn guard<T>(
             .evaluate(request.try_principal())
             .map_err(Status::from),
         // Unreachable with generated tables; refuse rather than guess.
-        None => Err(Status::permission_denied("no access rule for this call")),
+        None => Err(crate::status::no_rule()),
     }
 }
 
@@ -125,27 +126,22 @@ pub mod fuzz {
     ) -> Result<Option<crate::Principal>, crate::TokenError> {
         use std::sync::LazyLock;
 
-        use crate::introspect::{ClientSecret, Introspection, Introspector, Outcome};
+        use crate::{ClientSecret, ConfigError, Introspection, Validator};
 
-        static INTROSPECTOR: LazyLock<Result<Introspector, crate::ConfigError>> =
-            LazyLock::new(|| {
-                Introspector::new(
-                    Introspection::new(
-                        "http://127.0.0.1:9/introspect",
-                        "orders-api",
-                        ClientSecret::new("fuzz"),
-                    ),
-                    vec!["https://issuer.test/".to_owned()],
-                    vec!["orders-api".to_owned()],
-                    60,
-                )
-            });
-        let introspector = INTROSPECTOR
+        static VALIDATOR: LazyLock<Result<Validator, ConfigError>> = LazyLock::new(|| {
+            Validator::builder()
+                .issuer("https://issuer.test/")
+                .audience("orders-api")
+                .introspection(Introspection::new(
+                    "http://127.0.0.1:9/introspect",
+                    "orders-api",
+                    ClientSecret::new("fuzz"),
+                ))
+                .build()
+        });
+        let validator = VALIDATOR
             .as_ref()
             .map_err(|_| crate::TokenError::Unavailable)?;
-        Ok(match introspector.interpret(body)? {
-            Outcome::Active { principal, .. } => Some(principal),
-            Outcome::Inactive => None,
-        })
+        validator.interpret_introspection(body)
     }
 }

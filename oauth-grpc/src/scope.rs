@@ -310,18 +310,12 @@ impl fmt::Debug for ScopeSet {
 impl fmt::Display for ScopeSet {
     /// Writes the set as a space-delimited `scope` value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, scope) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&join(self.iter()))
     }
 }
 
 /// Whether `value` is one RFC 6749 §3.3 `scope-token`.
-pub(crate) fn is_scope_token(value: &str) -> bool {
+fn is_scope_token(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(is_scope_byte)
 }
 

@@ -1,8 +1,10 @@
 //! A test issuer: real key pairs (in `keys/`), their public JWKS, and tokens signed with them.
 //!
-//! Tokens are assembled by hand (header JSON, payload JSON, signature by `jsonwebtoken`), so
-//! tests can also build the malformed ones an attacker would send.
+//! Tokens are signed by `oauth_grpc::testing::TestIssuer` from exactly the header and claims a
+//! test gives (`sign_json`), so tests can also build the malformed ones an attacker would send;
+//! `sign_segments` signs raw segments with any key, for the cases no issuer would sign.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -10,6 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
+
+use oauth_grpc::testing::TestIssuer;
 
 /// The issuer the test servers trust.
 pub const ISSUER: &str = "https://issuer.test/";
@@ -97,6 +101,25 @@ impl TestKey {
             TestKey::Ed25519 => EncodingKey::from_ed_pem(pem),
         };
         key.expect("test key fixture parses")
+    }
+
+    /// This key as a `TestIssuer` for [`ISSUER`], made once per key.
+    pub fn issuer(self) -> &'static TestIssuer {
+        static ISSUERS: OnceLock<Vec<TestIssuer>> = OnceLock::new();
+        let issuers = ISSUERS.get_or_init(|| {
+            TestKey::ALL
+                .iter()
+                .map(|key| {
+                    TestIssuer::from_pem(ISSUER, key.private_pem(), key.alg(), key.kid())
+                        .expect("test key fixture parses")
+                })
+                .collect()
+        });
+        let index = TestKey::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("every key is in ALL");
+        &issuers[index]
     }
 
     /// The public JWK, with `kid`, `use: sig` and (except `rsa-2`) `alg`.
@@ -195,17 +218,9 @@ pub fn sign_segments(
 
 /// A token with exactly this header and payload JSON, signed with `key`.
 pub fn sign_json(header: &Value, payload: &Value, key: TestKey) -> String {
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .and_then(|a| a.parse::<Algorithm>().ok())
-        .unwrap_or(key.alg());
-    sign_segments(
-        &b64(header.to_string().as_bytes()),
-        &b64(payload.to_string().as_bytes()),
-        &key.encoding_key(),
-        alg,
-    )
+    key.issuer()
+        .sign_json(header, payload)
+        .expect("the header's alg fits the test key")
 }
 
 /// A valid token signed with `key` granting `scope`.

@@ -115,7 +115,7 @@ pub fn validator() -> oauth_grpc::Validator {
     oauth_grpc::Validator::builder()
         .issuer(issuer::ISSUER)
         .audience(issuer::AUDIENCE)
-        .keys(oauth_grpc::keys::KeySet::from_jwks(&issuer::jwks()).expect("test JWKS loads"))
+        .keys(oauth_grpc::KeySet::from_jwks(&issuer::jwks()).expect("test JWKS loads"))
         .build()
         .expect("test validator builds")
 }

@@ -30,24 +30,21 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use examples::Store;
 use examples::pb::WhoAmIRequest;
 use examples::pb::orders_client::OrdersClient;
-use examples::pb::orders_server::OrdersServer;
-use examples::{OrderBook, Store};
 use jwt_authorizer::{Authorizer, IntoLayer, JwtAuthorizer, Validation};
-use oauth_grpc::{OAuthLayer, PolicySet, Principal};
+use oauth_grpc_benches::loopback::{
+    channel, latency, listen, median, request, serve_baseline, serve_layer, throughput,
+};
 use oauth_grpc_benches::{AUDIENCE, ISSUER, KEYS};
 use oauth_grpc_peer_bench::{Claims, OrdersServer012, fixed_claims};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::transport::Channel;
 
 /// The public half of `KEYS[0]` (RS256), as jwt-authorizer takes it: PEM text.
 const RSA_PUBLIC_PEM: &str = include_str!("../../../tests/keys/rsa1.pub.pem");
@@ -87,18 +84,6 @@ impl Variant {
     fn checks_tokens(self) -> bool {
         !matches!(self, Self::Tonic012Baseline | Self::Tonic014Baseline)
     }
-}
-
-/// Inserts a fixed principal: the tonic 0.14 no-auth baseline, as in `e2e.rs`.
-#[allow(clippy::unnecessary_wraps)]
-fn fixed_principal(mut request: Request<()>) -> Result<Request<()>, Status> {
-    request.extensions_mut().insert(
-        Principal::builder()
-            .subject("bench-user")
-            .scopes(["orders:read", "orders:write"])
-            .build(),
-    );
-    Ok(request)
 }
 
 /// jwt-authorizer configured as our validator is: the same RS256 public key, RS256 only,
@@ -145,48 +130,28 @@ async fn token_check_alone(token: &str) -> (f64, f64) {
 }
 
 async fn serve(variant: Variant) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local address");
-    let incoming = TcpListenerStream::new(listener);
     match variant {
         Variant::Tonic012Baseline => {
+            let (incoming, url) = listen().await;
             let router = tonic012::transport::Server::builder()
                 .layer(tonic012::service::interceptor(fixed_claims))
                 .add_service(OrdersServer012);
             tokio::spawn(router.serve_with_incoming(incoming));
+            url
         }
         Variant::JwtAuthorizer => {
+            let (incoming, url) = listen().await;
             let router = tonic012::transport::Server::builder()
                 .layer(jwt_authorizer().await.into_layer())
                 .add_service(OrdersServer012);
             tokio::spawn(router.serve_with_incoming(incoming));
+            url
         }
-        Variant::Tonic014Baseline => {
-            let router = tonic::transport::Server::builder()
-                .layer(tonic::service::InterceptorLayer::new(fixed_principal))
-                .add_service(OrdersServer::new(OrderBook::new(Store::default())));
-            tokio::spawn(router.serve_with_incoming(incoming));
-        }
-        Variant::LayerUncached | Variant::LayerCached => {
-            let validator = KEYS[0].validator(variant == Variant::LayerCached);
-            let policies = PolicySet::new().service::<OrderBook>();
-            let layer = OAuthLayer::new(validator, policies)
-                .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
-            let router = tonic::transport::Server::builder()
-                .layer(layer)
-                .add_service(OrdersServer::new(OrderBook::new(Store::default())));
-            tokio::spawn(router.serve_with_incoming(incoming));
-        }
+        // The tonic 0.14 side is `benches/benches/e2e.rs`'s, from the shared bench library.
+        Variant::Tonic014Baseline => serve_baseline(Store::default()).await,
+        Variant::LayerUncached => serve_layer(Store::default(), false).await,
+        Variant::LayerCached => serve_layer(Store::default(), true).await,
     }
-    format!("http://{addr}")
-}
-
-async fn channel(url: &str) -> Channel {
-    Endpoint::from_shared(url.to_owned())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
 }
 
 fn bearer(token: &str) -> MetadataValue<Ascii> {
@@ -195,13 +160,6 @@ fn bearer(token: &str) -> MetadataValue<Ascii> {
         .expect("a JWT is a valid header value")
 }
 
-fn request(header: &MetadataValue<Ascii>) -> Request<WhoAmIRequest> {
-    let mut request = Request::new(WhoAmIRequest {});
-    request
-        .metadata_mut()
-        .insert("authorization", header.clone());
-    request
-}
 
 /// A token signed with the benchmark key, from the valid claims of `KEYS[0].token` changed by
 /// `edit`.
@@ -226,7 +184,7 @@ fn signed_token(edit: impl FnOnce(&mut serde_json::Value)) -> String {
 async fn check_equivalence(variant: Variant, channel: &Channel, token: &str) {
     let mut client = OrdersClient::new(channel.clone());
     let reply = client
-        .who_am_i(request(&bearer(token)))
+        .who_am_i(request(WhoAmIRequest {}, &bearer(token)))
         .await
         .unwrap_or_else(|status| panic!("{}: valid token refused: {status}", variant.name()))
         .into_inner();
@@ -257,7 +215,7 @@ async fn check_equivalence(variant: Variant, channel: &Channel, token: &str) {
         ("tampered signature", tampered),
     ] {
         let status = client
-            .who_am_i(request(&bearer(&bad)))
+            .who_am_i(request(WhoAmIRequest {}, &bearer(&bad)))
             .await
             .expect_err("a bad token must be refused");
         assert_eq!(
@@ -267,71 +225,6 @@ async fn check_equivalence(variant: Variant, channel: &Channel, token: &str) {
             variant.name()
         );
     }
-}
-
-/// p50 and p99 of `calls` sequential calls, in microseconds.
-async fn latency(
-    client: &mut OrdersClient<Channel>,
-    header: &MetadataValue<Ascii>,
-    calls: usize,
-) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let start = Instant::now();
-        client.who_am_i(request(header)).await.expect("call");
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    samples.sort_by(f64::total_cmp);
-    (
-        samples[samples.len() / 2],
-        samples[samples.len() * 99 / 100],
-    )
-}
-
-/// Calls per second with `concurrency` callers spread over `channels`, for `window`.
-async fn throughput(
-    channels: &[Channel],
-    header: &MetadataValue<Ascii>,
-    concurrency: usize,
-    window: Duration,
-) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let measuring = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..concurrency {
-        let mut client = OrdersClient::new(channels[i % channels.len()].clone());
-        let (done, stop, measuring, header) = (
-            done.clone(),
-            stop.clone(),
-            measuring.clone(),
-            header.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                client.who_am_i(request(&header)).await.expect("call");
-                if measuring.load(Ordering::Relaxed) {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    measuring.store(true, Ordering::SeqCst);
-    let start = Instant::now();
-    tokio::time::sleep(window).await;
-    let calls = done.load(Ordering::SeqCst);
-    let elapsed = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::SeqCst);
-    for task in tasks {
-        task.await.expect("caller task");
-    }
-    calls as f64 / elapsed
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// One variant's server and its clients.

@@ -23,10 +23,10 @@ use examples::pb::{
     WatchOrdersRequest, WhoAmIRequest,
 };
 use examples::{AdminDesk, OrderBook, Store};
+use oauth_grpc::ClientSecret;
+use oauth_grpc::KeySource;
 use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
 use oauth_grpc::report::{Format, Report};
-use oauth_grpc::secret::ClientSecret;
-use oauth_grpc::validate::KeySource;
 use oauth_grpc::{OAuthLayer, PolicySet, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;

@@ -16,9 +16,9 @@ use examples::pb::{
     CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
     WatchOrdersRequest, WhoAmIRequest,
 };
+use oauth_grpc::ClientSecret;
+use oauth_grpc::HttpClient;
 use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
-use oauth_grpc::http::HttpClient;
-use oauth_grpc::secret::ClientSecret;
 use tokio_stream::StreamExt;
 use tower::ServiceBuilder;
 

@@ -1,4 +1,4 @@
-//! The crypto backend of `jsonwebtoken`, chosen for the user.
+//! The crypto backend of `jsonwebtoken`, chosen for the user: [`crypto_backend`] names it.
 //!
 //! `jsonwebtoken` 11 picks no backend by itself and panics at the first signature check when
 //! none is installed. This crate installs one before any validator exists: AWS-LC with the
@@ -7,7 +7,7 @@
 //! signature is checked once, so a backend that cannot verify is a configuration error at
 //! start-up, never a panic on a request.
 
-use crate::validate::ConfigError;
+use crate::error::ConfigError;
 
 #[cfg(not(any(feature = "aws-lc", feature = "rust-crypto")))]
 compile_error!(

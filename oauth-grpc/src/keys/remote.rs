@@ -8,49 +8,12 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::TokenError;
-use crate::http::HttpClient;
-use crate::keys::KeySet;
-use crate::validate::ConfigError;
+use crate::error::{ConfigError, ProviderError, ProviderErrorKind, TokenError};
+use crate::provider::HttpClient;
+use crate::provider::discovery;
 
-/// Where the keys come from over the network.
-#[derive(Debug, Clone)]
-pub(crate) enum Source {
-    /// `{issuer}/.well-known/openid-configuration`, then RFC 8414.
-    Discover(String),
-    /// A JWKS document at this URL.
-    Url(String),
-}
-
-/// Settings of a remote key source; see [`KeySource`](crate::validate::KeySource).
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) source: Source,
-    pub(crate) http: Option<HttpClient>,
-    pub(crate) min_refresh: Duration,
-    pub(crate) max_refresh: Duration,
-    pub(crate) kid_cooldown: Duration,
-    pub(crate) max_staleness: Duration,
-    pub(crate) retry: Duration,
-    pub(crate) startup_timeout: Duration,
-    pub(crate) fail_on_startup: bool,
-}
-
-impl Options {
-    pub(crate) fn new(source: Source) -> Self {
-        Self {
-            source,
-            http: None,
-            min_refresh: Duration::from_secs(60),
-            max_refresh: Duration::from_secs(24 * 3600),
-            kid_cooldown: Duration::from_secs(30),
-            max_staleness: Duration::from_secs(24 * 3600),
-            retry: Duration::from_secs(5),
-            startup_timeout: Duration::from_secs(10),
-            fail_on_startup: true,
-        }
-    }
-}
+use super::KeySet;
+use super::source::{Origin, RemoteOptions};
 
 /// Without `Cache-Control: max-age`, keys are refreshed this often (then clamped).
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
@@ -66,7 +29,7 @@ struct Snapshot {
     last_attempt: Option<Instant>,
     last_kid_refetch: Option<Instant>,
     next_refresh: Duration,
-    last_error: Option<String>,
+    last_error: Option<ProviderError>,
 }
 
 /// Why a fetch is wanted; decides whether a recent attempt makes it unnecessary.
@@ -82,8 +45,9 @@ enum Reason {
     UnknownKid,
 }
 
+/// Keys fetched from the identity provider and refreshed.
 pub(crate) struct RemoteKeys {
-    opts: Options,
+    opts: RemoteOptions,
     http: HttpClient,
     snapshot: RwLock<Arc<Snapshot>>,
     fetch_lock: tokio::sync::Mutex<()>,
@@ -95,16 +59,16 @@ pub(crate) struct RemoteKeys {
 pub(crate) type Current = (Arc<KeySet>, u64);
 
 impl RemoteKeys {
-    pub(crate) fn new(opts: Options) -> Result<Arc<Self>, ConfigError> {
+    pub(super) fn new(opts: RemoteOptions) -> Result<Arc<Self>, ConfigError> {
         let http = match &opts.http {
             Some(http) => http.clone(),
             None => HttpClient::new()?,
         };
-        let (what, url) = match &opts.source {
-            Source::Discover(issuer) => ("issuer", issuer.as_str()),
-            Source::Url(url) => ("JWKS URL", url.as_str()),
+        let (what, url) = match &opts.origin {
+            Origin::Discover(issuer) => ("issuer", issuer.as_str()),
+            Origin::Url(url) => ("JWKS URL", url.as_str()),
         };
-        http.check_url(what, url).map_err(ConfigError::KeySource)?;
+        http.check_url(what, url)?;
         Ok(Arc::new(Self {
             opts,
             http,
@@ -117,8 +81,8 @@ impl RemoteKeys {
 
     /// The configured issuer or JWKS URL, for messages.
     fn source_url(&self) -> &str {
-        match &self.opts.source {
-            Source::Discover(url) | Source::Url(url) => url,
+        match &self.opts.origin {
+            Origin::Discover(url) | Origin::Url(url) => url,
         }
     }
 
@@ -201,16 +165,15 @@ impl RemoteKeys {
             return Ok(());
         }
         let reason = match loaded {
-            Err(_) => format!(
-                "no keys from {} within {:?}",
-                self.source_url(),
-                self.opts.startup_timeout
-            ),
+            Err(_) => ProviderError::new(ProviderErrorKind::StartupTimeout {
+                source: self.source_url().to_owned(),
+                after: self.opts.startup_timeout,
+            }),
             Ok(_) => self
                 .snapshot()
                 .last_error
                 .clone()
-                .unwrap_or_else(|| "no usable keys".to_owned()),
+                .unwrap_or_else(|| ProviderError::new(ProviderErrorKind::NoKeys)),
         };
         if self.opts.fail_on_startup {
             Err(ConfigError::Startup(reason))
@@ -286,7 +249,8 @@ impl RemoteKeys {
                 });
             }
             Err(error) => {
-                let error = format!("the JWKS document was refused: {error}");
+                let error =
+                    ProviderError::with_source(ProviderErrorKind::KeysRefused, Arc::new(error));
                 tracing::warn!(target: "oauth_grpc::keys", source = %self.source_url(), %error, "keeping the last good keys");
                 self.update(|s| {
                     s.last_attempt = Some(Instant::now());
@@ -300,49 +264,14 @@ impl RemoteKeys {
     async fn fetch(
         &self,
         known_uri: Option<reqwest::Url>,
-    ) -> Result<(reqwest::Url, Vec<u8>, Option<Duration>), String> {
-        let uri = match (known_uri, &self.opts.source) {
+    ) -> Result<(reqwest::Url, Vec<u8>, Option<Duration>), ProviderError> {
+        let uri = match (known_uri, &self.opts.origin) {
             (Some(uri), _) => uri,
-            (None, Source::Url(url)) => self.http.check_url("JWKS URL", url)?,
-            (None, Source::Discover(issuer)) => self.discover(issuer).await?,
+            (None, Origin::Url(url)) => self.http.check_url("JWKS URL", url)?,
+            (None, Origin::Discover(issuer)) => discovery::jwks_uri(&self.http, issuer).await?,
         };
         let (document, max_age) = self.http.get(uri.clone()).await?;
         Ok((uri, document, max_age))
-    }
-
-    /// OIDC discovery, then RFC 8414; the document's `issuer` must equal ours exactly.
-    async fn discover(&self, issuer: &str) -> Result<reqwest::Url, String> {
-        #[derive(serde::Deserialize)]
-        struct Metadata {
-            issuer: String,
-            jwks_uri: String,
-        }
-        let mut last_error = String::new();
-        for url in discovery_urls(issuer)? {
-            let url = self.http.check_url("discovery URL", &url)?;
-            let body = match self.http.get(url.clone()).await {
-                Ok((body, _)) => body,
-                Err(error) => {
-                    last_error = format!("discovery at {url}: {error}");
-                    continue;
-                }
-            };
-            let metadata: Metadata = serde_json::from_slice(&body).map_err(|e| {
-                format!(
-                    "discovery at {url} is not provider metadata with `issuer` and `jwks_uri` ({e})"
-                )
-            })?;
-            if metadata.issuer != issuer {
-                return Err(format!(
-                    "discovery at {url} names issuer {:?}, but the validator is configured for {issuer:?}; they must be equal exactly",
-                    metadata.issuer
-                ));
-            }
-            return self
-                .http
-                .check_url("jwks_uri from discovery", &metadata.jwks_uri);
-        }
-        Err(last_error)
     }
 
     /// Starts the background refresh (and so the first load) when built inside a runtime.
@@ -398,42 +327,5 @@ async fn refresh_loop(weak: Weak<RemoteKeys>) {
         if due {
             keys.refresh(Reason::Timer).await;
         }
-    }
-}
-
-/// `{issuer}/.well-known/openid-configuration`, then RFC 8414
-/// `{origin}/.well-known/oauth-authorization-server{path}`.
-fn discovery_urls(issuer: &str) -> Result<Vec<String>, String> {
-    let parsed = reqwest::Url::parse(issuer)
-        .map_err(|e| format!("the issuer {issuer:?} is not a URL ({e})"))?;
-    let trimmed = issuer.trim_end_matches('/');
-    let oidc = format!("{trimmed}/.well-known/openid-configuration");
-    let path = parsed.path().trim_end_matches('/');
-    let origin = parsed.origin().ascii_serialization();
-    let oauth = format!("{origin}/.well-known/oauth-authorization-server{path}");
-    Ok(vec![oidc, oauth])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn discovery_urls_follow_oidc_and_rfc_8414() {
-        assert_eq!(
-            discovery_urls("https://idp.example.com/").unwrap(),
-            [
-                "https://idp.example.com/.well-known/openid-configuration",
-                "https://idp.example.com/.well-known/oauth-authorization-server",
-            ]
-        );
-        assert_eq!(
-            discovery_urls("https://idp.example.com/realms/shop").unwrap(),
-            [
-                "https://idp.example.com/realms/shop/.well-known/openid-configuration",
-                "https://idp.example.com/.well-known/oauth-authorization-server/realms/shop",
-            ]
-        );
-        assert!(discovery_urls("not a url").is_err());
     }
 }

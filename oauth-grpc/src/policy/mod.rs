@@ -5,7 +5,7 @@
 //! service type, so the table can be read back without running the service:
 //!
 //! ```
-//! use examples::OrderBook;
+//! # use examples::OrderBook;
 //! use oauth_grpc::{PolicySet, ProtectedService, Rule, Scope};
 //!
 //! let table = <OrderBook as ProtectedService>::POLICY;

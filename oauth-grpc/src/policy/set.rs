@@ -11,7 +11,7 @@ use super::{MethodPolicy, ProtectedService, Rule, ServicePolicy};
 /// to it are refused) and the clash is listed by [`conflicts`](Self::conflicts).
 ///
 /// ```
-/// use examples::{AdminDesk, OrderBook};
+/// # use examples::{AdminDesk, OrderBook};
 /// use oauth_grpc::PolicySet;
 ///
 /// let policies = PolicySet::new().service::<OrderBook>().service::<AdminDesk>();
@@ -43,8 +43,9 @@ impl PolicySet {
     /// Adds the table of a `#[protect]`ed service type.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
-    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// let policies = PolicySet::new().service::<OrderBook>();
     /// # assert_eq!(policies.methods().count(), 7);
     /// ```
     #[must_use]
@@ -72,17 +73,17 @@ impl PolicySet {
         }
         self.services.push(policy);
         for method in policy.methods() {
-            if self.conflicts.contains(&method.path) {
+            if self.conflicts.contains(&method.path()) {
                 continue;
             }
-            match self.by_path.get(method.path) {
+            match self.by_path.get(method.path()) {
                 Some(known) if *known == method => {}
                 Some(_) => {
-                    self.by_path.remove(method.path);
-                    self.conflicts.push(method.path);
+                    self.by_path.remove(method.path());
+                    self.conflicts.push(method.path());
                 }
                 None => {
-                    self.by_path.insert(method.path, method);
+                    self.by_path.insert(method.path(), method);
                 }
             }
         }
@@ -128,8 +129,9 @@ impl PolicySet {
     /// opened with [`public_service`](Self::public_service), or `None`.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::{PolicySet, Rule};
-    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// let policies = PolicySet::new().service::<OrderBook>();
     /// assert_eq!(policies.rule_for("/orders.v1.Orders/WhoAmI"), Some(Rule::Authenticated));
     /// assert_eq!(policies.rule_for("/orders.v1.Orders/Nope"), None);
     /// ```
@@ -158,8 +160,9 @@ impl PolicySet {
     /// The rule for a request path such as `/orders.v1.Orders/CreateOrder`.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
-    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// let policies = PolicySet::new().service::<OrderBook>();
     /// let method = policies.lookup("/orders.v1.Orders/WhoAmI").unwrap();
     /// assert_eq!(method.rust_name(), "who_am_i");
     /// ```
@@ -170,8 +173,9 @@ impl PolicySet {
     /// The service tables, in the order they were added.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
-    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// let policies = PolicySet::new().service::<OrderBook>();
     /// assert_eq!(policies.services().next().unwrap().name(), "orders.v1.Orders");
     /// ```
     pub fn services(&self) -> impl Iterator<Item = &'static ServicePolicy> + '_ {
@@ -181,8 +185,9 @@ impl PolicySet {
     /// Every method entry of every service, in the order added.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
-    /// let policies = PolicySet::new().service::<examples::OrderBook>();
+    /// let policies = PolicySet::new().service::<OrderBook>();
     /// assert!(policies.methods().any(|m| m.rpc() == "WatchOrders"));
     /// ```
     pub fn methods(&self) -> impl Iterator<Item = &'static MethodPolicy> + '_ {
@@ -193,8 +198,9 @@ impl PolicySet {
     /// calls to them are refused until the clash is fixed.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
-    /// assert!(PolicySet::new().service::<examples::OrderBook>().conflicts().is_empty());
+    /// assert!(PolicySet::new().service::<OrderBook>().conflicts().is_empty());
     /// ```
     pub fn conflicts(&self) -> &[&'static str] {
         &self.conflicts

@@ -6,7 +6,7 @@ use super::Rule;
 /// The rule of one RPC method, as compiled by `#[protect]`.
 ///
 /// ```
-/// use examples::OrderBook;
+/// # use examples::OrderBook;
 /// use oauth_grpc::ProtectedService;
 ///
 /// let method = OrderBook::POLICY.method("GetHTTPStatus").unwrap();
@@ -97,7 +97,7 @@ impl MethodPolicy {
 /// The compiled access table of one gRPC service.
 ///
 /// ```
-/// use examples::OrderBook;
+/// # use examples::OrderBook;
 /// use oauth_grpc::ProtectedService;
 ///
 /// for method in OrderBook::POLICY.methods() {
@@ -130,8 +130,9 @@ impl ServicePolicy {
     /// The full service name, `package.Service`, as tonic's generated `SERVICE_NAME`.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::ProtectedService;
-    /// assert_eq!(examples::OrderBook::POLICY.name(), "orders.v1.Orders");
+    /// assert_eq!(OrderBook::POLICY.name(), "orders.v1.Orders");
     /// ```
     pub const fn name(&self) -> &'static str {
         self.name
@@ -140,8 +141,9 @@ impl ServicePolicy {
     /// Every method entry, in the order of the impl.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::ProtectedService;
-    /// assert_eq!(examples::OrderBook::POLICY.methods()[0].rpc(), "CreateOrder");
+    /// assert_eq!(OrderBook::POLICY.methods()[0].rpc(), "CreateOrder");
     /// ```
     pub const fn methods(&self) -> &'static [MethodPolicy] {
         self.methods
@@ -150,9 +152,10 @@ impl ServicePolicy {
     /// The entry for the proto method `rpc` (e.g. `CreateOrder`), if the table has one.
     ///
     /// ```
+    /// # use examples::OrderBook;
     /// # use oauth_grpc::ProtectedService;
-    /// assert!(examples::OrderBook::POLICY.method("CreateOrder").is_some());
-    /// assert!(examples::OrderBook::POLICY.method("create_order").is_none());
+    /// assert!(OrderBook::POLICY.method("CreateOrder").is_some());
+    /// assert!(OrderBook::POLICY.method("create_order").is_none());
     /// ```
     pub fn method(&self, rpc: &str) -> Option<&'static MethodPolicy> {
         self.methods.iter().find(|m| m.rpc == rpc)
@@ -164,12 +167,13 @@ impl ServicePolicy {
 /// Implemented by `#[oauth_grpc::protect]`; there is rarely a reason to implement it by hand.
 ///
 /// ```
+/// # use examples::OrderBook;
 /// use oauth_grpc::ProtectedService;
 ///
 /// fn rules_of<S: ProtectedService>() -> usize {
 ///     S::POLICY.methods().len()
 /// }
-/// assert_eq!(rules_of::<examples::OrderBook>(), 7);
+/// assert_eq!(rules_of::<OrderBook>(), 7);
 /// ```
 pub trait ProtectedService {
     /// The service's access table.

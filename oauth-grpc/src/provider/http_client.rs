@@ -1,10 +1,11 @@
-//! The HTTP side of talking to an identity provider: one shared client, the HTTPS rule, and
-//! bounded reads.
+//! [`HttpClient`]: the HTTP side of talking to an identity provider — one shared client, the
+//! HTTPS rule, bounded reads, and transport failures as [`ProviderError`]s.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::validate::ConfigError;
+use crate::error::{ConfigError, ProviderError, ProviderErrorKind, UrlError};
 
 /// Key documents and introspection answers larger than this are refused.
 const MAX_BODY: usize = 1024 * 1024;
@@ -17,10 +18,11 @@ const MAX_BODY: usize = 1024 * 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use oauth_grpc::http::HttpClient;
+/// use oauth_grpc::HttpClient;
 ///
 /// let client = HttpClient::new()?.timeouts(Duration::from_secs(2), Duration::from_secs(5))?;
-/// # let _ = client;
+/// // No redirects, HTTPS only (plain http just to loopback) unless you opt in:
+/// assert!(format!("{client:?}").contains("allow_insecure_http: false"));
 /// # Ok::<(), oauth_grpc::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -34,13 +36,7 @@ impl HttpClient {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Http`] when the TLS configuration cannot be built.
-    ///
-    /// ```
-    /// let client = oauth_grpc::http::HttpClient::new()?;
-    /// # let _ = client;
-    /// # Ok::<(), oauth_grpc::ConfigError>(())
-    /// ```
+    /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
     pub fn new() -> Result<Self, ConfigError> {
         Self::build(Duration::from_secs(5), Duration::from_secs(10))
     }
@@ -52,7 +48,9 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ConfigError::Http(e.to_string()))?;
+            .map_err(|e| ConfigError::HttpClient {
+                source: Arc::new(e.without_url()),
+            })?;
         Ok(Self {
             client,
             allow_insecure_http: false,
@@ -63,15 +61,7 @@ impl HttpClient {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Http`] when the TLS configuration cannot be built.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let client = oauth_grpc::http::HttpClient::new()?
-    ///     .timeouts(Duration::from_millis(500), Duration::from_secs(2))?;
-    /// # let _ = client;
-    /// # Ok::<(), oauth_grpc::ConfigError>(())
-    /// ```
+    /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
     pub fn timeouts(self, connect: Duration, total: Duration) -> Result<Self, ConfigError> {
         let allow = self.allow_insecure_http;
         let mut client = Self::build(connect, total)?;
@@ -81,11 +71,6 @@ impl HttpClient {
 
     /// Uses your own `reqwest::Client` (custom CA, client certificate, proxy). Set its
     /// timeouts: this crate adds none of its own to it.
-    ///
-    /// ```
-    /// let client = oauth_grpc::http::HttpClient::from_reqwest(reqwest::Client::new());
-    /// # let _ = client;
-    /// ```
     pub fn from_reqwest(client: reqwest::Client) -> Self {
         Self {
             client,
@@ -96,12 +81,6 @@ impl HttpClient {
     /// Allows `http://` URLs on any host. Only for test providers on a private network:
     /// keys fetched over plain HTTP can be replaced by anyone on the path. Loopback
     /// addresses (`127.0.0.0/8`, `::1`, `localhost`) are always allowed.
-    ///
-    /// ```
-    /// let client = oauth_grpc::http::HttpClient::new()?.allow_insecure_http();
-    /// # let _ = client;
-    /// # Ok::<(), oauth_grpc::ConfigError>(())
-    /// ```
     #[must_use]
     pub fn allow_insecure_http(mut self) -> Self {
         self.allow_insecure_http = true;
@@ -109,18 +88,18 @@ impl HttpClient {
     }
 
     /// Checks that `url` may be fetched: HTTPS, or HTTP to loopback or with the opt-in.
-    pub(crate) fn check_url(&self, what: &'static str, url: &str) -> Result<reqwest::Url, String> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("the {what} {url:?} is not a URL ({e})"))?;
+    pub(crate) fn check_url(
+        &self,
+        what: &'static str,
+        url: &str,
+    ) -> Result<reqwest::Url, UrlError> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| UrlError::not_url(what, url, Arc::new(e)))?;
         match parsed.scheme() {
             "https" => Ok(parsed),
             "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(parsed),
-            "http" => Err(format!(
-                "the {what} {url:?} uses plain http; use https, or `HttpClient::allow_insecure_http()` for a test provider"
-            )),
-            other => Err(format!(
-                "the {what} {url:?} has scheme {other:?}; use https"
-            )),
+            "http" => Err(UrlError::plain_http(what, url)),
+            other => Err(UrlError::scheme(what, url, other)),
         }
     }
 
@@ -130,7 +109,7 @@ impl HttpClient {
     pub(crate) async fn get(
         &self,
         url: reqwest::Url,
-    ) -> Result<(Vec<u8>, Option<Duration>), String> {
+    ) -> Result<(Vec<u8>, Option<Duration>), ProviderError> {
         let response = self
             .client
             .get(url)
@@ -154,7 +133,7 @@ impl HttpClient {
         url: reqwest::Url,
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, ProviderError> {
         let mut request = self
             .client
             .post(url)
@@ -192,25 +171,22 @@ impl HttpClient {
     pub(crate) async fn send_raw(
         &self,
         request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, Transport> {
+    ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let (parts, body) = request.into_parts();
-        let url = self
-            .check_url("token endpoint", &parts.uri.to_string())
-            .map_err(Transport)?;
+        let url = self.check_url("token endpoint", &parts.uri.to_string())?;
         let mut outgoing = self.client.request(parts.method, url).body(body);
         for (name, value) in &parts.headers {
             outgoing = outgoing.header(name, value);
         }
-        let mut response = outgoing.send().await.map_err(|e| Transport(describe(e)))?;
+        let mut response = outgoing.send().await.map_err(describe)?;
         let status = response.status();
         if status.is_server_error() {
-            return Err(Transport(format!(
-                "the endpoint answered HTTP {}",
-                status.as_u16()
+            return Err(ProviderError::new(ProviderErrorKind::EndpointStatus(
+                status.as_u16(),
             )));
         }
         let headers = response.headers().clone();
-        let body = read_bounded(&mut response).await.map_err(Transport)?;
+        let body = read_bounded(&mut response).await?;
         let mut answer = http::Response::new(body);
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
@@ -218,48 +194,45 @@ impl HttpClient {
     }
 }
 
-/// A transport failure, in words without secrets.
-#[cfg(feature = "client")]
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct Transport(pub(crate) String);
-
-async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+async fn read_ok(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("the provider answered HTTP {}", status.as_u16()));
+        return Err(ProviderError::new(ProviderErrorKind::Status(
+            status.as_u16(),
+        )));
     }
     read_bounded(&mut response).await
 }
 
 /// The body, refused when it is larger than [`MAX_BODY`].
-async fn read_bounded(response: &mut reqwest::Response) -> Result<Vec<u8>, String> {
-    const TOO_LARGE: &str = "the provider's answer is larger than 1 MiB";
+async fn read_bounded(response: &mut reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || ProviderError::new(ProviderErrorKind::TooLarge);
     if response
         .content_length()
         .is_some_and(|len| len > MAX_BODY as u64)
     {
-        return Err(TOO_LARGE.into());
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(describe)? {
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(TOO_LARGE.into());
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
 }
 
-/// A transport error in words, without URLs' query strings or bodies.
-pub(crate) fn describe(error: reqwest::Error) -> String {
-    if error.is_timeout() {
-        "the provider did not answer in time".into()
+/// A transport error, with the URL (which may carry a query) taken out of the cause.
+fn describe(error: reqwest::Error) -> ProviderError {
+    let kind = if error.is_timeout() {
+        ProviderErrorKind::Timeout
     } else if error.is_connect() {
-        "cannot connect to the provider".into()
+        ProviderErrorKind::Connect
     } else {
-        "the request to the provider failed".into()
-    }
+        ProviderErrorKind::Request
+    };
+    ProviderError::with_source(kind, Arc::new(error.without_url()))
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -334,7 +307,7 @@ mod tests {
         let err = client
             .check_url("JWKS URL", "http://idp.example.com/jwks")
             .unwrap_err();
-        assert!(err.contains("allow_insecure_http"), "{err}");
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
         assert!(client.check_url("JWKS URL", "ftp://idp/jwks").is_err());
         assert!(client.check_url("JWKS URL", "not a url").is_err());
         let lax = client.allow_insecure_http();

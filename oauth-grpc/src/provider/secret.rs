@@ -1,14 +1,17 @@
-//! Client secrets: from memory, or from a file read at each use, and never shown by `Debug`.
+//! [`ClientSecret`]: a client secret from memory, or from a file read at each use, never shown
+//! by `Debug`.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::error::SecretError;
+
 /// A client secret, from memory or from a file that is read at each use (so a rotated secret
 /// is picked up without a restart). `Debug` never shows it.
 ///
 /// ```
-/// use oauth_grpc::secret::ClientSecret;
+/// use oauth_grpc::ClientSecret;
 ///
 /// let secret = ClientSecret::new("s3cr3t");
 /// assert_eq!(format!("{secret:?}"), "ClientSecret(<redacted>)");
@@ -24,22 +27,12 @@ enum SecretSource {
 
 impl ClientSecret {
     /// A secret held in memory.
-    ///
-    /// ```
-    /// let secret = oauth_grpc::secret::ClientSecret::new("s3cr3t");
-    /// # let _ = secret;
-    /// ```
     pub fn new(secret: impl Into<String>) -> Self {
         Self(SecretSource::Value(Arc::from(secret.into())))
     }
 
     /// A secret read from `path` at each use; surrounding whitespace is trimmed. Secrets come
     /// from files, not arguments or environment variables, which leak into process listings.
-    ///
-    /// ```
-    /// let secret = oauth_grpc::secret::ClientSecret::from_file("/run/secrets/client-secret");
-    /// # let _ = secret;
-    /// ```
     pub fn from_file(path: impl Into<PathBuf>) -> Self {
         Self(SecretSource::File(path.into()))
     }
@@ -48,27 +41,25 @@ impl ClientSecret {
     ///
     /// # Errors
     ///
-    /// A message naming the file when it cannot be read or is empty.
+    /// [`SecretError`] naming the file when it cannot be read or is empty.
     ///
     /// ```
-    /// # use oauth_grpc::secret::ClientSecret;
+    /// # use oauth_grpc::ClientSecret;
     /// assert_eq!(&*ClientSecret::new("x").reveal()?, "x");
     /// assert!(ClientSecret::from_file("/no/such/secret").reveal().is_err());
-    /// # Ok::<(), String>(())
+    /// # Ok::<(), oauth_grpc::SecretError>(())
     /// ```
-    pub fn reveal(&self) -> Result<Arc<str>, String> {
+    pub fn reveal(&self) -> Result<Arc<str>, SecretError> {
         match &self.0 {
             SecretSource::Value(value) => Ok(value.clone()),
             SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("cannot read the client secret file {}: {e}", path.display())
+                let text = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
+                    path: path.clone(),
+                    source: Arc::new(e),
                 })?;
                 let secret = text.trim();
                 if secret.is_empty() {
-                    return Err(format!(
-                        "the client secret file {} is empty",
-                        path.display()
-                    ));
+                    return Err(SecretError::Empty { path: path.clone() });
                 }
                 Ok(Arc::from(secret))
             }

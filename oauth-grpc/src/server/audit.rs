@@ -199,13 +199,11 @@ impl AuditSink for TracingSink {
             return;
         }
         let rule = Field(event.rule.map(|r| r.to_string()));
-        let required = Field(event.rule.map(|r| {
-            r.scopes()
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        }));
+        let required = Field(
+            event
+                .rule
+                .map(|r| crate::scope::join(r.scopes().iter().map(|s| s.as_str()))),
+        );
         let p = event.principal;
         let granted = Field(p.map(|p| p.scopes().to_string()));
         let subject = p.and_then(Principal::subject).unwrap_or_default();

@@ -1,4 +1,4 @@
-//! Extracting the bearer token from request metadata (RFC 6750 §2.1).
+//! [`bearer_token`]: the bearer token of a request's metadata (RFC 6750 §2.1).
 //!
 //! Exactly one `authorization` value, scheme `Bearer` (any case), one space, then a token68
 //! (`A-Z a-z 0-9 - . _ ~ + /`, then optional `=` padding), within a size limit.
@@ -6,7 +6,7 @@
 //! ```
 //! use http::HeaderMap;
 //! use oauth_grpc::AuthError;
-//! use oauth_grpc::token::bearer_token;
+//! use oauth_grpc::bearer_token;
 //!
 //! let mut headers = HeaderMap::new();
 //! assert_eq!(bearer_token(&headers, 8192), Err(AuthError::MissingToken));
@@ -18,9 +18,10 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use crate::error::AuthError;
+use crate::validate::syntax::check_token68;
 
 /// The default limit on the `authorization` value: 8 KiB.
-pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
+pub(crate) const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
 
 /// The bearer token of a request.
 ///
@@ -34,7 +35,7 @@ pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
 /// ```
 /// use http::HeaderMap;
 /// use oauth_grpc::AuthError;
-/// use oauth_grpc::token::bearer_token;
+/// use oauth_grpc::bearer_token;
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
@@ -48,9 +49,8 @@ pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthErr
     Ok(token)
 }
 
-/// [`bearer_token`] without the token68 check of the token, which [`check_token68`] makes:
-/// the layer skips it when the token is in the verified-token cache, which only holds tokens
-/// that passed it.
+/// [`bearer_token`] without the token68 check of the token: the layer leaves that to the
+/// validator, which skips it for a token in the verified-token cache (every one passed it).
 pub(crate) fn bearer_value(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -83,37 +83,6 @@ pub(crate) fn bearer_value(headers: &HeaderMap, max_len: usize) -> Result<&str, 
     Ok(rest)
 }
 
-/// The token68 syntax of a bearer token (RFC 6750 §2.1).
-pub(crate) fn check_token68(token: &str) -> Result<(), AuthError> {
-    if is_token68(token) {
-        Ok(())
-    } else {
-        Err(AuthError::InvalidRequest(
-            "the bearer token is not in token68 syntax",
-        ))
-    }
-}
-
-/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_token68(value: &str) -> bool {
-    let body = value.trim_end_matches('=');
-    // One table load per byte: this scan runs over every token of every call.
-    !body.is_empty() && body.bytes().all(|b| TOKEN68[usize::from(b)])
-}
-
-/// The token68 characters before the padding, as a lookup table.
-const TOKEN68: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    table
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,18 +93,6 @@ mod tests {
             map.append(AUTHORIZATION, v.parse().unwrap());
         }
         map
-    }
-
-    #[test]
-    fn token68_table_is_the_grammar() {
-        let allowed = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
-        for b in 0..=255u8 {
-            assert_eq!(
-                TOKEN68[usize::from(b)],
-                allowed.contains(&b),
-                "byte {b:#04x}"
-            );
-        }
     }
 
     #[test]

@@ -1,35 +1,4 @@
-//! [`OAuthLayer`]: the tower layer that authenticates every call and applies the rule for its
-//! path, before tonic decodes a single request message.
-//!
-//! ```no_run
-//! use examples::{OrderBook, pb::orders_server::OrdersServer};
-//! use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::KeySet};
-//! use tonic::transport::Server;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let validator = Validator::builder()
-//!     .issuer("https://idp.example.com/")
-//!     .audience("orders-api")
-//!     .keys(KeySet::from_jwks_file("/etc/orders/jwks.json")?)
-//!     .build()?;
-//! let policies = PolicySet::new()
-//!     .service::<OrderBook>()
-//!     .public_service("grpc.health.v1.Health");
-//!
-//! Server::builder()
-//!     .layer(OAuthLayer::new(validator, policies))
-//!     .add_service(OrdersServer::new(OrderBook::default()))
-//!     .serve("0.0.0.0:50051".parse()?)
-//!     .await?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Per call: the path's rule is looked up (no rule: `PERMISSION_DENIED`, unless unknown paths
-//! are passed through); a public rule passes without reading any token; otherwise exactly one
-//! bearer token is taken from `authorization`, validated, and checked against the rule. The
-//! verified [`Principal`] goes into the request extensions, where the method's generated check
-//! and the handler find it. Every decision is recorded by the [`AuditSink`].
+//! [`OAuthLayer`] and the [`OAuth`] service it makes: the per-call decision.
 
 use std::fmt;
 use std::future::Future;
@@ -43,17 +12,18 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::audit::{AuditEvent, AuditSink, Decision, TracingSink};
-use crate::error::{AuthError, TokenError};
+use crate::error::AuthError;
 use crate::policy::{PolicySet, Rule};
 use crate::principal::Principal;
-use crate::token::{DEFAULT_MAX_HEADER_LEN, bearer_value, check_token68};
 use crate::validate::{Attempt, Validator};
+
+use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
+use super::bearer::{DEFAULT_MAX_HEADER_LEN, bearer_value};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
 ///
 /// ```
-/// use oauth_grpc::layer::UnknownPaths;
+/// use oauth_grpc::UnknownPaths;
 /// assert_eq!(UnknownPaths::default(), UnknownPaths::Deny);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,20 +37,38 @@ pub enum UnknownPaths {
     PassThrough,
 }
 
-/// Why [`OAuthLayer::check_coverage`] refused to start.
-#[cfg(feature = "reports")]
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CoverageError {
-    /// The descriptors could not be read.
-    #[error(transparent)]
-    Descriptors(#[from] crate::report::DescriptorError),
-    /// Rpcs without rules, or rules without rpcs.
-    #[error("the access rules do not cover the services:\n{0}")]
-    Incomplete(crate::report::Coverage),
-}
-
-/// Authenticates calls and enforces the compiled rules. See the [module docs](self).
+/// The tower layer that authenticates every call and applies the rule for its
+/// path, before tonic decodes a single request message.
+///
+/// ```no_run
+/// # use examples::{OrderBook, pb::orders_server::OrdersServer};
+/// use oauth_grpc::{KeySet, OAuthLayer, PolicySet, Validator};
+/// use tonic::transport::Server;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let validator = Validator::builder()
+///     .issuer("https://idp.example.com/")
+///     .audience("orders-api")
+///     .keys(KeySet::from_jwks_file("/etc/orders/jwks.json")?)
+///     .build()?;
+/// let policies = PolicySet::new()
+///     .service::<OrderBook>()
+///     .public_service("grpc.health.v1.Health");
+///
+/// Server::builder()
+///     .layer(OAuthLayer::new(validator, policies))
+///     .add_service(OrdersServer::new(OrderBook::default()))
+///     .serve("0.0.0.0:50051".parse()?)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Per call: the path's rule is looked up (no rule: `PERMISSION_DENIED`, unless unknown paths
+/// are passed through); a public rule passes without reading any token; otherwise exactly one
+/// bearer token is taken from `authorization`, validated, and checked against the rule. The
+/// verified [`Principal`] goes into the request extensions, where the method's generated check
+/// and the handler find it. Every decision is recorded by the [`AuditSink`](crate::audit::AuditSink).
 #[derive(Clone)]
 pub struct OAuthLayer {
     shared: Arc<Shared>,
@@ -109,15 +97,6 @@ impl fmt::Debug for OAuthLayer {
 impl OAuthLayer {
     /// A layer checking tokens with `validator` against the rules of `policies`, auditing to
     /// `tracing`.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
-    /// # let _ = layer;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn new(validator: Validator, policies: PolicySet) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -136,47 +115,18 @@ impl OAuthLayer {
     }
 
     /// Sends audit events to `sink` instead of `tracing`.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
-    /// # use oauth_grpc::audit::AuditEvent;
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new())
-    ///     .audit_sink(|event: &AuditEvent<'_>| eprintln!("{} {}", event.reason, event.path));
-    /// # let _ = layer;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     #[must_use]
     pub fn audit_sink(self, sink: impl AuditSink) -> Self {
         self.with(|s| s.sink = Arc::new(sink))
     }
 
     /// What to do with paths that have no rule; [`UnknownPaths::Deny`] by default.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, layer::UnknownPaths, keys::{Algorithm, KeySet}};
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new()).unknown_paths(UnknownPaths::PassThrough);
-    /// # let _ = layer;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     #[must_use]
     pub fn unknown_paths(self, unknown: UnknownPaths) -> Self {
         self.with(|s| s.unknown = unknown)
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new()).max_header_len(4096);
-    /// # let _ = layer;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     #[must_use]
     pub fn max_header_len(self, bytes: usize) -> Self {
         self.with(|s| s.max_header_len = bytes)
@@ -187,36 +137,23 @@ impl OAuthLayer {
     ///
     /// # Errors
     ///
-    /// [`CoverageError`] listing the gaps.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let policies = PolicySet::new().service::<examples::OrderBook>().service::<examples::AdminDesk>();
-    /// let layer = OAuthLayer::new(validator, policies).check_coverage(examples::pb::FILE_DESCRIPTOR_SET)?;
-    /// # let _ = layer;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// [`CoverageError`](crate::report::CoverageError) listing the gaps.
     #[cfg(feature = "reports")]
-    pub fn check_coverage(self, descriptors: &[u8]) -> Result<Self, CoverageError> {
-        let coverage = crate::report::Report::new(&self.shared.policies)
+    pub fn check_coverage(self, descriptors: &[u8]) -> Result<Self, crate::report::CoverageError> {
+        crate::report::Report::new(&self.shared.policies)
             .descriptors(descriptors)?
-            .coverage();
-        if coverage.is_complete() {
-            Ok(self)
-        } else {
-            Err(CoverageError::Incomplete(coverage))
-        }
+            .check_coverage()?;
+        Ok(self)
     }
 
     /// The rules the layer enforces.
     ///
     /// ```
-    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use examples::OrderBook;
+    /// # use oauth_grpc::{OAuthLayer, PolicySet, Validator, Algorithm, KeySet};
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>());
     /// assert_eq!(layer.policies().methods().count(), 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -253,18 +190,6 @@ impl<S: fmt::Debug> fmt::Debug for OAuth<S> {
 
 impl<S> OAuth<S> {
     /// Wraps `inner` with the checks of `layer`.
-    ///
-    /// ```
-    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
-    /// # use examples::{OrderBook, pb::orders_server::OrdersServer};
-    /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
-    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
-    /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>());
-    /// // Around one service; tonic's router still sees its name.
-    /// let service = OAuth::new(OrdersServer::new(OrderBook::default()), &layer);
-    /// # let _ = service;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn new(inner: S, layer: &OAuthLayer) -> Self {
         layer.layer(inner)
     }
@@ -272,7 +197,7 @@ impl<S> OAuth<S> {
     /// The wrapped service.
     ///
     /// ```
-    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, Algorithm, KeySet};
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
     /// let service = OAuth::new(42u8, &OAuthLayer::new(validator, PolicySet::new()));
@@ -286,7 +211,7 @@ impl<S> OAuth<S> {
     /// The wrapped service, mutably.
     ///
     /// ```
-    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, Algorithm, KeySet};
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
     /// let mut service = OAuth::new(1u8, &OAuthLayer::new(validator, PolicySet::new()));
@@ -301,7 +226,7 @@ impl<S> OAuth<S> {
     /// Unwraps the service.
     ///
     /// ```
-    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, keys::{Algorithm, KeySet}};
+    /// # use oauth_grpc::{OAuth, OAuthLayer, PolicySet, Validator, Algorithm, KeySet};
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
     /// let service = OAuth::new("inner", &OAuthLayer::new(validator, PolicySet::new()));
@@ -321,7 +246,7 @@ impl<S: NamedService> NamedService for OAuth<S> {
 type Pending = Pin<Box<dyn Future<Output = Result<Option<Principal>, Status>> + Send>>;
 
 /// What [`Shared::decide`] concluded without waiting.
-enum Outcome {
+enum Verdict {
     Allow(Option<Principal>),
     Deny(Status),
     Wait(Pending),
@@ -329,7 +254,7 @@ enum Outcome {
 
 impl Shared {
     /// Decides a call, or hands back the part that must wait on the network.
-    fn decide<B>(self: &Arc<Self>, request: &http::Request<B>) -> Outcome {
+    fn decide<B>(self: &Arc<Self>, request: &http::Request<B>) -> Verdict {
         let path = request.uri().path();
         let peer = request
             .extensions()
@@ -341,9 +266,9 @@ impl Shared {
                 && !self.policies.conflicts().contains(&path)
             {
                 self.audit(AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer));
-                return Outcome::Allow(None);
+                return Verdict::Allow(None);
             }
-            return Outcome::Deny(self.deny(AuthError::NoRule, path, None, None, peer));
+            return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, peer));
         };
         if rule == Rule::Public {
             self.audit(
@@ -351,38 +276,25 @@ impl Shared {
                     .with_rule(rule)
                     .with_peer(peer),
             );
-            return Outcome::Allow(None);
+            return Verdict::Allow(None);
         }
         let token = match bearer_value(request.headers(), self.max_header_len) {
             Ok(token) => token,
-            Err(error) => return Outcome::Deny(self.deny(error, path, Some(rule), None, peer)),
+            Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, peer)),
         };
-        // A cache hit first: the token68 scan and the length limit only matter for a token
-        // the cache does not hold (it holds only tokens that passed both).
-        let attempt = match self.validator.probe(token) {
-            Attempt::Deferred(key) => {
-                if let Err(error) = check_token68(token) {
-                    return Outcome::Deny(self.deny(error, path, Some(rule), None, peer));
-                }
-                if self.validator.within_length(token) {
-                    Attempt::Deferred(key)
-                } else {
-                    Attempt::Done(Err(TokenError::Malformed))
-                }
-            }
-            hit => hit,
-        };
-        match attempt {
+        match self.validator.begin(token) {
             Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
-                Ok(principal) => Outcome::Allow(Some(principal)),
-                Err(status) => Outcome::Deny(status),
+                Ok(principal) => Verdict::Allow(Some(principal)),
+                Err(status) => Verdict::Deny(status),
             },
             Attempt::Deferred(key) => {
                 let shared = self.clone();
                 let (token, path) = (token.to_owned(), path.to_owned());
-                Outcome::Wait(Box::pin(async move {
-                    let result = shared.validator.validate_deferred(&token, key).await;
-                    shared.conclude(result, &path, rule, peer).map(Some)
+                Verdict::Wait(Box::pin(async move {
+                    let result = shared.validator.finish(&token, key).await;
+                    shared
+                        .conclude(result.map_err(AuthError::from), &path, rule, peer)
+                        .map(Some)
                 }))
             }
         }
@@ -391,13 +303,12 @@ impl Shared {
     /// The rule against a validation result; audits the decision.
     fn conclude(
         &self,
-        result: Result<Principal, TokenError>,
+        result: Result<Principal, AuthError>,
         path: &str,
         rule: Rule,
         peer: Option<SocketAddr>,
     ) -> Result<Principal, Status> {
-        let principal =
-            result.map_err(|error| self.deny(error.into(), path, Some(rule), None, peer))?;
+        let principal = result.map_err(|error| self.deny(error, path, Some(rule), None, peer))?;
         if let Err(denial) = rule.evaluate(Some(&principal)) {
             return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), peer));
         }
@@ -469,7 +380,7 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         match self.shared.decide(&request) {
-            Outcome::Allow(principal) => {
+            Verdict::Allow(principal) => {
                 admit(&mut request, principal);
                 ResponseFuture {
                     state: State::Inner {
@@ -477,12 +388,12 @@ where
                     },
                 }
             }
-            Outcome::Deny(status) => ResponseFuture {
+            Verdict::Deny(status) => ResponseFuture {
                 state: State::Rejected {
                     response: Some(status.into_http()),
                 },
             },
-            Outcome::Wait(pending) => {
+            Verdict::Wait(pending) => {
                 // The ready service goes with the call; a clone stays for the next one.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);

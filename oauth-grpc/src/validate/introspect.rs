@@ -1,53 +1,25 @@
-//! Opaque tokens, checked by OAuth 2.0 Token Introspection (RFC 7662).
-//!
-//! ```
-//! use std::time::Duration;
-//! use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection, TokenRouting};
-//! use oauth_grpc::Validator;
-//!
-//! let validator = Validator::builder()
-//!     .issuer("https://idp.example.com/")
-//!     .audience("orders-api")
-//!     .introspection(
-//!         Introspection::new(
-//!             "https://idp.example.com/oauth2/introspect",
-//!             "orders-api",
-//!             ClientSecret::from_file("/run/secrets/introspection-secret"),
-//!         )
-//!         .client_auth(ClientAuth::Basic)
-//!         .routing(TokenRouting::IntrospectAll)
-//!         .cache_ttl(Duration::from_secs(60)),
-//!     )
-//!     .build()?;
-//! # let _ = validator;
-//! # Ok::<(), oauth_grpc::ConfigError>(())
-//! ```
-//!
-//! The answer is honoured as RFC 7662 defines it: `active: false` is `UNAUTHENTICATED`
-//! `invalid_token`; `exp` in the past is expired; `iss` and `aud`, when present, must match the
-//! validator's; `scope`, `client_id`, `sub` and `jti` fill the Principal. Active answers are
-//! cached until the earlier of `exp` and the cache TTL, inactive ones for the short negative
-//! TTL; concurrent checks of one token make one request; cache keys are a SHA-256 of the
-//! token. No answer within the timeout is `UNAVAILABLE`.
+//! RFC 7662 introspection of opaque tokens: [`Introspection`] settings and the checks of an
+//! answer.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use serde_json::{Map, Value};
 
-use crate::cache::TokenKey;
-use crate::error::TokenError;
-use crate::http::HttpClient;
-use crate::principal::{Principal, ScopeSet};
-use crate::validate::ConfigError;
+use crate::error::{ConfigError, TokenError};
+use crate::principal::Principal;
+use crate::provider::{ClientSecret, HttpClient};
+use crate::scope::ScopeSet;
+use crate::time::{from_unix, unix_now};
 
-pub use crate::secret::ClientSecret;
+use super::cache::TokenKey;
+use super::claims::{Trust, numeric_date, string_or_strings};
 
 /// How the resource server authenticates to the introspection endpoint.
 ///
 /// ```
-/// use oauth_grpc::introspect::ClientAuth;
+/// use oauth_grpc::ClientAuth;
 /// assert_eq!(ClientAuth::default(), ClientAuth::Basic);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,7 +35,7 @@ pub enum ClientAuth {
 /// Which tokens are introspected.
 ///
 /// ```
-/// use oauth_grpc::introspect::TokenRouting;
+/// use oauth_grpc::TokenRouting;
 /// assert_eq!(TokenRouting::default(), TokenRouting::JwtLocally);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,19 +49,49 @@ pub enum TokenRouting {
     IntrospectAll,
 }
 
-/// Introspection settings for a [`Validator`](crate::Validator).
+/// Introspection settings for a [`Validator`](crate::Validator), given to
+/// [`ValidatorBuilder::introspection`](crate::ValidatorBuilder::introspection): opaque tokens
+/// checked by OAuth 2.0 Token Introspection (RFC 7662).
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_grpc::{ClientAuth, ClientSecret, Introspection, TokenRouting, Validator};
+///
+/// let validator = Validator::builder()
+///     .issuer("https://idp.example.com/")
+///     .audience("orders-api")
+///     .introspection(
+///         Introspection::new(
+///             "https://idp.example.com/oauth2/introspect",
+///             "orders-api",
+///             ClientSecret::from_file("/run/secrets/introspection-secret"),
+///         )
+///         .client_auth(ClientAuth::Basic)
+///         .routing(TokenRouting::IntrospectAll)
+///         .cache_ttl(Duration::from_secs(60)),
+///     )
+///     .build()?;
+/// # Ok::<(), oauth_grpc::ConfigError>(())
+/// ```
+///
+/// The answer is honoured as RFC 7662 defines it: `active: false` is `UNAUTHENTICATED`
+/// `invalid_token`; `exp` in the past is expired; `iss` and `aud`, when present, must match the
+/// validator's; `scope`, `client_id`, `sub` and `jti` fill the Principal. Active answers are
+/// cached until the earlier of `exp` and the cache TTL, inactive ones for the short negative
+/// TTL; concurrent checks of one token make one request; cache keys are a SHA-256 of the
+/// token. No answer within the timeout is `UNAVAILABLE`.
 #[derive(Debug, Clone)]
 pub struct Introspection {
-    pub(crate) endpoint: String,
-    pub(crate) client_id: String,
-    pub(crate) secret: ClientSecret,
-    pub(crate) auth: ClientAuth,
-    pub(crate) routing: TokenRouting,
-    pub(crate) timeout: Duration,
-    pub(crate) ttl: Duration,
-    pub(crate) negative_ttl: Duration,
-    pub(crate) capacity: u64,
-    pub(crate) http: Option<HttpClient>,
+    endpoint: String,
+    client_id: String,
+    secret: ClientSecret,
+    auth: ClientAuth,
+    routing: TokenRouting,
+    timeout: Duration,
+    ttl: Duration,
+    negative_ttl: Duration,
+    capacity: u64,
+    http: Option<HttpClient>,
 }
 
 impl Introspection {
@@ -97,12 +99,6 @@ impl Introspection {
     ///
     /// Defaults: `client_secret_basic`, JWTs validated locally, 5 s timeout, active answers
     /// cached up to 5 minutes, inactive ones 10 seconds, 10,000 entries.
-    ///
-    /// ```
-    /// use oauth_grpc::introspect::{ClientSecret, Introspection};
-    /// let introspection = Introspection::new("https://idp/introspect", "api", ClientSecret::new("s"));
-    /// # let _ = introspection;
-    /// ```
     pub fn new(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -123,12 +119,6 @@ impl Introspection {
     }
 
     /// The client authentication method.
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientAuth, ClientSecret, Introspection};
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).client_auth(ClientAuth::Post);
-    /// # let _ = i;
-    /// ```
     #[must_use]
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.auth = auth;
@@ -136,12 +126,6 @@ impl Introspection {
     }
 
     /// Which tokens go to introspection.
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientSecret, Introspection, TokenRouting};
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).routing(TokenRouting::IntrospectAll);
-    /// # let _ = i;
-    /// ```
     #[must_use]
     pub fn routing(mut self, routing: TokenRouting) -> Self {
         self.routing = routing;
@@ -149,13 +133,6 @@ impl Introspection {
     }
 
     /// How long to wait for an answer before `UNAVAILABLE`.
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
-    /// # use std::time::Duration;
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).timeout(Duration::from_secs(2));
-    /// # let _ = i;
-    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -163,13 +140,6 @@ impl Introspection {
     }
 
     /// The longest an active answer is reused (it is never kept past the token's `exp`).
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
-    /// # use std::time::Duration;
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).cache_ttl(Duration::from_secs(30));
-    /// # let _ = i;
-    /// ```
     #[must_use]
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
@@ -177,13 +147,6 @@ impl Introspection {
     }
 
     /// How long an inactive answer is reused.
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
-    /// # use std::time::Duration;
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).negative_ttl(Duration::from_secs(2));
-    /// # let _ = i;
-    /// ```
     #[must_use]
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
@@ -191,14 +154,6 @@ impl Introspection {
     }
 
     /// The HTTP client (custom CA, mTLS, timeouts).
-    ///
-    /// ```
-    /// # use oauth_grpc::introspect::{ClientSecret, Introspection};
-    /// let http = oauth_grpc::http::HttpClient::new()?;
-    /// let i = Introspection::new("https://idp/i", "api", ClientSecret::new("s")).http_client(http);
-    /// # let _ = i;
-    /// # Ok::<(), oauth_grpc::ConfigError>(())
-    /// ```
     #[must_use]
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
@@ -208,69 +163,55 @@ impl Introspection {
 
 /// An introspection answer, as cached.
 #[derive(Clone)]
-pub(crate) enum Outcome {
+pub(crate) enum Answer {
     Active { principal: Principal, exp: u64 },
     Inactive,
 }
 
-struct OutcomeExpiry {
+struct AnswerExpiry {
     ttl: Duration,
     negative_ttl: Duration,
 }
 
-impl Expiry<TokenKey, (Outcome, Instant)> for OutcomeExpiry {
+impl Expiry<TokenKey, (Answer, Instant)> for AnswerExpiry {
     fn expire_after_create(
         &self,
         _: &TokenKey,
-        (outcome, _): &(Outcome, Instant),
+        (answer, _): &(Answer, Instant),
         _: Instant,
     ) -> Option<Duration> {
-        Some(match outcome {
-            Outcome::Active { exp, .. } => {
+        Some(match answer {
+            Answer::Active { exp, .. } => {
                 let remaining = Duration::from_secs(exp.saturating_sub(unix_now()));
                 remaining.min(self.ttl)
             }
-            Outcome::Inactive => self.negative_ttl,
+            Answer::Inactive => self.negative_ttl,
         })
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
+/// Checks opaque tokens at the introspection endpoint, with a cache of the answers.
 pub(crate) struct Introspector {
     config: Introspection,
     url: reqwest::Url,
     http: HttpClient,
-    issuers: Vec<String>,
-    audiences: Vec<String>,
-    leeway: u64,
-    cache: moka::future::Cache<TokenKey, (Outcome, Instant)>,
+    trust: Arc<Trust>,
+    cache: moka::future::Cache<TokenKey, (Answer, Instant)>,
 }
 
 impl Introspector {
-    pub(crate) fn new(
-        config: Introspection,
-        issuers: Vec<String>,
-        audiences: Vec<String>,
-        leeway: u64,
-    ) -> Result<Self, ConfigError> {
+    pub(super) fn new(config: Introspection, trust: Arc<Trust>) -> Result<Self, ConfigError> {
         let http = match &config.http {
             Some(http) => http.clone(),
             None => HttpClient::new()?,
         };
-        let url = http
-            .check_url("introspection endpoint", &config.endpoint)
-            .map_err(ConfigError::KeySource)?;
+        let url = http.check_url("introspection endpoint", &config.endpoint)?;
         if config.client_id.is_empty() {
             return Err(ConfigError::Empty("introspection client id"));
         }
         let cache = moka::future::Cache::builder()
             .max_capacity(config.capacity)
-            .expire_after(OutcomeExpiry {
+            .expire_after(AnswerExpiry {
                 ttl: config.ttl,
                 negative_ttl: config.negative_ttl,
             })
@@ -279,9 +220,7 @@ impl Introspector {
             config,
             url,
             http,
-            issuers,
-            audiences,
-            leeway,
+            trust,
             cache,
         })
     }
@@ -296,11 +235,11 @@ impl Introspector {
     /// The principal for an opaque token: from the cache, or one POST shared by every
     /// concurrent check of the same token.
     pub(crate) async fn check(&self, key: TokenKey, token: &str) -> Result<Principal, TokenError> {
-        let outcome = self
+        let answer = self
             .cache
             .try_get_with(key, async {
                 match tokio::time::timeout(self.config.timeout, self.request(token)).await {
-                    Ok(result) => result.map(|outcome| (outcome, Instant::now())),
+                    Ok(result) => result.map(|answer| (answer, Instant::now())),
                     Err(_) => {
                         tracing::warn!(target: "oauth_grpc::introspection", "the introspection endpoint did not answer in time");
                         Err(TokenError::Unavailable)
@@ -309,19 +248,19 @@ impl Introspector {
             })
             .await
             .map_err(|error: Arc<TokenError>| *error)?;
-        match outcome.0 {
-            Outcome::Active { principal, exp } => {
-                if unix_now() >= exp.saturating_add(self.leeway) {
+        match answer.0 {
+            Answer::Active { principal, exp } => {
+                if let Err(expired) = self.trust.check_expiry(exp, unix_now()) {
                     self.cache.invalidate(&key).await;
-                    return Err(TokenError::Expired);
+                    return Err(expired);
                 }
                 Ok(principal)
             }
-            Outcome::Inactive => Err(TokenError::Inactive),
+            Answer::Inactive => Err(TokenError::Inactive),
         }
     }
 
-    async fn request(&self, token: &str) -> Result<Outcome, TokenError> {
+    async fn request(&self, token: &str) -> Result<Answer, TokenError> {
         let secret = self.config.secret.reveal().map_err(|error| {
             tracing::error!(target: "oauth_grpc::introspection", %error, "cannot introspect");
             TokenError::Unavailable
@@ -346,15 +285,15 @@ impl Introspector {
         self.interpret(&body)
     }
 
-    /// The answer of the endpoint (RFC 7662 §2.2), as an outcome.
-    pub(crate) fn interpret(&self, body: &[u8]) -> Result<Outcome, TokenError> {
-        let answer: Map<String, Value> = crate::json::object(body).map_err(|_| {
+    /// The answer of the endpoint (RFC 7662 §2.2), checked as a JWT's claims are.
+    pub(crate) fn interpret(&self, body: &[u8]) -> Result<Answer, TokenError> {
+        let answer: Map<String, Value> = super::json::object(body).map_err(|_| {
             tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer is not a JSON object with unique names");
             TokenError::Unavailable
         })?;
         match answer.get("active") {
             Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => return Ok(Outcome::Inactive),
+            Some(Value::Bool(false)) => return Ok(Answer::Inactive),
             _ => {
                 tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer has no boolean `active`");
                 return Err(TokenError::Unavailable);
@@ -372,25 +311,19 @@ impl Introspector {
         // NumericDate rules as for JWTs: a number, not negative, not past year 9999.
         let exp = match answer.get("exp") {
             None | Some(Value::Null) => now.saturating_add(self.config.ttl.as_secs()),
-            Some(_) => {
-                crate::validate::numeric_date(&answer, "exp")?.ok_or(TokenError::InvalidClaim)?
-            }
+            Some(_) => numeric_date(&answer, "exp")?.ok_or(TokenError::InvalidClaim)?,
         };
-        if now >= exp.saturating_add(self.leeway) {
-            return Err(TokenError::Expired);
-        }
+        self.trust.check_expiry(exp, now)?;
         let issuer = string("iss")?;
-        if let Some(iss) = &issuer
-            && !self.issuers.iter().any(|trusted| trusted == iss)
-        {
-            return Err(TokenError::WrongIssuer);
+        if let Some(iss) = &issuer {
+            self.trust.check_issuer(iss)?;
         }
         let audiences: Vec<String> = match answer.get("aud") {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => crate::validate::string_or_strings(value)?,
+            Some(value) => string_or_strings(value)?,
         };
-        if !audiences.is_empty() && !audiences.iter().any(|aud| self.audiences.contains(aud)) {
-            return Err(TokenError::WrongAudience);
+        if !audiences.is_empty() {
+            self.trust.check_audiences(&audiences)?;
         }
         let scopes = match string("scope")? {
             Some(scope) => ScopeSet::from_space_delimited(&scope),
@@ -399,7 +332,7 @@ impl Introspector {
         let mut builder = Principal::builder()
             .audiences(audiences)
             .scope_set(scopes)
-            .expires_at(UNIX_EPOCH + Duration::from_secs(exp));
+            .expires_at(from_unix(exp));
         if let Some(issuer) = issuer {
             builder = builder.issuer(issuer);
         }
@@ -413,6 +346,6 @@ impl Introspector {
             builder = builder.token_id(jti);
         }
         let principal = builder.claims(answer).build();
-        Ok(Outcome::Active { principal, exp })
+        Ok(Answer::Active { principal, exp })
     }
 }

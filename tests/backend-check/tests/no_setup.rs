@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use oauth_grpc::keys::{Algorithm as KeyAlg, KeySet};
+use oauth_grpc::{Algorithm as KeyAlg, KeySet};
 use oauth_grpc::{TokenError, Validator};
 use serde_json::json;
 

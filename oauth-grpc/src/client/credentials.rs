@@ -1,0 +1,127 @@
+//! [`ClientCredentials`]: the client credentials grant (RFC 6749 §4.4), through the `oauth2`
+//! crate.
+
+use std::sync::Arc;
+
+use oauth2::{ClientId, Scope as OAuthScope, TokenResponse, TokenUrl};
+
+use crate::error::{ConfigError, FetchError, ProviderError, ProviderErrorKind, UrlError};
+
+use super::grant::{Endpoint, Grant, grant_options};
+use super::{AccessToken, ClientAuthentication, FetchFuture, TokenSource};
+
+/// The client credentials grant (RFC 6749 §4.4): the service's own token.
+///
+/// ```
+/// use oauth_grpc::client::{ClientAuthentication, ClientCredentials};
+/// use oauth_grpc::ClientSecret;
+///
+/// let source = ClientCredentials::discover(
+///     "https://idp.example.com/",
+///     "billing-service",
+///     ClientAuthentication::SecretPost(ClientSecret::new("s3cr3t")),
+/// )
+/// .scope("orders:read")
+/// .resource("https://orders.example.com/");
+/// assert!(!format!("{source:?}").contains("s3cr3t"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    grant: Grant,
+}
+
+impl ClientCredentials {
+    /// Tokens from `token_endpoint` for `client_id`.
+    pub fn new(
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        auth: ClientAuthentication,
+    ) -> Self {
+        Self {
+            grant: Grant::new(Endpoint::Url(token_endpoint.into()), client_id.into(), auth),
+        }
+    }
+
+    /// Tokens from the `token_endpoint` named by the issuer's discovery metadata.
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        auth: ClientAuthentication,
+    ) -> Self {
+        Self {
+            grant: Grant::new(Endpoint::Discover(issuer.into()), client_id.into(), auth),
+        }
+    }
+
+    grant_options!();
+
+    async fn request(&self) -> Result<AccessToken, FetchError> {
+        let grant = &self.grant;
+        let http = grant.http()?;
+        let endpoint = grant.token_endpoint(&http).await?;
+        let token_url = TokenUrl::new(endpoint.clone()).map_err(|e| {
+            ConfigError::from(UrlError::not_url("token endpoint", &endpoint, Arc::new(e)))
+        })?;
+        let mut client = oauth2::basic::BasicClient::new(ClientId::new(grant.client_id.clone()))
+            .set_token_uri(token_url);
+        let mut extra: Vec<(String, String)> = Vec::new();
+        match &grant.auth {
+            ClientAuthentication::SecretBasic(secret) => {
+                let secret = secret.reveal().map_err(ConfigError::from)?;
+                client = client
+                    .set_client_secret(oauth2::ClientSecret::new(secret.to_string()))
+                    .set_auth_type(oauth2::AuthType::BasicAuth);
+            }
+            ClientAuthentication::SecretPost(secret) => {
+                let secret = secret.reveal().map_err(ConfigError::from)?;
+                client = client
+                    .set_client_secret(oauth2::ClientSecret::new(secret.to_string()))
+                    .set_auth_type(oauth2::AuthType::RequestBody);
+            }
+            ClientAuthentication::PrivateKeyJwt(key) => {
+                client = client.set_auth_type(oauth2::AuthType::RequestBody);
+                extra.push((
+                    "client_assertion_type".into(),
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                extra.push((
+                    "client_assertion".into(),
+                    key.assertion(&grant.client_id, &endpoint)?,
+                ));
+            }
+        }
+        grant.targets(&mut extra);
+        let mut request = client
+            .exchange_client_credentials()
+            .add_scopes(grant.scopes.iter().cloned().map(OAuthScope::new));
+        for (name, value) in extra {
+            request = request.add_extra_param(name, value);
+        }
+        let transport = |request: oauth2::HttpRequest| {
+            let http = http.clone();
+            async move { http.send_raw(request).await }
+        };
+        match request.request_async(&transport).await {
+            Ok(response) => Ok(AccessToken::new(
+                response.access_token().secret().clone(),
+                response.expires_in(),
+            )),
+            Err(oauth2::RequestTokenError::ServerResponse(error)) => {
+                Err(FetchError::Rejected(error.error().as_ref().to_owned()))
+            }
+            Err(oauth2::RequestTokenError::Request(error)) => Err(FetchError::Unreachable(error)),
+            Err(oauth2::RequestTokenError::Parse(..)) => Err(FetchError::Invalid(
+                ProviderError::new(ProviderErrorKind::Answer("not a token response")),
+            )),
+            Err(oauth2::RequestTokenError::Other(_)) => Err(FetchError::Invalid(
+                ProviderError::new(ProviderErrorKind::Answer("unexpected answer")),
+            )),
+        }
+    }
+}
+
+impl TokenSource for ClientCredentials {
+    fn fetch(&self) -> FetchFuture<'_> {
+        Box::pin(self.request())
+    }
+}

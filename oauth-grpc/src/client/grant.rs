@@ -1,0 +1,206 @@
+//! What every grant request shares — the endpoint (given, or found by discovery), the client,
+//! its authentication, the scopes and targets asked for — and the builder options both grants
+//! offer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::{ConfigError, FetchError};
+use crate::provider::HttpClient;
+use crate::provider::discovery;
+
+use super::ClientAuthentication;
+
+/// The token endpoint, given or found by discovery.
+#[derive(Debug, Clone)]
+pub(super) enum Endpoint {
+    Url(String),
+    Discover(String),
+}
+
+/// What every grant request shares: where, who, how, and for what.
+#[derive(Debug, Clone)]
+pub(super) struct Grant {
+    endpoint: Endpoint,
+    pub(super) client_id: String,
+    pub(super) auth: ClientAuthentication,
+    pub(super) scopes: Vec<String>,
+    pub(super) resources: Vec<String>,
+    pub(super) audience: Option<String>,
+    pub(super) http: Option<HttpClient>,
+    discovered: Arc<Mutex<Option<String>>>,
+}
+
+impl Grant {
+    pub(super) fn new(endpoint: Endpoint, client_id: String, auth: ClientAuthentication) -> Self {
+        Self {
+            endpoint,
+            client_id,
+            auth,
+            scopes: Vec::new(),
+            resources: Vec::new(),
+            audience: None,
+            http: None,
+            discovered: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub(super) fn http(&self) -> Result<HttpClient, FetchError> {
+        match &self.http {
+            Some(http) => Ok(http.clone()),
+            None => Ok(HttpClient::new()?),
+        }
+    }
+
+    /// The token endpoint URL, discovering it once if needed.
+    pub(super) async fn token_endpoint(&self, http: &HttpClient) -> Result<String, FetchError> {
+        let issuer = match &self.endpoint {
+            Endpoint::Url(url) => return Ok(url.clone()),
+            Endpoint::Discover(issuer) => issuer,
+        };
+        if let Some(url) = self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(url);
+        }
+        let endpoint = discovery::token_endpoint(http, issuer)
+            .await
+            .map_err(|error| {
+                if error.is_unreachable() {
+                    FetchError::Unreachable(error)
+                } else {
+                    FetchError::Invalid(error)
+                }
+            })?;
+        *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// The client-authentication parameters for a form request; Basic credentials, if any.
+    pub(super) fn authenticate(
+        &self,
+        endpoint: &str,
+        form: &mut Vec<(String, String)>,
+    ) -> Result<Option<(String, String)>, FetchError> {
+        match &self.auth {
+            ClientAuthentication::SecretBasic(secret) => {
+                let secret = secret.reveal().map_err(ConfigError::from)?;
+                Ok(Some((self.client_id.clone(), secret.to_string())))
+            }
+            ClientAuthentication::SecretPost(secret) => {
+                let secret = secret.reveal().map_err(ConfigError::from)?;
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.push(("client_secret".into(), secret.to_string()));
+                Ok(None)
+            }
+            ClientAuthentication::PrivateKeyJwt(key) => {
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.push((
+                    "client_assertion_type".into(),
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push((
+                    "client_assertion".into(),
+                    key.assertion(&self.client_id, endpoint)?,
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    pub(super) fn targets(&self, form: &mut Vec<(String, String)>) {
+        for resource in &self.resources {
+            form.push(("resource".into(), resource.clone()));
+        }
+        if let Some(audience) = &self.audience {
+            form.push(("audience".into(), audience.clone()));
+        }
+    }
+}
+
+macro_rules! grant_options {
+    () => {
+        /// Asks for `scope`. May be called several times.
+        #[must_use]
+        pub fn scope(mut self, scope: impl Into<String>) -> Self {
+            self.grant.scopes.push(scope.into());
+            self
+        }
+
+        /// Asks for exactly the scopes `rule` needs — all of an all-of rule, the first of an
+        /// any-of rule, none for `authenticated` — taken from the same compiled table the
+        /// server enforces.
+        ///
+        /// ```
+        /// # use examples::OrderBook;
+        /// # use oauth_grpc::client::*;
+        /// # use oauth_grpc::ClientSecret;
+        /// use oauth_grpc::PolicySet;
+        /// let policies = PolicySet::new().service::<OrderBook>();
+        /// let rule = policies.rule_for("/orders.v1.Orders/CreateOrder").expect("a rule");
+        /// # let source = ClientCredentials::new("https://idp/token", "c", ClientAuthentication::SecretBasic(ClientSecret::new("s")));
+        /// let source = source.least_privilege(rule);
+        /// assert_eq!(source.scopes(), ["orders:write"]);
+        /// ```
+        #[must_use]
+        pub fn least_privilege(mut self, rule: $crate::Rule) -> Self {
+            let needed: Vec<String> = match rule {
+                $crate::Rule::AllOf(scopes) => {
+                    scopes.iter().map(|s| s.as_str().to_owned()).collect()
+                }
+                $crate::Rule::AnyOf(scopes) => scopes
+                    .iter()
+                    .take(1)
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for scope in needed {
+                if !self.grant.scopes.contains(&scope) {
+                    self.grant.scopes.push(scope);
+                }
+            }
+            self
+        }
+
+        /// The scopes asked for.
+        ///
+        /// ```
+        /// # use oauth_grpc::client::*;
+        /// # use oauth_grpc::ClientSecret;
+        /// # let source = ClientCredentials::new("https://idp/token", "c", ClientAuthentication::SecretBasic(ClientSecret::new("s")));
+        /// assert!(source.scopes().is_empty());
+        /// ```
+        pub fn scopes(&self) -> &[String] {
+            &self.grant.scopes
+        }
+
+        /// An RFC 8707 `resource` the token is for. May be called several times.
+        #[must_use]
+        pub fn resource(mut self, resource: impl Into<String>) -> Self {
+            self.grant.resources.push(resource.into());
+            self
+        }
+
+        /// The `audience` parameter, as Auth0, Okta and RFC 8693 providers read it.
+        #[must_use]
+        pub fn audience(mut self, audience: impl Into<String>) -> Self {
+            self.grant.audience = Some(audience.into());
+            self
+        }
+
+        /// The HTTP client for the token endpoint.
+        #[must_use]
+        pub fn http_client(mut self, http: $crate::HttpClient) -> Self {
+            self.grant.http = Some(http);
+            self
+        }
+    };
+}
+
+pub(super) use grant_options;

@@ -1,0 +1,237 @@
+//! The report in each format: Markdown for reviewers, JSON and CSV for tools, Istio
+//! `AuthorizationPolicy` YAML for a mesh.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::policy::Rule;
+use crate::scope::Scope;
+
+use super::{JSON_SCHEMA_VERSION, Report, Row};
+
+impl Report {
+    pub(super) fn services(&self) -> BTreeMap<&'static str, Vec<&Row>> {
+        let mut services: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+        for row in &self.rows {
+            services.entry(row.service).or_default().push(row);
+        }
+        services
+    }
+
+    pub(super) fn totals(&self) -> (usize, usize, usize) {
+        let public = self.rows.iter().filter(|r| r.rule == Rule::Public).count();
+        let authenticated = self
+            .rows
+            .iter()
+            .filter(|r| r.rule == Rule::Authenticated)
+            .count();
+        (
+            public,
+            authenticated,
+            self.rows.len() - public - authenticated,
+        )
+    }
+
+    pub(super) fn markdown(&self) -> String {
+        let mut out = String::from("# Permissions\n\n");
+        out.push_str(
+            "Generated from the compiled access tables (`cargo run -p examples --bin permissions`); \
+             do not edit by hand.\n\n",
+        );
+        let (public, authenticated, scoped) = self.totals();
+        let _ = writeln!(
+            out,
+            "{} rpcs: {scoped} scoped, {authenticated} authenticated, {public} public.\n",
+            self.rows.len()
+        );
+        for (service, rows) in self.services() {
+            let _ = writeln!(out, "## `{service}`\n");
+            out.push_str("| RPC | Streaming | Rule |\n|---|---|---|\n");
+            for row in &rows {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    row.path,
+                    row.streaming.as_str(),
+                    rule_words(row.rule)
+                );
+            }
+            let scopes: BTreeSet<&str> = rows
+                .iter()
+                .flat_map(|r| r.rule.scopes().iter().map(|s| s.as_str()))
+                .collect();
+            if !scopes.is_empty() {
+                out.push_str("\nScopes by RPC (`all`: needed with the others marked `all`; `any`: one of those marked `any` suffices):\n\n| RPC |");
+                for scope in &scopes {
+                    let _ = write!(out, " `{scope}` |");
+                }
+                out.push_str("\n|---|");
+                out.push_str(&"---|".repeat(scopes.len()));
+                out.push('\n');
+                for row in &rows {
+                    let _ = write!(out, "| {} |", row.rpc);
+                    for scope in &scopes {
+                        let named = row.rule.scopes().iter().any(|s| s.as_str() == *scope);
+                        let mark = match (named, row.rule) {
+                            (true, Rule::AllOf(_)) => " all |",
+                            (true, Rule::AnyOf(_)) => " any |",
+                            _ => "  |",
+                        };
+                        out.push_str(mark);
+                    }
+                    out.push('\n');
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    pub(super) fn json(&self) -> String {
+        let services: Vec<serde_json::Value> = self
+            .services()
+            .into_iter()
+            .map(|(name, rows)| {
+                let methods: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "rpc": r.rpc,
+                            "path": r.path,
+                            "rust_name": r.rust_name,
+                            "streaming": r.streaming.json(),
+                            "rule": rule_kind(r.rule),
+                            "scopes": r.rule.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "name": name, "methods": methods })
+            })
+            .collect();
+        let (public, authenticated, scoped) = self.totals();
+        let document = serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "services": services,
+            "totals": {
+                "rpcs": self.rows.len(),
+                "public": public,
+                "authenticated": authenticated,
+                "scoped": scoped,
+            },
+        });
+        let mut out = serde_json::to_string_pretty(&document).unwrap_or_default();
+        out.push('\n');
+        out
+    }
+
+    pub(super) fn csv(&self) -> String {
+        let mut out = String::from("service,rpc,path,rust_name,streaming,rule,scopes\n");
+        for r in &self.rows {
+            let scopes: Vec<&str> = r.rule.scopes().iter().map(|s| s.as_str()).collect();
+            let fields = [
+                r.service,
+                r.rpc,
+                r.path,
+                r.rust_name,
+                r.streaming.json(),
+                rule_kind(r.rule),
+                &crate::scope::join(scopes.iter().copied()),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub(super) fn istio(&self) -> String {
+        let mut out = String::from(
+            "# Istio AuthorizationPolicy resources generated from the compiled access tables.\n\
+             # Requires a RequestAuthentication for your issuer (it checks signatures and `aud`).\n\
+             # Add spec.selector for your workload. ALLOW policies deny every path not listed.\n",
+        );
+        for (service, rows) in self.services() {
+            let name = service.to_ascii_lowercase().replace(['.', '_'], "-");
+            let _ = write!(
+                out,
+                "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\nspec:\n  action: ALLOW\n  rules:\n"
+            );
+            // Paths grouped by identical rule, in path order of their first member.
+            let mut groups: Vec<(Rule, Vec<&str>)> = Vec::new();
+            for row in &rows {
+                match groups.iter_mut().find(|(rule, _)| *rule == row.rule) {
+                    Some((_, paths)) => paths.push(row.path),
+                    None => groups.push((row.rule, vec![row.path])),
+                }
+            }
+            for (rule, paths) in groups {
+                let _ = writeln!(out, "  # {}", rule_words(rule).replace('`', ""));
+                out.push_str("  - ");
+                if rule != Rule::Public {
+                    out.push_str("from:\n    - source:\n        requestPrincipals: [\"*\"]\n    ");
+                }
+                out.push_str("to:\n    - operation:\n        paths:\n");
+                for path in &paths {
+                    let _ = writeln!(out, "        - \"{path}\"");
+                }
+                match rule {
+                    Rule::AllOf(scopes) => {
+                        out.push_str("    when:\n");
+                        for scope in scopes {
+                            let _ = writeln!(
+                                out,
+                                "    - key: request.auth.claims[scope]\n      values: [\"{}\"]",
+                                scope.as_str()
+                            );
+                        }
+                    }
+                    Rule::AnyOf(scopes) => {
+                        let values: Vec<String> = scopes
+                            .iter()
+                            .map(|s| format!("\"{}\"", s.as_str()))
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "    when:\n    - key: request.auth.claims[scope]\n      values: [{}]",
+                            values.join(", ")
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+fn rule_kind(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Public => "public",
+        Rule::Authenticated => "authenticated",
+        Rule::AllOf(_) => "all_of",
+        Rule::AnyOf(_) => "any_of",
+    }
+}
+
+fn rule_words(rule: Rule) -> String {
+    let scopes = |s: &[Scope]| {
+        s.iter()
+            .map(|s| format!("`{}`", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match rule {
+        Rule::Public => "public".into(),
+        Rule::Authenticated => "authenticated".into(),
+        Rule::AllOf(s) => format!("all of: {}", scopes(s)),
+        Rule::AnyOf(s) => format!("any of: {}", scopes(s)),
+    }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}

@@ -1,0 +1,11 @@
+//! The server side: [`OAuthLayer`] in front of the services, the bearer token it reads, the
+//! audit record of each decision, and how handlers reach the verified caller.
+
+pub mod audit;
+mod bearer;
+mod layer;
+mod request;
+
+pub use self::bearer::bearer_token;
+pub use self::layer::{OAuth, OAuthLayer, ResponseFuture, UnknownPaths};
+pub use self::request::RequestPrincipal;

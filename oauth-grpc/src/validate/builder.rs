@@ -1,0 +1,360 @@
+//! [`ValidatorBuilder`]: the settings of a [`Validator`], checked once by
+//! [`build`](ValidatorBuilder::build) or [`start`](ValidatorBuilder::start).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::keys::{Algorithm, KeySource, Keys};
+
+use super::cache::TokenCache;
+use super::claims::Trust;
+#[cfg(feature = "introspection")]
+use super::introspect::{Introspection, Introspector};
+use super::{Config, Validator};
+
+/// Which `typ` header values are accepted.
+///
+/// ```
+/// use oauth_grpc::TokenTypes;
+/// assert_eq!(TokenTypes::default(), TokenTypes::Strict);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenTypes {
+    /// RFC 9068: `typ` must be `at+jwt` or `application/at+jwt`. This keeps ID tokens and
+    /// other JWTs signed by the same provider from being used as access tokens.
+    #[default]
+    Strict,
+    /// Also `JWT`, `application/jwt` or no `typ` at all, as Auth0, Okta, Keycloak, Entra ID
+    /// and Cognito emit for access tokens. Audience and issuer checks still apply; make sure
+    /// the provider's ID tokens cannot carry this service's audience.
+    AllowPlainJwt,
+}
+
+/// Builds a [`Validator`]. Made by [`Validator::builder`]; every setting is checked once, by
+/// [`build`](Self::build) or [`start`](Self::start).
+///
+/// A Keycloak-style set-up: plain `JWT` tokens, scopes granted by realm roles, a lifetime
+/// bound and a tighter clock leeway.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use oauth_grpc::{Algorithm, KeySet, TokenError, TokenTypes, Validator};
+///
+/// const SECRET: &[u8] = &[1; 32];
+/// let validator = Validator::builder()
+///     .issuer("https://keycloak.example.com/realms/shop")
+///     .audience("orders-api")
+///     .keys(KeySet::from_hmac_secret(None, SECRET, Algorithm::HS256)?)
+///     .token_types(TokenTypes::AllowPlainJwt)             // `typ: JWT` is accepted
+///     .role_claim("realm_access.roles")
+///     .map_role("orders-admin", ["orders:read", "orders:admin"])
+///     .max_lifetime(Duration::from_secs(3600))
+///     .leeway(Duration::from_secs(10))
+///     .build()?;
+///
+/// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+/// let sign = |iat: u64, exp: u64| {
+///     let claims = serde_json::json!({
+///         "iss": "https://keycloak.example.com/realms/shop", "aud": "orders-api",
+///         "sub": "alice", "iat": iat, "exp": exp,
+///         "realm_access": { "roles": ["orders-admin", "unmapped"] },
+///     });
+///     let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
+///     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)
+/// };
+///
+/// let caller = validator.validate_at(&sign(now, now + 300)?, SystemTime::now())?;
+/// assert!(caller.has_scope("orders:admin"));                  // granted by the role
+/// assert_eq!(caller.scopes().len(), 2);                       // unmapped roles grant nothing
+/// let day_long = sign(now, now + 86_400)?;
+/// assert_eq!(validator.validate_at(&day_long, SystemTime::now()), Err(TokenError::LifetimeTooLong));
+/// let expired = sign(now - 100, now - 20)?;                   // 20 s ago: past the 10 s leeway
+/// assert_eq!(validator.validate_at(&expired, SystemTime::now()), Err(TokenError::Expired));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct ValidatorBuilder {
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    keys: Vec<KeySource>,
+    key_files: Vec<PathBuf>,
+    cache_capacity: Option<u64>,
+    cache_ttl: Option<Duration>,
+    #[cfg(feature = "introspection")]
+    introspection: Option<Introspection>,
+    leeway: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    token_types: TokenTypes,
+    scope_claim: Option<String>,
+    audience_claim: Option<String>,
+    role_claim: Option<String>,
+    role_scopes: HashMap<String, Vec<String>>,
+    max_token_len: Option<usize>,
+    algorithms: Option<Vec<Algorithm>>,
+}
+
+/// Tokens longer than this are refused before any decoding.
+const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+impl ValidatorBuilder {
+    /// Trusts tokens whose `iss` equals `issuer` exactly. May be called several times.
+    ///
+    /// All issuers of one validator trust the same keys: several issuers are for one provider
+    /// known under several names (Entra ID's v1 and v2 issuers, say). To trust independent
+    /// providers, run one validator for each — a key of one must never vouch for another
+    /// (RFC 8725 §3.8).
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Accepts tokens whose `aud` contains `audience` exactly. May be called several times.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Trusts these keys: a [`KeySet`](crate::KeySet), or a remote [`KeySource`](crate::KeySource). Static key sets may be
+    /// given several times and are merged; a remote source stands alone.
+    #[must_use]
+    pub fn keys(mut self, keys: impl Into<KeySource>) -> Self {
+        self.keys.push(keys.into());
+        self
+    }
+
+    /// Checks opaque tokens (and, if so configured, all tokens) by RFC 7662 introspection.
+    #[cfg(feature = "introspection")]
+    #[must_use]
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
+    /// How many verified tokens the cache holds (default 10,000); 0 turns the cache off.
+    #[must_use]
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = Some(entries);
+        self
+    }
+
+    /// The longest a verified token is reused without checking it again (default 5
+    /// minutes); it is never reused past its `exp`.
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// Trusts the keys of a JWKS file, read when [`build`](Self::build) runs.
+    ///
+    /// ```
+    /// # use oauth_grpc::Validator;
+    /// let result = Validator::builder()
+    ///     .issuer("https://idp.example/")
+    ///     .audience("api")
+    ///     .jwks_file("/no/such/file.json")
+    ///     .build();
+    /// assert!(result.unwrap_err().to_string().contains("/no/such/file.json"));
+    /// ```
+    #[must_use]
+    pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_files.push(path.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 60 seconds.
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// Refuses tokens whose `exp - iat` exceeds `lifetime` (and tokens without `iat`).
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Which `typ` values are accepted; [`TokenTypes::Strict`] by default.
+    #[must_use]
+    pub fn token_types(mut self, types: TokenTypes) -> Self {
+        self.token_types = types;
+        self
+    }
+
+    /// Reads scopes from this claim (a space-delimited string or an array of strings, e.g.
+    /// Auth0's `permissions`) instead of `scope` / `scp`.
+    #[must_use]
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// Checks the configured audiences against this claim instead of `aud` — for providers
+    /// whose access tokens carry no `aud`, such as Amazon Cognito (`client_id`).
+    #[must_use]
+    pub fn audience_claim(mut self, claim: impl Into<String>) -> Self {
+        self.audience_claim = Some(claim.into());
+        self
+    }
+
+    /// Reads roles from this claim path (dot-separated, e.g. Keycloak's
+    /// `realm_access.roles`); roles grant the scopes given with [`map_role`](Self::map_role).
+    #[must_use]
+    pub fn role_claim(mut self, path: impl Into<String>) -> Self {
+        self.role_claim = Some(path.into());
+        self
+    }
+
+    /// A token holding `role` (in the [`role_claim`](Self::role_claim)) is granted `scopes`.
+    /// Roles without a mapping grant nothing.
+    #[must_use]
+    pub fn map_role<I, S>(mut self, role: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.role_scopes
+            .entry(role.into())
+            .or_default()
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts only these signing algorithms, on top of the binding of algorithms to key types
+    /// (an RSA key without a declared `alg` otherwise verifies RS* and PS*).
+    #[must_use]
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Refuses tokens longer than `bytes` before decoding anything. Default 8 KiB.
+    #[must_use]
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = Some(bytes);
+        self
+    }
+
+    /// Checks the configuration and parses every key.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the missing or wrong setting.
+    ///
+    /// ```
+    /// # use oauth_grpc::Validator;
+    /// let err = Validator::builder().issuer("https://idp/").audience("api").build().unwrap_err();
+    /// assert!(err.to_string().contains("no verification keys"));
+    /// ```
+    pub fn build(self) -> Result<Validator, ConfigError> {
+        crate::keys::install_backend()?;
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        if self.issuers.iter().any(String::is_empty) {
+            return Err(ConfigError::Empty("issuer"));
+        }
+        if self.audiences.is_empty() {
+            return Err(ConfigError::NoAudience);
+        }
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::Empty("audience"));
+        }
+        let keys = Keys::from_sources(self.keys, &self.key_files)?;
+        #[cfg(feature = "introspection")]
+        let has_introspection = self.introspection.is_some();
+        #[cfg(not(feature = "introspection"))]
+        let has_introspection = false;
+        if keys.is_empty() && !has_introspection {
+            return Err(ConfigError::NoKeys);
+        }
+        let role_claim = match self.role_claim {
+            None => None,
+            Some(path) => {
+                let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+                if segments.iter().any(String::is_empty) {
+                    return Err(ConfigError::RolePath(path));
+                }
+                Some(segments)
+            }
+        };
+        if let Some(claim) = &self.scope_claim
+            && claim.is_empty()
+        {
+            return Err(ConfigError::Empty("scope claim name"));
+        }
+        let trust = Arc::new(Trust {
+            issuers: self.issuers,
+            audiences: self.audiences,
+            leeway: self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
+        });
+        #[cfg(feature = "introspection")]
+        let introspector = match self.introspection {
+            Some(config) => Some(Introspector::new(config, trust.clone())?),
+            None => None,
+        };
+        let cache = match self.cache_capacity.unwrap_or(10_000) {
+            0 => None,
+            capacity => Some(TokenCache::new(
+                capacity,
+                self.cache_ttl.unwrap_or(Duration::from_secs(300)),
+            )),
+        };
+        let validator = Validator {
+            inner: Arc::new(Config {
+                trust,
+                keys,
+                cache,
+                #[cfg(feature = "introspection")]
+                introspector,
+                max_lifetime: self.max_lifetime.map(|d| d.as_secs()),
+                token_types: self.token_types,
+                scope_claim: self.scope_claim,
+                audience_claim: self.audience_claim,
+                role_claim,
+                role_scopes: self.role_scopes,
+                max_token_len: self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN),
+                algorithms: self.algorithms,
+            }),
+        };
+        validator.inner.keys.start_background();
+        Ok(validator)
+    }
+
+    /// [`build`](Self::build), then the first load of remote keys: waits up to the source's
+    /// start-up timeout, and fails (unless the source says otherwise) when no keys could be
+    /// had — a discovery document naming another issuer, an unreachable provider, a JWKS
+    /// without usable keys. With static keys it is the same as `build`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] as `build`, and [`ConfigError::Startup`] with the reason.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), oauth_grpc::ConfigError> {
+    /// use oauth_grpc::{Validator, KeySource};
+    ///
+    /// let validator = Validator::builder()
+    ///     .issuer("https://idp.example.com/")
+    ///     .audience("orders-api")
+    ///     .keys(KeySource::discover("https://idp.example.com/"))
+    ///     .start()
+    ///     .await?;
+    /// # let _ = validator;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start(self) -> Result<Validator, ConfigError> {
+        let validator = self.build()?;
+        validator.inner.keys.load_at_startup().await?;
+        Ok(validator)
+    }
+}

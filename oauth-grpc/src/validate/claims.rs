@@ -1,0 +1,257 @@
+//! The claims of a verified token (RFC 7519, RFC 9068) and what they must say, shared by JWT
+//! checks and introspection answers: [`Trust`] (trusted issuers and audiences, the clock
+//! leeway), NumericDates, `aud` lists, the `act` chain and the scopes granted.
+
+use serde_json::{Map, Value};
+
+use crate::error::TokenError;
+use crate::principal::{Actor, Principal};
+use crate::scope::ScopeSet;
+
+use super::{TokenTypes, Validator};
+
+/// What every accepted token must satisfy, whether checked locally or by introspection.
+#[derive(Debug)]
+pub(super) struct Trust {
+    /// `iss` must equal one of these exactly.
+    pub(super) issuers: Vec<String>,
+    /// `aud` must contain one of these.
+    pub(super) audiences: Vec<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    pub(super) leeway: u64,
+}
+
+impl Trust {
+    /// RFC 7519 §4.1.4: a token is valid only *before* `exp` (plus the leeway).
+    pub(super) fn check_expiry(&self, exp: u64, now: u64) -> Result<(), TokenError> {
+        if now >= exp.saturating_add(self.leeway) {
+            Err(TokenError::Expired)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `iss` is one of the configured issuers, compared exactly.
+    pub(super) fn check_issuer(&self, issuer: &str) -> Result<(), TokenError> {
+        if self.issuers.iter().any(|trusted| trusted == issuer) {
+            Ok(())
+        } else {
+            Err(TokenError::WrongIssuer)
+        }
+    }
+
+    /// `aud` names one of the configured audiences.
+    pub(super) fn check_audiences(&self, audiences: &[String]) -> Result<(), TokenError> {
+        if audiences.iter().any(|aud| self.audiences.contains(aud)) {
+            Ok(())
+        } else {
+            Err(TokenError::WrongAudience)
+        }
+    }
+}
+
+impl Validator {
+    pub(super) fn check_claims(
+        &self,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<Principal, TokenError> {
+        let config = &*self.inner;
+        let trust = &*config.trust;
+        let leeway = trust.leeway;
+
+        let exp = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim)?;
+        trust.check_expiry(exp, now)?;
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && nbf > now.saturating_add(leeway)
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        let iat = numeric_date(&claims, "iat")?;
+        if let Some(iat) = iat
+            && iat > now.saturating_add(leeway)
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(max) = config.max_lifetime {
+            let iat = iat.ok_or(TokenError::MissingClaim)?;
+            if exp.saturating_sub(iat) > max {
+                return Err(TokenError::LifetimeTooLong);
+            }
+        }
+
+        let issuer = match claims.get("iss") {
+            None => return Err(TokenError::MissingClaim),
+            Some(Value::String(iss)) => iss,
+            Some(_) => return Err(TokenError::InvalidClaim),
+        };
+        trust.check_issuer(issuer)?;
+
+        let audiences: Vec<String> =
+            match claims.get(config.audience_claim.as_deref().unwrap_or("aud")) {
+                None => return Err(TokenError::MissingClaim),
+                Some(value) => string_or_strings(value)?,
+            };
+        trust.check_audiences(&audiences)?;
+
+        let subject = optional_string(&claims, "sub")?;
+        let rfc9068_client_id = optional_string(&claims, "client_id")?;
+        let token_id = optional_string(&claims, "jti")?;
+        // RFC 9068 §2.2 makes these required in a JWT access token.
+        if config.token_types == TokenTypes::Strict
+            && (subject.is_none()
+                || rfc9068_client_id.is_none()
+                || iat.is_none()
+                || token_id.is_none())
+        {
+            return Err(TokenError::MissingClaim);
+        }
+        let client_id = match rfc9068_client_id {
+            Some(id) => Some(id),
+            None => optional_string(&claims, "azp")?,
+        };
+        let actor = match claims.get("act") {
+            None => None,
+            Some(act) => Some(actor(act, 0)?),
+        };
+        let scopes = self.scopes(&claims)?;
+
+        let mut builder = Principal::builder()
+            .issuer(issuer.clone())
+            .audiences(audiences)
+            .scope_set(scopes)
+            .expires_at(crate::time::from_unix(exp));
+        if let Some(subject) = subject {
+            builder = builder.subject(subject);
+        }
+        if let Some(client_id) = client_id {
+            builder = builder.client_id(client_id);
+        }
+        if let Some(token_id) = token_id {
+            builder = builder.token_id(token_id);
+        }
+        if let Some(actor) = actor {
+            builder = builder.actor(actor);
+        }
+        Ok(builder.claims(claims).build())
+    }
+
+    /// Scopes from the configured claim, else `scope`, else `scp`; plus mapped roles.
+    fn scopes(&self, claims: &Map<String, Value>) -> Result<ScopeSet, TokenError> {
+        let config = &*self.inner;
+        let mut granted: Vec<String> = Vec::new();
+        let source = match &config.scope_claim {
+            Some(name) => claims.get(name.as_str()),
+            None => claims.get("scope").or_else(|| claims.get("scp")),
+        };
+        match source {
+            None => {}
+            Some(Value::String(list)) => granted.extend(list.split(' ').map(str::to_owned)),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    let scope = item.as_str().ok_or(TokenError::InvalidClaim)?;
+                    granted.push(scope.to_owned());
+                }
+            }
+            Some(_) => return Err(TokenError::InvalidClaim),
+        }
+        if let Some(path) = &config.role_claim {
+            let mut value = Some(claims);
+            let mut roles = None;
+            for (i, segment) in path.iter().enumerate() {
+                let next = value.and_then(|map| map.get(segment.as_str()));
+                if i + 1 == path.len() {
+                    roles = next;
+                } else {
+                    value = next.and_then(Value::as_object);
+                }
+            }
+            let roles: Vec<&str> = match roles {
+                None => Vec::new(),
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                Some(Value::String(role)) => vec![role.as_str()],
+                Some(_) => return Err(TokenError::InvalidClaim),
+            };
+            for role in roles {
+                if let Some(scopes) = config.role_scopes.get(role) {
+                    granted.extend(scopes.iter().cloned());
+                }
+            }
+        }
+        Ok(granted.into_iter().collect())
+    }
+}
+
+/// A NumericDate claim (RFC 7519 §2): a non-negative JSON number of seconds, possibly with a
+/// fraction (truncated). Other types, negatives and values past year 9999 are invalid.
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<u64>, TokenError> {
+    /// 9999-12-31T23:59:59Z: anything later is a mistake or an attack on arithmetic.
+    const MAX: u64 = 253_402_300_799;
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            let seconds = if let Some(whole) = n.as_u64() {
+                whole
+            } else {
+                match n.as_f64() {
+                    Some(f) if f.is_finite() && f >= 0.0 && f <= MAX as f64 => f as u64,
+                    _ => return Err(TokenError::InvalidClaim),
+                }
+            };
+            if seconds > MAX {
+                return Err(TokenError::InvalidClaim);
+            }
+            Ok(Some(seconds))
+        }
+        Some(_) => Err(TokenError::InvalidClaim),
+    }
+}
+
+/// A claim that is a string or an array of strings (`aud`, RFC 7519 §4.1.3).
+pub(crate) fn string_or_strings(value: &Value) -> Result<Vec<String>, TokenError> {
+    match value {
+        Value::String(one) => Ok(vec![one.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(TokenError::InvalidClaim)
+            })
+            .collect(),
+        _ => Err(TokenError::InvalidClaim),
+    }
+}
+
+pub(super) fn optional_string(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::InvalidClaim),
+    }
+}
+
+/// The RFC 8693 `act` chain; deeper than 16 levels is refused.
+fn actor(value: &Value, depth: usize) -> Result<Actor, TokenError> {
+    const MAX_DEPTH: usize = 16;
+    let Value::Object(act) = value else {
+        return Err(TokenError::InvalidClaim);
+    };
+    if depth >= MAX_DEPTH {
+        return Err(TokenError::InvalidClaim);
+    }
+    let mut actor = Actor::new(
+        optional_string(act, "sub")?,
+        optional_string(act, "client_id")?,
+    );
+    if let Some(prior) = act.get("act") {
+        actor = actor.acting_for(self::actor(prior, depth + 1)?);
+    }
+    Ok(actor)
+}

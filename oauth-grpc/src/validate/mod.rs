@@ -1,0 +1,286 @@
+//! The [`Validator`]: the one entry point for checking a token.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::{AuthError, TokenError};
+use crate::keys::{Algorithm, Keys};
+use crate::principal::Principal;
+
+mod builder;
+mod cache;
+mod claims;
+#[cfg(feature = "introspection")]
+mod introspect;
+mod json;
+mod jws;
+pub(crate) mod syntax;
+
+pub use self::builder::{TokenTypes, ValidatorBuilder};
+use self::cache::{Hit, TokenCache, TokenKey, token_key};
+use self::claims::Trust;
+#[cfg(feature = "introspection")]
+use self::introspect::{Answer, Introspector};
+#[cfg(feature = "introspection")]
+pub use self::introspect::{ClientAuth, Introspection, TokenRouting};
+
+/// Checks a bearer token and turns it into a [`Principal`] — a JWT access token
+/// (RFC 9068, per RFC 8725) by its signature and claims, an opaque one by introspection
+/// (RFC 7662), either from the verified-token cache when it was checked before. Cheap to
+/// clone: the configuration and keys are shared. Made with [`Validator::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_grpc::{Algorithm, KeySet, Validator};
+///
+/// let validator = Validator::builder()
+///     .issuer("https://idp.example.com/")
+///     .audience("orders-api")
+///     .keys(KeySet::from_hmac_secret(None, &[42; 32], Algorithm::HS256)?)
+///     .leeway(Duration::from_secs(30))
+///     .build()?;
+///
+/// // Anything that is not a valid token is refused with a reason, never a panic.
+/// let now = std::time::SystemTime::now();
+/// assert!(validator.validate_at("not-a-token", now).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// One sequence, for the layer and for [`Validator::validate`] alike: the cache (a hit is
+/// decided at once); on a miss the syntax (RFC 6750 token68) and the length limit; then, off
+/// the connection's task, introspection or the JWS checks (the JWS: three base64url segments,
+/// JWE refused; `alg` on the allow-list and never `none`, `typ` per the profile, no `crit`, no
+/// nested `cty: JWT`; the key by `kid` or the single key that fits `alg`, never `jku`, `x5u`,
+/// `jwk` or `x5c`; the algorithm bound to the key's type and declared `alg`; the signature) and
+/// the claims (`exp` required, `nbf`, `iat`, maximum lifetime, `iss` exact,
+/// `aud` containing a configured audience, the types of `sub`, `client_id`, `scope`/`scp` and
+/// `act`).
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Config>,
+}
+
+struct Config {
+    trust: Arc<Trust>,
+    keys: Keys,
+    cache: Option<TokenCache>,
+    #[cfg(feature = "introspection")]
+    introspector: Option<Introspector>,
+    max_lifetime: Option<u64>,
+    token_types: TokenTypes,
+    scope_claim: Option<String>,
+    audience_claim: Option<String>,
+    role_claim: Option<Vec<String>>,
+    role_scopes: HashMap<String, Vec<String>>,
+    max_token_len: usize,
+    algorithms: Option<Vec<Algorithm>>,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.inner;
+        f.debug_struct("Validator")
+            .field("issuers", &c.trust.issuers)
+            .field("audiences", &c.trust.audiences)
+            .field("keys", &c.keys.describe())
+            .field("leeway", &c.trust.leeway)
+            .field("max_lifetime", &c.max_lifetime)
+            .field("token_types", &c.token_types)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Validator::begin`] decided inline, or that the rest is deferred (with the cache key,
+/// when there is a cache).
+pub(crate) enum Attempt {
+    Done(Result<Principal, AuthError>),
+    Deferred(Option<TokenKey>),
+}
+
+impl Validator {
+    /// Starts a configuration.
+    ///
+    /// ```
+    /// use oauth_grpc::Validator;
+    ///
+    /// let err = Validator::builder().build().unwrap_err();
+    /// assert!(err.to_string().contains("no issuer"));
+    /// ```
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder::default()
+    }
+
+    /// Checks `token` and returns the verified caller: from the cache when the token was
+    /// verified before, else by signature and claims (fetching keys once when a `kid` is
+    /// unknown), or by introspection for opaque tokens. The same sequence as the layer's.
+    ///
+    /// # Errors
+    ///
+    /// The [`TokenError`] that refused the token ([`TokenError::Malformed`] for one outside
+    /// the token68 syntax or over the length limit); [`TokenError::Unavailable`] when the
+    /// identity provider was needed and could not be reached.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, TokenError, Validator};
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// assert_eq!(validator.validate("a.b").await, Err(TokenError::Malformed));
+    /// assert_eq!(validator.validate("a.b.c.d.e").await, Err(TokenError::Encrypted));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        match self.begin(token) {
+            Attempt::Done(result) => result.map_err(|error| match error {
+                AuthError::InvalidToken(error) => error,
+                _ => TokenError::Malformed,
+            }),
+            Attempt::Deferred(key) => self.finish(token, key).await,
+        }
+    }
+
+    /// Checks `token` as if the time were `now`, against the keys held right now: no cache,
+    /// no network (an unknown `kid` is refused; opaque tokens are refused). For tests,
+    /// benchmarks and offline tools.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, TokenError, Validator};
+    /// # use std::time::SystemTime;
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// assert_eq!(validator.validate_at("x.y.z", SystemTime::now()), Err(TokenError::Malformed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_at(&self, token: &str, now: SystemTime) -> Result<Principal, TokenError> {
+        if self.shape(token).is_err() {
+            return Err(TokenError::Malformed);
+        }
+        match self.inner.keys.current() {
+            Some((keys, _)) => self.verify(token, &keys, crate::time::unix(now)),
+            None => Err(TokenError::Unavailable),
+        }
+    }
+
+    /// How many verified tokens the cache holds now.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, Validator};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// assert_eq!(validator.cached_tokens(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cached_tokens(&self) -> u64 {
+        self.inner.cache.as_ref().map_or(0, TokenCache::entry_count)
+    }
+
+    /// What can be decided in a few hundred nanoseconds, inline in the layer's `call`: the
+    /// verified-token cache first, then for a token it does not hold the token68 syntax and
+    /// the length limit. (Every cached token passed both, so a hit needs neither again.)
+    /// Everything else — signature verification, fetching keys, introspection — is
+    /// [`Attempt::Deferred`] to [`finish`](Self::finish), in the call's own future, so that it
+    /// runs on the request's task and not on the connection's, which hyper uses to accept the
+    /// connection's other streams.
+    pub(crate) fn begin(&self, token: &str) -> Attempt {
+        let config = &*self.inner;
+        let key = match &config.cache {
+            None => None,
+            Some(cache) => {
+                let key = token_key(token);
+                match cache.get(
+                    &key,
+                    crate::time::unix_now(),
+                    config.trust.leeway,
+                    config.keys.generation(),
+                ) {
+                    Hit::Valid(principal) => return Attempt::Done(Ok(principal)),
+                    Hit::Expired => return Attempt::Done(Err(TokenError::Expired.into())),
+                    Hit::Miss => Some(key),
+                }
+            }
+        };
+        match self.shape(token) {
+            Ok(()) => Attempt::Deferred(key),
+            Err(error) => Attempt::Done(Err(error)),
+        }
+    }
+
+    /// The syntax and the length limit, checked before anything is decoded.
+    fn shape(&self, token: &str) -> Result<(), AuthError> {
+        syntax::check_token68(token)?;
+        if token.len() > self.inner.max_token_len {
+            return Err(TokenError::Malformed.into());
+        }
+        Ok(())
+    }
+
+    /// The rest of a check that [`begin`](Self::begin) deferred: introspection, keys from the
+    /// provider when needed, the signature and the claims; a success is cached under `key`.
+    pub(crate) async fn finish(
+        &self,
+        token: &str,
+        key: Option<TokenKey>,
+    ) -> Result<Principal, TokenError> {
+        let config = &*self.inner;
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {
+            // The introspector caches its answers itself, for its own TTLs; they do not go
+            // into the verified-token cache, whose TTL is the validator's.
+            let key = key.unwrap_or_else(|| token_key(token));
+            return introspector.check(key, token).await;
+        }
+        let (keys, mut generation) = config.keys.ensure().await?;
+        let now = crate::time::unix_now();
+        let mut result = self.verify(token, &keys, now);
+        if matches!(result, Err(TokenError::UnknownKey))
+            && config.keys.after_unknown_kid(generation).await?
+        {
+            let (keys, refetched) = config.keys.ensure().await?;
+            generation = refetched;
+            result = self.verify(token, &keys, now);
+        }
+        if let Ok(principal) = &result {
+            self.remember(key, principal, now, generation);
+        }
+        result
+    }
+
+    fn remember(&self, key: Option<TokenKey>, principal: &Principal, now: u64, generation: u64) {
+        let (Some(cache), Some(key)) = (&self.inner.cache, key) else {
+            return;
+        };
+        let exp = principal.expires_at().map_or(0, crate::time::unix);
+        cache.insert(
+            key,
+            principal.clone(),
+            exp,
+            now,
+            self.inner.trust.leeway,
+            generation,
+        );
+    }
+
+    /// An introspection endpoint's answer as this validator reads it after its POST:
+    /// `Ok(Some(principal))` for an active token, `Ok(None)` for an inactive one. For the fuzz
+    /// target of `fuzz/`, through `__private::fuzz`.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn interpret_introspection(
+        &self,
+        body: &[u8],
+    ) -> Result<Option<Principal>, TokenError> {
+        let Some(introspector) = &self.inner.introspector else {
+            return Err(TokenError::Unavailable);
+        };
+        Ok(match introspector.interpret(body)? {
+            Answer::Active { principal, .. } => Some(principal),
+            Answer::Inactive => None,
+        })
+    }
+}
