@@ -3,6 +3,7 @@
 //! fetched and refreshed), the remote keys, and the crypto backend that verifies signatures.
 
 mod backend;
+mod parse;
 #[cfg(feature = "jwks")]
 mod remote;
 mod set;

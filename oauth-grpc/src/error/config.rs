@@ -1,0 +1,281 @@
+//! Configuration errors: [`ConfigError`], and the [`KeyError`], [`UrlError`] and
+//! [`SecretError`] it wraps.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+
+use super::{Cause, ProviderError};
+
+/// A mistake in the configuration. The message names the fix.
+///
+/// ```
+/// use oauth_grpc::{ConfigError, Validator};
+///
+/// let err = Validator::builder().audience("orders-api").build().unwrap_err();
+/// assert!(matches!(err, ConfigError::NoIssuer));
+/// assert!(err.to_string().contains(".issuer("));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No issuer configured.
+    #[error(
+        "no issuer configured; add `.issuer(\"https://your-idp.example.com/\")`, exactly as the tokens' `iss`"
+    )]
+    NoIssuer,
+    /// No audience configured.
+    #[error(
+        "no audience configured; add `.audience(\"your-api\")`, the value your identity provider puts in `aud` for this service"
+    )]
+    NoAudience,
+    /// No keys configured.
+    #[error(
+        "no verification keys configured; add `.keys(KeySet::from_jwks_file(\"jwks.json\")?)` or another key source"
+    )]
+    NoKeys,
+    /// An empty string where a value is needed.
+    #[error("the {0} is empty; give the exact value")]
+    Empty(&'static str),
+    /// HMAC secrets and public keys in one validator.
+    #[error(
+        "an HMAC secret cannot be combined with public keys in one validator (algorithm confusion); use one validator per key kind"
+    )]
+    MixedKeys,
+    /// The keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// A role claim path that cannot be followed.
+    #[error(
+        "the role claim path {0:?} is empty or has an empty segment; write it like `realm_access.roles`"
+    )]
+    RolePath(String),
+    /// Static keys and a remote key source, or two remote sources, in one validator.
+    #[error(
+        "give either static keys or one remote key source (`KeySource::discover` / `KeySource::jwks_url`), not both"
+    )]
+    MixedSources,
+    /// `KeySource::discover` names an issuer the validator does not trust: the provider's
+    /// keys would vouch for tokens of another issuer.
+    #[error(
+        "`KeySource::discover({discovered:?})` is not for the configured issuer {configured:?}; discover the issuer the tokens carry in `iss` (the same URL as `.issuer(…)`), or use `KeySource::jwks_url` for keys published elsewhere"
+    )]
+    DiscoveryIssuer {
+        /// The issuer given to `KeySource::discover`.
+        discovered: String,
+        /// The issuers given to `.issuer(…)`.
+        configured: Vec<String>,
+    },
+    /// A URL of the identity provider is not acceptable.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A client secret cannot be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The HTTP client could not be built.
+    #[error("the HTTP client cannot be built ({source}); check the machine's TLS set-up")]
+    HttpClient {
+        /// The error of the HTTP library.
+        #[source]
+        source: Cause,
+    },
+    /// The crypto backend does not verify signatures (a provider installed elsewhere, or
+    /// both backend features on with one chosen before this crate could choose).
+    #[error("the crypto backend of jsonwebtoken does not work: {0}")]
+    CryptoBackend(&'static str),
+    /// The first load of remote keys failed (with `fail_on_startup`, the default).
+    #[error("cannot load the identity provider's keys at start-up: {0}")]
+    Startup(#[source] ProviderError),
+}
+
+/// A URL of the identity provider that may not be used: not a URL, plain `http` to a host
+/// that is not loopback (without `HttpClient::allow_insecure_http`), or another scheme.
+///
+/// ```
+/// use oauth_grpc::{ConfigError, KeySource, Validator};
+///
+/// let err = Validator::builder()
+///     .issuer("https://idp.example.com/")
+///     .audience("orders-api")
+///     .keys(KeySource::jwks_url("http://idp.example.com/jwks.json"))
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, ConfigError::Url(_)));
+/// assert!(err.to_string().contains("use https"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct UrlError {
+    what: &'static str,
+    url: String,
+    problem: UrlProblem,
+}
+
+#[cfg_attr(
+    not(any(feature = "jwks", feature = "introspection", feature = "client")),
+    allow(dead_code)
+)]
+#[derive(Debug, Clone)]
+enum UrlProblem {
+    NotUrl(Cause),
+    PlainHttp,
+    Scheme(String),
+}
+
+#[cfg_attr(
+    not(any(feature = "jwks", feature = "introspection", feature = "client")),
+    allow(dead_code)
+)]
+impl UrlError {
+    pub(crate) fn not_url(what: &'static str, url: &str, cause: Cause) -> Self {
+        Self::new(what, url, UrlProblem::NotUrl(cause))
+    }
+
+    pub(crate) fn plain_http(what: &'static str, url: &str) -> Self {
+        Self::new(what, url, UrlProblem::PlainHttp)
+    }
+
+    pub(crate) fn scheme(what: &'static str, url: &str, scheme: &str) -> Self {
+        Self::new(what, url, UrlProblem::Scheme(scheme.to_owned()))
+    }
+
+    fn new(what: &'static str, url: &str, problem: UrlProblem) -> Self {
+        Self {
+            what,
+            url: url.to_owned(),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, url) = (self.what, &self.url);
+        match &self.problem {
+            UrlProblem::NotUrl(cause) => write!(f, "the {what} {url:?} is not a URL ({cause})"),
+            UrlProblem::PlainHttp => write!(
+                f,
+                "the {what} {url:?} uses plain http; use https, or `HttpClient::allow_insecure_http()` for a test provider"
+            ),
+            UrlProblem::Scheme(scheme) => {
+                write!(f, "the {what} {url:?} has scheme {scheme:?}; use https")
+            }
+        }
+    }
+}
+
+impl StdError for UrlError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.problem {
+            UrlProblem::NotUrl(cause) => Some(&**cause),
+            _ => None,
+        }
+    }
+}
+
+/// A client secret that cannot be read from its file.
+///
+/// ```
+/// use oauth_grpc::{ClientSecret, SecretError};
+///
+/// let err = ClientSecret::from_file("/no/such/secret").reveal().unwrap_err();
+/// assert!(matches!(err, SecretError::Unreadable { .. }));
+/// assert!(err.to_string().contains("/no/such/secret"));
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The file cannot be read.
+    #[error("cannot read the client secret file {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The file holds nothing but white space.
+    #[error("the client secret file {} is empty", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// What went wrong loading keys. The message says what to fix.
+///
+/// ```
+/// use oauth_grpc::{KeyError, KeySet};
+///
+/// let err = KeySet::from_jwks(br#"{"keys": []}"#).unwrap_err();
+/// assert!(matches!(err, KeyError::NoUsableKey { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The document is not JSON of the expected shape.
+    #[error(
+        "the key document is not valid JSON of the expected shape ({0}); a JWKS is `{{\"keys\": [...]}}`"
+    )]
+    Json(String),
+    /// A key file could not be read.
+    #[error("cannot read key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The PEM document is not a public key of the type the algorithm needs.
+    #[error(
+        "the PEM document is not a {expected} public key (RSA: 2048 bits or more); pass the PEM `PUBLIC KEY` of the key that signs the tokens"
+    )]
+    Pem {
+        /// The key type expected from the algorithm.
+        expected: &'static str,
+    },
+    /// The JWK cannot verify signatures with this crate.
+    #[error("the JWK cannot be used: {0}")]
+    UnusableJwk(String),
+    /// The HMAC secret is shorter than the hash (RFC 7518 §3.2).
+    #[error(
+        "an HMAC secret for {alg:?} needs at least {min} bytes, got {len}; use a longer random secret"
+    )]
+    ShortSecret {
+        /// The algorithm.
+        alg: Algorithm,
+        /// Minimum length in bytes.
+        min: usize,
+        /// Given length in bytes.
+        len: usize,
+    },
+    /// The algorithm is not of the kind this constructor takes.
+    #[error("{alg:?} cannot be used here: {hint}")]
+    WrongAlgorithm {
+        /// The algorithm given.
+        alg: Algorithm,
+        /// What to use instead.
+        hint: &'static str,
+    },
+    /// A PEM document is not a private key for the algorithm (`private_key_jwt`).
+    #[error(
+        "the PEM document is not a private key for {alg:?}; pass the PKCS#8 `PRIVATE KEY` registered with the provider"
+    )]
+    PrivatePem {
+        /// The algorithm the key should sign with.
+        alg: Algorithm,
+    },
+    /// A client assertion could not be signed with the private key.
+    #[error("cannot sign the client assertion with the private key")]
+    Sign,
+    /// Nothing in the document can verify signatures.
+    #[error(
+        "no usable signing key in the document ({skipped} skipped: encryption keys, unsupported types or malformed entries)"
+    )]
+    NoUsableKey {
+        /// How many entries were skipped.
+        skipped: usize,
+    },
+}

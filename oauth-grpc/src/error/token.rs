@@ -1,0 +1,170 @@
+//! Refusals: [`TokenError`] (why a token was not accepted) and [`AuthError`] (why a call was).
+
+use crate::policy::{Denial, Rule};
+
+/// Why a bearer token was not accepted. Each maps to `UNAUTHENTICATED`
+/// `error="invalid_token"`, except [`Unavailable`](Self::Unavailable).
+///
+/// ```
+/// use oauth_grpc::TokenError;
+///
+/// assert_eq!(TokenError::Expired.code(), "expired");
+/// assert_eq!(TokenError::Expired.to_string(), "the token has expired");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a compact JWS: wrong number of segments, bad base64url, bad JSON.
+    #[error("the token is malformed")]
+    Malformed,
+    /// A JWE (five segments): encrypted tokens are not accepted.
+    #[error("encrypted tokens are not accepted")]
+    Encrypted,
+    /// `cty: JWT`: a nested token.
+    #[error("nested tokens are not accepted")]
+    Nested,
+    /// `alg` is `none`, unknown, or not allowed for this validator.
+    #[error("the token's signing algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    /// `alg` does not fit the key: another key type, or the key declares another `alg`.
+    #[error("the token's signing algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// No trusted key has the token's `kid`, or without `kid` no single key fits.
+    #[error("the token's signing key is not trusted")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// The header names a critical extension (`crit`) that is not understood.
+    #[error("the token uses an unsupported critical header")]
+    UnsupportedCritical,
+    /// `typ` is not an access token type (RFC 9068 `at+jwt`).
+    #[error("the token is not an access token")]
+    WrongType,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    /// `exp - iat` exceeds the configured maximum lifetime.
+    #[error("the token's lifetime is too long")]
+    LifetimeTooLong,
+    /// A claim the validator needs is absent.
+    #[error("the token lacks a required claim")]
+    MissingClaim,
+    /// A claim has the wrong JSON type or an impossible value.
+    #[error("the token has an invalid claim")]
+    InvalidClaim,
+    /// `iss` is not a trusted issuer.
+    #[error("the token's issuer is not trusted")]
+    WrongIssuer,
+    /// `aud` does not name this service.
+    #[error("the token is not meant for this service")]
+    WrongAudience,
+    /// Introspection says the token is not active (revoked, expired or unknown).
+    #[error("the token is not active")]
+    Inactive,
+    /// The identity provider cannot be reached for keys or introspection right now. Maps to
+    /// `UNAVAILABLE`, so that clients retry.
+    #[error("the identity provider is unavailable")]
+    Unavailable,
+}
+
+impl TokenError {
+    /// A stable snake_case code for audit records and metrics.
+    ///
+    /// ```
+    /// # use oauth_grpc::TokenError;
+    /// assert_eq!(TokenError::WrongAudience.code(), "wrong_audience");
+    /// ```
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Encrypted => "encrypted",
+            Self::Nested => "nested",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::AlgorithmMismatch => "algorithm_mismatch",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::UnsupportedCritical => "unsupported_critical",
+            Self::WrongType => "wrong_type",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::LifetimeTooLong => "lifetime_too_long",
+            Self::MissingClaim => "missing_claim",
+            Self::InvalidClaim => "invalid_claim",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::Inactive => "inactive",
+            Self::Unavailable => "provider_unavailable",
+        }
+    }
+}
+
+/// Why the runtime layer refused a call.
+///
+/// ```
+/// use oauth_grpc::AuthError;
+///
+/// let status = tonic::Status::from(AuthError::MissingToken);
+/// assert_eq!(status.code(), tonic::Code::Unauthenticated);
+/// assert_eq!(status.metadata().get("www-authenticate").unwrap(), "Bearer");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No bearer credentials: no `authorization` value, or one with another scheme.
+    #[error("this call needs a bearer token")]
+    MissingToken,
+    /// The credentials are malformed: several values, bad syntax, over the size limit.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// The token was refused.
+    #[error(transparent)]
+    InvalidToken(TokenError),
+    /// The token is valid but lacks the scopes of the rule.
+    #[error("the token lacks the scopes this call needs")]
+    InsufficientScope(Rule),
+    /// The request path has no access rule.
+    #[error("no access rule for this call")]
+    NoRule,
+}
+
+impl AuthError {
+    /// A stable snake_case code for audit records and metrics.
+    ///
+    /// ```
+    /// # use oauth_grpc::{AuthError, TokenError};
+    /// assert_eq!(AuthError::InvalidToken(TokenError::Expired).code(), "expired");
+    /// assert_eq!(AuthError::MissingToken.code(), "missing_token");
+    /// ```
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidToken(e) => e.code(),
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::NoRule => "no_rule",
+        }
+    }
+}
+
+impl From<TokenError> for AuthError {
+    fn from(error: TokenError) -> Self {
+        Self::InvalidToken(error)
+    }
+}
+
+impl From<Denial> for AuthError {
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::Unauthenticated => Self::MissingToken,
+            Denial::InsufficientScope(rule) => Self::InsufficientScope(rule),
+        }
+    }
+}
