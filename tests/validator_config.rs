@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use oauth_grpc::TokenTypes;
 use oauth_grpc::{Algorithm, KeyError, KeySet};
-use oauth_grpc::{ConfigError, TokenError, Validator};
+use oauth_grpc::{ConfigError, KeySource, TokenError, Validator};
 use oauth_grpc_tests::issuer::{
     self, AUDIENCE, ISSUER, TestKey, b64, claims, header, sign_json, sign_segments,
 };
@@ -74,6 +74,39 @@ fn configuration_errors_name_the_fix() {
         .build()
         .unwrap_err();
     assert!(matches!(err, ConfigError::RolePath(_)));
+}
+
+/// Discovery vouches for one issuer's keys: discovering another issuer's than the validator
+/// trusts would let that provider's keys sign tokens claiming the trusted issuer.
+#[test]
+fn discovery_must_be_for_the_configured_issuer() {
+    let err = Validator::builder()
+        .issuer("https://b.example/")
+        .audience(AUDIENCE)
+        .keys(KeySource::discover("https://a.example/"))
+        .build()
+        .unwrap_err();
+    let ConfigError::DiscoveryIssuer {
+        discovered,
+        configured,
+    } = &err
+    else {
+        panic!("expected DiscoveryIssuer, got {err}");
+    };
+    assert_eq!(discovered, "https://a.example/");
+    assert_eq!(configured, &["https://b.example/"]);
+    let message = err.to_string();
+    assert!(message.contains("https://a.example/") && message.contains("https://b.example/"));
+    assert!(message.contains("KeySource::jwks_url"), "{message}");
+
+    // One of several names of the same provider is fine.
+    Validator::builder()
+        .issuer("https://login.example/v1/")
+        .issuer("https://login.example/v2/")
+        .audience(AUDIENCE)
+        .keys(KeySource::discover("https://login.example/v2/"))
+        .build()
+        .expect("discovery for a configured issuer");
 }
 
 #[test]
@@ -418,4 +451,35 @@ fn audience_from_another_claim() {
         check(&cognito, &sign_json(&h, &c, TestKey::Rsa1)).unwrap_err(),
         TokenError::WrongAudience
     );
+}
+
+/// `.algorithms([...])` narrows what a key may verify beyond its type: an RSA key whose JWK
+/// declares no `alg` verifies RS* and PS* tokens, unless the validator allows only some.
+#[test]
+fn the_algorithm_allow_list_refuses_what_the_key_type_would_allow() {
+    let builder = || {
+        Validator::builder()
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .keys(jwks())
+    };
+    let only_rs256 = builder()
+        .algorithms([Algorithm::RS256])
+        .build()
+        .expect("validator");
+    let any_rsa = builder().build().expect("validator");
+    // `rsa-2` is published without `alg`, so its type alone would allow PS256.
+    let ps256 = sign_json(
+        &json!({"alg": "PS256", "typ": "at+jwt", "kid": TestKey::Rsa2.kid()}),
+        &claims("orders:read"),
+        TestKey::Rsa2,
+    );
+    let rs256 = issuer::token(TestKey::Rsa2, "orders:read");
+    let now = std::time::SystemTime::now();
+    assert!(any_rsa.validate_at(&ps256, now).is_ok());
+    assert_eq!(
+        only_rs256.validate_at(&ps256, now),
+        Err(TokenError::UnsupportedAlgorithm)
+    );
+    assert!(only_rs256.validate_at(&rs256, now).is_ok());
 }

@@ -34,17 +34,31 @@ pub(crate) fn install() -> Result<(), ConfigError> {
 const MESSAGE: &[u8] = b"oauth-grpc";
 const KEY: &[u8] = b"oauth-grpc-self-test-key-32bytes";
 const SIGNATURE: &str = "Hio_b2uy46KkDUpmuySXXUoJsGWZvfCVvmUxfh12Y3M";
+/// The same signature with its first byte changed: it must not verify.
+const TAMPERED: &str = "Iio_b2uy46KkDUpmuySXXUoJsGWZvfCVvmUxfh12Y3M";
 
 fn self_test() -> Result<(), &'static str> {
     let key = jsonwebtoken::DecodingKey::from_secret(KEY);
-    let verify =
-        || jsonwebtoken::crypto::verify(SIGNATURE, MESSAGE, &key, jsonwebtoken::Algorithm::HS256);
-    match std::panic::catch_unwind(verify) {
-        Ok(Ok(true)) => Ok(()),
-        Ok(_) => Err("a known HMAC signature does not verify"),
-        Err(_) => Err(
-            "it panicked; enable exactly one of the `aws-lc` and `rust-crypto` features of oauth-grpc, or install a jsonwebtoken CryptoProvider before building a validator",
-        ),
+    check(|signature| {
+        jsonwebtoken::crypto::verify(signature, MESSAGE, &key, jsonwebtoken::Algorithm::HS256)
+    })
+}
+
+/// A backend must accept the known signature and refuse the tampered one: one that accepts
+/// everything is refused at start-up, before it can accept a forged token.
+fn check(
+    verify: impl Fn(&str) -> jsonwebtoken::errors::Result<bool> + std::panic::RefUnwindSafe,
+) -> Result<(), &'static str> {
+    const PANICKED: &str = "it panicked; enable exactly one of the `aws-lc` and `rust-crypto` features of oauth-grpc, or install a jsonwebtoken CryptoProvider before building a validator";
+    match std::panic::catch_unwind(|| verify(SIGNATURE)) {
+        Ok(Ok(true)) => {}
+        Ok(_) => return Err("a known HMAC signature does not verify"),
+        Err(_) => return Err(PANICKED),
+    }
+    match std::panic::catch_unwind(|| verify(TAMPERED)) {
+        Ok(Ok(false) | Err(_)) => Ok(()),
+        Ok(Ok(true)) => Err("a tampered HMAC signature verifies: the backend accepts forgeries"),
+        Err(_) => Err(PANICKED),
     }
 }
 
@@ -58,5 +72,36 @@ pub fn crypto_backend() -> &'static str {
         "aws-lc"
     } else {
         "rust-crypto"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_installed_backend_passes() {
+        assert!(install().is_ok());
+    }
+
+    #[test]
+    fn a_backend_that_accepts_everything_is_refused() {
+        let err = check(|_| Ok(true)).unwrap_err();
+        assert!(err.contains("accepts forgeries"), "{err}");
+    }
+
+    #[test]
+    fn a_backend_that_refuses_everything_is_refused() {
+        assert_eq!(
+            check(|_| Ok(false)),
+            Err("a known HMAC signature does not verify")
+        );
+    }
+
+    #[test]
+    fn a_panicking_backend_is_refused() {
+        #[allow(clippy::panic)]
+        let err = check(|_| panic!("no provider")).unwrap_err();
+        assert!(err.contains("panicked"), "{err}");
     }
 }

@@ -174,10 +174,17 @@ pub(crate) enum Keys {
 impl Keys {
     /// Merges the configured sources: any number of static key sets and JWKS files, or one
     /// remote source alone; never HMAC secrets beside public keys.
+    ///
+    /// A discovery source must name one of `issuers`: its metadata vouches for the keys of
+    /// that issuer only (RFC 8414 §3.3), so keys discovered for another issuer never verify
+    /// tokens of this validator's.
     pub(crate) fn from_sources(
         sources: Vec<KeySource>,
         files: &[PathBuf],
+        issuers: &[String],
     ) -> Result<Self, ConfigError> {
+        #[cfg(not(feature = "jwks"))]
+        let _ = issuers; // only discovery names an issuer
         let mut keys = KeySet::new();
         #[cfg(feature = "jwks")]
         let mut remote: Option<RemoteOptions> = None;
@@ -203,6 +210,14 @@ impl Keys {
         if let Some(options) = remote {
             if !keys.is_empty() {
                 return Err(ConfigError::MixedSources);
+            }
+            if let Origin::Discover(discovered) = &options.origin
+                && !issuers.contains(discovered)
+            {
+                return Err(ConfigError::DiscoveryIssuer {
+                    discovered: discovered.clone(),
+                    configured: issuers.to_vec(),
+                });
             }
             return Ok(Self::Remote(RemoteKeys::new(options)?));
         }

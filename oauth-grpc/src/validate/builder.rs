@@ -268,7 +268,7 @@ impl ValidatorBuilder {
         if self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::Empty("audience"));
         }
-        let keys = Keys::from_sources(self.keys, &self.key_files)?;
+        let keys = Keys::from_sources(self.keys, &self.key_files, &self.issuers)?;
         #[cfg(feature = "introspection")]
         let has_introspection = self.introspection.is_some();
         #[cfg(not(feature = "introspection"))]

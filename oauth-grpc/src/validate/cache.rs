@@ -104,3 +104,58 @@ impl TokenCache {
         self.cache.entry_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn cache() -> TokenCache {
+        TokenCache::new(100, Duration::from_secs(300))
+    }
+
+    fn principal() -> Principal {
+        Principal::builder().subject("alice").build()
+    }
+
+    #[test]
+    fn a_hit_at_exp_is_expired() {
+        // moka's own deadline is a whole second away in real time, so only the check of
+        // `exp` against the caller's clock refuses the token at its boundary.
+        let cache = cache();
+        let key = token_key("t");
+        cache.insert(key, principal(), NOW + 1, NOW, 0, 7);
+        assert!(matches!(cache.get(&key, NOW, 0, 7), Hit::Valid(_)));
+        assert!(matches!(cache.get(&key, NOW + 1, 0, 7), Hit::Expired));
+        // The expired entry is gone: the next lookup misses.
+        assert!(matches!(cache.get(&key, NOW, 0, 7), Hit::Miss));
+    }
+
+    #[test]
+    fn leeway_extends_a_hit_by_exactly_its_length() {
+        let cache = cache();
+        let key = token_key("t");
+        cache.insert(key, principal(), NOW, NOW - 1, 30, 0);
+        assert!(matches!(cache.get(&key, NOW + 29, 30, 0), Hit::Valid(_)));
+        assert!(matches!(cache.get(&key, NOW + 30, 30, 0), Hit::Expired));
+    }
+
+    #[test]
+    fn an_entry_inserted_expired_is_not_kept() {
+        let cache = cache();
+        let key = token_key("t");
+        cache.insert(key, principal(), NOW, NOW, 0, 0);
+        cache.insert(token_key("u"), principal(), NOW - 10, NOW, 5, 0);
+        assert!(matches!(cache.get(&key, NOW - 100, 0, 0), Hit::Miss));
+        assert_eq!(cache.entry_count(), 0);
+    }
+
+    #[test]
+    fn another_key_generation_misses() {
+        let cache = cache();
+        let key = token_key("t");
+        cache.insert(key, principal(), NOW + 60, NOW, 0, 1);
+        assert!(matches!(cache.get(&key, NOW, 0, 2), Hit::Miss));
+    }
+}
