@@ -8,7 +8,7 @@ use examples::Store;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::{CreateOrderRequest, WhoAmIRequest};
 use oauth_grpc::{ClientAuth, ClientSecret, Introspection, TokenRouting};
-use oauth_grpc::{OAuthLayer, PolicySet, TokenError, Validator};
+use oauth_grpc::{ConfigError, OAuthLayer, PolicySet, TokenError, Validator};
 use oauth_grpc_tests::idp::{CLIENT_ID, CLIENT_SECRET, IdentityProvider, Mode};
 use oauth_grpc_tests::issuer::{self, AUDIENCE, TestKey};
 use oauth_grpc_tests::{challenge, orders_server};
@@ -44,6 +44,38 @@ fn active(idp: &IdentityProvider, scope: &str) -> serde_json::Value {
         "exp": issuer::now() + 300,
         "jti": "opaque-1",
     })
+}
+
+/// Keycloak and Okta issue JWT access tokens: a validator with introspection and no keys
+/// introspects them instead of refusing them for want of a key.
+#[tokio::test]
+async fn without_keys_jwt_shaped_tokens_are_introspected() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+    let jwt = issuer::token(TestKey::Rsa1, "orders:read");
+    assert_eq!(jwt.split('.').count(), 3);
+    idp.set_introspection(&jwt, active(&idp, "orders:read"));
+    let before = idp.introspection_requests();
+    let principal = validator.validate(&jwt).await.expect("introspected");
+    assert_eq!(principal.subject(), Some("bob"));
+    assert_eq!(idp.introspection_requests(), before + 1);
+
+    // Asking for local JWT checks without keys is a configuration error that names the fix.
+    let err = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(
+            Introspection::new(
+                idp.introspection_url(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .routing(TokenRouting::JwtLocally),
+        )
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::JwtsWithoutKeys), "{err}");
+    assert!(err.to_string().contains(".keys("), "{err}");
 }
 
 #[tokio::test]

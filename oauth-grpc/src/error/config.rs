@@ -69,6 +69,11 @@ pub enum ConfigError {
         /// The issuers given to `.issuer(…)`.
         configured: Vec<String>,
     },
+    /// `TokenRouting::JwtLocally` on a validator without keys: every JWT would be refused.
+    #[error(
+        "`TokenRouting::JwtLocally` needs keys to check JWTs with, and this validator has none; add `.keys(KeySource::discover(…))`, or leave the routing out so that every token is introspected"
+    )]
+    JwtsWithoutKeys,
     /// A URL of the identity provider is not acceptable.
     #[error(transparent)]
     Url(#[from] UrlError),

@@ -298,7 +298,7 @@ impl ValidatorBuilder {
         });
         #[cfg(feature = "introspection")]
         let introspector = match self.introspection {
-            Some(config) => Some(Introspector::new(config, trust.clone())?),
+            Some(config) => Some(Introspector::new(config, trust.clone(), !keys.is_empty())?),
             None => None,
         };
         let cache = match self.cache_capacity.unwrap_or(10_000) {

@@ -34,6 +34,11 @@ pub enum ClientAuth {
 
 /// Which tokens are introspected.
 ///
+/// Without a call to [`Introspection::routing`], a validator that has keys validates JWTs
+/// locally ([`JwtLocally`](Self::JwtLocally)) and one without keys introspects every token
+/// ([`IntrospectAll`](Self::IntrospectAll)): the JWT access tokens of Keycloak or Okta are then
+/// introspected instead of refused for want of a key.
+///
 /// ```
 /// use oauth_grpc::TokenRouting;
 /// assert_eq!(TokenRouting::default(), TokenRouting::JwtLocally);
@@ -42,7 +47,8 @@ pub enum ClientAuth {
 #[non_exhaustive]
 pub enum TokenRouting {
     /// JWT-shaped tokens (three dot-separated segments) are validated locally with the keys;
-    /// all others are introspected.
+    /// all others are introspected. Needs keys: a validator without them refuses this
+    /// routing at build time.
     #[default]
     JwtLocally,
     /// Every token is introspected (revocation takes effect at once, at a request's cost).
@@ -86,7 +92,8 @@ pub struct Introspection {
     client_id: String,
     secret: ClientSecret,
     auth: ClientAuth,
-    routing: TokenRouting,
+    /// `None`: by whether the validator has keys.
+    routing: Option<TokenRouting>,
     timeout: Duration,
     ttl: Duration,
     negative_ttl: Duration,
@@ -97,8 +104,9 @@ pub struct Introspection {
 impl Introspection {
     /// Introspection at `endpoint`, authenticating as `client_id`.
     ///
-    /// Defaults: `client_secret_basic`, JWTs validated locally, 5 s timeout, active answers
-    /// cached up to 5 minutes, inactive ones 10 seconds, 10,000 entries.
+    /// Defaults: `client_secret_basic`; JWTs validated locally when the validator has keys,
+    /// every token introspected when it has none; 5 s timeout; active answers cached up to 5
+    /// minutes, inactive ones 10 seconds; 10,000 entries.
     pub fn new(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -109,7 +117,7 @@ impl Introspection {
             client_id: client_id.into(),
             secret,
             auth: ClientAuth::Basic,
-            routing: TokenRouting::JwtLocally,
+            routing: None,
             timeout: Duration::from_secs(5),
             ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(10),
@@ -125,10 +133,11 @@ impl Introspection {
         self
     }
 
-    /// Which tokens go to introspection.
+    /// Which tokens go to introspection, instead of the default chosen by whether the
+    /// validator has keys (see [`TokenRouting`]).
     #[must_use]
     pub fn routing(mut self, routing: TokenRouting) -> Self {
-        self.routing = routing;
+        self.routing = Some(routing);
         self
     }
 
@@ -193,6 +202,7 @@ impl Expiry<TokenKey, (Answer, Instant)> for AnswerExpiry {
 /// Checks opaque tokens at the introspection endpoint, with a cache of the answers.
 pub(crate) struct Introspector {
     config: Introspection,
+    routing: TokenRouting,
     url: reqwest::Url,
     http: HttpClient,
     trust: Arc<Trust>,
@@ -200,7 +210,18 @@ pub(crate) struct Introspector {
 }
 
 impl Introspector {
-    pub(super) fn new(config: Introspection, trust: Arc<Trust>) -> Result<Self, ConfigError> {
+    /// `has_keys`: whether the validator can check JWTs itself.
+    pub(super) fn new(
+        config: Introspection,
+        trust: Arc<Trust>,
+        has_keys: bool,
+    ) -> Result<Self, ConfigError> {
+        let routing = match (config.routing, has_keys) {
+            (Some(TokenRouting::JwtLocally), false) => return Err(ConfigError::JwtsWithoutKeys),
+            (Some(routing), _) => routing,
+            (None, true) => TokenRouting::JwtLocally,
+            (None, false) => TokenRouting::IntrospectAll,
+        };
         let http = match &config.http {
             Some(http) => http.clone(),
             None => HttpClient::new()?,
@@ -218,6 +239,7 @@ impl Introspector {
             .build();
         Ok(Self {
             config,
+            routing,
             url,
             http,
             trust,
@@ -226,7 +248,7 @@ impl Introspector {
     }
 
     pub(crate) fn routes(&self, token: &str) -> bool {
-        match self.config.routing {
+        match self.routing {
             TokenRouting::IntrospectAll => true,
             TokenRouting::JwtLocally => token.bytes().filter(|b| *b == b'.').count() != 2,
         }
