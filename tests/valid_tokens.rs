@@ -262,6 +262,101 @@ async fn paths_without_a_rule() {
     server.stop().await;
 }
 
+/// A layer in front of ours that puts a `Principal` of its own making into the request.
+#[derive(Clone)]
+struct ForgePrincipal<S>(S);
+
+impl<S, B> tower_service::Service<http::Request<B>> for ForgePrincipal<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let forged = oauth_grpc::Principal::builder()
+            .subject("mallory")
+            .scopes(["orders:admin"])
+            .build();
+        request.extensions_mut().insert(forged);
+        self.0.call(request)
+    }
+}
+
+/// Under pass-through, the call reaches the service unauthenticated: the layer must take out
+/// any principal an outer layer (or a caller's own middleware) put in, or the method's
+/// generated check would accept it.
+#[tokio::test]
+async fn a_forged_principal_does_not_survive_pass_through() {
+    let layer = OAuthLayer::new(
+        validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    )
+    .unknown_paths(UnknownPaths::PassThrough);
+    let router = tonic::transport::Server::builder()
+        .layer(tower_layer::layer_fn(ForgePrincipal))
+        .layer(layer)
+        .add_service(examples::pb::orders_admin_server::OrdersAdminServer::new(
+            examples::AdminDesk::new(Store::default()),
+        ));
+    let server = oauth_grpc_tests::TestServer::serve(|incoming, shutdown| {
+        router.serve_with_incoming_shutdown(incoming, shutdown)
+    })
+    .await
+    .expect("bind");
+    let mut admin = OrdersAdminClient::new(server.channel().await.expect("connect"));
+    let status = admin
+        .purge_cancelled(PurgeCancelledRequest {})
+        .await
+        .expect_err("the forged principal is removed, so the method's own check refuses");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(challenge(&status), "Bearer");
+    server.stop().await;
+}
+
+/// A path two tables disagree about has no rule; pass-through must not open it.
+#[tokio::test]
+async fn a_conflicting_path_is_refused_under_pass_through() {
+    use oauth_grpc::{MethodPolicy, Rule, ServicePolicy};
+    static OPENS_WHO_AM_I: ServicePolicy = ServicePolicy::new(
+        "orders.v1.Orders",
+        &[MethodPolicy::new(
+            "WhoAmI",
+            "/orders.v1.Orders/WhoAmI",
+            "who_am_i",
+            Rule::Public,
+        )],
+    );
+    let policies = PolicySet::new()
+        .service::<examples::OrderBook>()
+        .policy(&OPENS_WHO_AM_I);
+    assert_eq!(policies.conflicts(), ["/orders.v1.Orders/WhoAmI"]);
+    let layer = OAuthLayer::new(validator(), policies).unknown_paths(UnknownPaths::PassThrough);
+    let server = orders_server(layer, Store::default()).await.expect("bind");
+    let mut orders = OrdersClient::new(server.channel().await.expect("connect"));
+    let token = issuer::token(TestKey::Rsa1, "orders:read");
+    for request in [
+        Request::new(WhoAmIRequest {}),
+        authorized(WhoAmIRequest {}, &token),
+    ] {
+        let status = orders
+            .who_am_i(request)
+            .await
+            .expect_err("a conflicting path is refused, token or not");
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "no access rule for this call");
+    }
+    server.stop().await;
+}
+
 /// The layer around one service instead of the whole server: tonic still routes to it by
 /// name, and the other service on the server is not covered by this layer.
 #[tokio::test]
