@@ -360,12 +360,23 @@ async fn lenient_provider_needs_the_documented_switch() {
     )
     .await;
 
+    // The key-source timings, as an operator would tune them (see also `server_flags.rs`).
     let (_lenient, lenient) = orders_server(&[
         "--issuer",
         &issuer,
         "--audience",
         "orders-api",
         "--allow-plain-jwt",
+        "--jwks-refresh-min",
+        "30s",
+        "--jwks-refresh-max",
+        "10m",
+        "--unknown-kid-cooldown",
+        "5s",
+        "--max-staleness",
+        "1h",
+        "--leeway",
+        "30s",
     ]);
     assert_eq!(python(&lenient, "WhoAmI", Some(&token)), "OK");
     assert_eq!(python(&lenient, "CreateOrder", Some(&token)), "OK");

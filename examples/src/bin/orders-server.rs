@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use examples::pb::orders_admin_server::OrdersAdminServer;
@@ -75,6 +76,28 @@ struct Args {
     /// Allow plain-http provider URLs on non-loopback hosts (test providers only).
     #[arg(long, env = "ORDERS_ALLOW_INSECURE_HTTP")]
     allow_insecure_http: bool,
+
+    /// The shortest interval between scheduled key refreshes (the JWKS response's
+    /// `Cache-Control: max-age` is clamped to this range). A duration: `30s`, `5m`, `1h`.
+    #[arg(long, env = "ORDERS_JWKS_REFRESH_MIN", default_value = "1m", value_parser = humantime::parse_duration)]
+    jwks_refresh_min: Duration,
+
+    /// The longest interval between scheduled key refreshes.
+    #[arg(long, env = "ORDERS_JWKS_REFRESH_MAX", default_value = "24h", value_parser = humantime::parse_duration)]
+    jwks_refresh_max: Duration,
+
+    /// After a token names an unknown `kid`, refetch the keys at most once per this interval.
+    #[arg(long, env = "ORDERS_UNKNOWN_KID_COOLDOWN", default_value = "30s", value_parser = humantime::parse_duration)]
+    unknown_kid_cooldown: Duration,
+
+    /// How long the last good keys keep validating while the provider cannot be reached;
+    /// past it, calls that need keys get UNAVAILABLE.
+    #[arg(long, env = "ORDERS_MAX_STALENESS", default_value = "24h", value_parser = humantime::parse_duration)]
+    max_staleness: Duration,
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    #[arg(long, env = "ORDERS_LEEWAY", default_value = "60s", value_parser = humantime::parse_duration)]
+    leeway: Duration,
 }
 
 #[tokio::main]
@@ -94,12 +117,26 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.allow_insecure_http {
         http = http.allow_insecure_http();
     }
+    if args.jwks_refresh_min > args.jwks_refresh_max {
+        return Err(format!(
+            "--jwks-refresh-min ({}) is longer than --jwks-refresh-max ({}); give a minimum at most the maximum",
+            humantime::format_duration(args.jwks_refresh_min),
+            humantime::format_duration(args.jwks_refresh_max),
+        )
+        .into());
+    }
     let keys = match &args.jwks_url {
         Some(url) => KeySource::jwks_url(url),
         None => KeySource::discover(&args.issuer),
     }
-    .http_client(http.clone());
-    let mut builder = Validator::builder().issuer(&args.issuer).keys(keys);
+    .http_client(http.clone())
+    .refresh_between(args.jwks_refresh_min, args.jwks_refresh_max)
+    .unknown_kid_cooldown(args.unknown_kid_cooldown)
+    .max_staleness(args.max_staleness);
+    let mut builder = Validator::builder()
+        .issuer(&args.issuer)
+        .keys(keys)
+        .leeway(args.leeway);
     for audience in &args.audience {
         builder = builder.audience(audience);
     }
