@@ -29,9 +29,13 @@ fn committed_markdown_report_matches_the_code() {
         "/../docs/permissions.md"
     ))
     .expect("docs/permissions.md is committed");
+    // The report of what `orders-server` mounts, as the `permissions` binary prints it.
+    let mounted = Report::new(&examples::policies())
+        .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
+        .expect("descriptors");
     assert_eq!(
         committed,
-        report().render(Format::Markdown),
+        mounted.render(Format::Markdown),
         "regenerate docs/permissions.md"
     );
 }
@@ -239,4 +243,174 @@ fn coverage_catches_a_mis_annotated_rpc() {
 
     // The example's own services are fully covered.
     assert!(report().coverage().is_complete(), "{}", report().coverage());
+}
+
+/// The Istio export lands where it is meant to: in a namespace, on the workloads a selector
+/// names; without them it says loudly what applying it as printed would cover.
+#[test]
+fn istio_namespace_and_selector() {
+    let bare = report().render(Format::Istio);
+    assert!(bare.contains("# WARNING: no namespace"), "{bare}");
+    assert!(bare.contains("# WARNING: no selector"), "{bare}");
+    assert!(!bare.contains("  namespace:"));
+    assert!(!bare.contains("  selector:"));
+
+    let placed = report()
+        .istio_namespace("shop")
+        .istio_selector("app", "orders")
+        .istio_selector("tier", "api")
+        .render(Format::Istio);
+    assert!(!placed.contains("WARNING"), "{placed}");
+    for policy in placed.split("---\n").skip(1) {
+        assert!(policy.contains("metadata:\n  name: "), "{policy}");
+        assert!(policy.contains("\n  namespace: shop\n"), "{policy}");
+        assert!(
+            policy.contains(
+                "spec:\n  selector:\n    matchLabels:\n      app: \"orders\"\n      tier: \"api\"\n  action: ALLOW\n"
+            ),
+            "{policy}"
+        );
+    }
+
+    // The same through the command's flags.
+    let policies = policies();
+    let args = |extra: &[&str]| extra.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let run = |extra: &[&str]| Command::new(&policies).run(args(extra));
+    assert_eq!(
+        run(&[
+            "--format",
+            "istio",
+            "--namespace",
+            "shop",
+            "--selector",
+            "app=orders"
+        ]),
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        run(&["--format", "istio", "--selector", "app"]),
+        ExitCode::from(2)
+    );
+    assert_eq!(
+        run(&["--format", "istio", "--selector", "=orders"]),
+        ExitCode::from(2)
+    );
+    assert_eq!(
+        run(&["--format", "istio", "--namespace"]),
+        ExitCode::from(2)
+    );
+}
+
+/// Scopes carried in `scp` (Okta, Entra ID) never match a condition on `scope`: every scoped
+/// rule is exported a second time on `scp`, ORed with the first.
+#[test]
+fn istio_scoped_rules_also_match_scp() {
+    let istio = report().render(Format::Istio);
+    let orders = istio
+        .split("---\n")
+        .find(|p| p.contains("name: orders-v1-orders\n"))
+        .expect("the Orders policy");
+    for claim in ["scope", "scp"] {
+        assert!(
+            orders.contains(&format!(
+                "    - key: request.auth.claims[{claim}]\n      values: [\"orders:write\"]\n    - key: request.auth.claims[{claim}]\n      values: [\"orders:cancel\"]"
+            )),
+            "{claim}: {orders}"
+        );
+        assert!(orders.contains(&format!(
+            "    - key: request.auth.claims[{claim}]\n      values: [\"orders:read\", \"orders:admin\"]"
+        )));
+    }
+    assert_eq!(
+        orders
+            .matches("# all of: orders:write, orders:cancel (scopes in `scp`)")
+            .count(),
+        1
+    );
+    // Public and authenticated rules name no claim, so they are not doubled.
+    assert_eq!(orders.matches("  # public\n").count(), 1);
+    assert_eq!(orders.matches("  # authenticated\n").count(), 1);
+    // The header says what the mesh cannot mirror.
+    for limit in ["introspection", "401", "RequestAuthentication", "`scp`"] {
+        assert!(istio.contains(limit), "{limit}");
+    }
+}
+
+/// A service opened with `public_service` is in every format, so the mesh export does not
+/// deny what the layer lets through (health checks, reflection).
+#[test]
+fn public_services_are_reported_in_every_format() {
+    let policies = policies()
+        .public_service("grpc.health.v1.Health")
+        .public_service("grpc.reflection.*");
+    let with_public = Report::new(&policies);
+
+    let markdown = with_public.render(Format::Markdown);
+    assert!(markdown.contains("## Public services\n"), "{markdown}");
+    assert!(markdown.contains("- `grpc.health.v1.Health`\n- `grpc.reflection.*`\n"));
+
+    let json: Value = serde_json::from_str(&with_public.render(Format::Json)).expect("JSON");
+    assert_eq!(
+        json["public_services"],
+        serde_json::json!(["grpc.health.v1.Health", "grpc.reflection.*"])
+    );
+
+    let csv = with_public.render(Format::Csv);
+    assert!(
+        csv.contains("\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,\n"),
+        "{csv}"
+    );
+
+    let istio = with_public.render(Format::Istio);
+    assert_eq!(istio.matches("kind: AuthorizationPolicy").count(), 4);
+    let health = istio
+        .split("---\n")
+        .find(|p| p.contains("name: grpc-health-v1-health\n"))
+        .expect("a policy for the health service");
+    assert!(health.contains("  # public\n  - to:\n    - operation:\n        paths:\n        - \"/grpc.health.v1.Health/*\"\n"), "{health}");
+    assert!(!health.contains("from:"), "no token needed: {health}");
+    assert!(istio.contains("name: grpc-reflection-all\n"));
+    assert!(istio.contains("        - \"/grpc.reflection.*\"\n"));
+
+    // Without public services the Markdown report has no such section.
+    assert!(
+        !report()
+            .render(Format::Markdown)
+            .contains("Public services")
+    );
+}
+
+/// Istio reads `*` in `values` as a prefix, suffix or presence match: a scope holding one
+/// would widen the mesh rule. Such a rule is left out (its paths stay denied) and the command
+/// refuses to export.
+#[test]
+fn istio_refuses_scopes_with_a_wildcard() {
+    use oauth_grpc::{MethodPolicy, Rule, Scope, ServicePolicy};
+    static STARRY: ServicePolicy = ServicePolicy::new(
+        "ui.v1.Echo",
+        &[
+            MethodPolicy::new(
+                "Say",
+                "/ui.v1.Echo/Say",
+                "say",
+                Rule::AllOf(&[Scope::from_static("echo:*")]),
+            ),
+            MethodPolicy::new("Shout", "/ui.v1.Echo/Shout", "shout", Rule::Authenticated),
+        ],
+    );
+    let policies = PolicySet::new().policy(&STARRY);
+    let istio = Report::new(&policies).render(Format::Istio);
+    assert!(istio.contains("# NOT EXPORTED (all of: echo:*)"), "{istio}");
+    assert!(!istio.contains("\"/ui.v1.Echo/Say\""), "{istio}");
+    assert!(istio.contains("\"/ui.v1.Echo/Shout\""));
+    assert!(!istio.contains("values: [\"echo:*\"]"));
+    let code = Command::new(&policies).run(["--format", "istio"].map(String::from));
+    assert_eq!(code, ExitCode::from(2));
+    // The other formats report the scope as it is.
+    let code = Command::new(&policies).run(["--format", "csv"].map(String::from));
+    assert_eq!(code, ExitCode::SUCCESS);
 }

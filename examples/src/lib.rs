@@ -306,6 +306,22 @@ impl orders_admin_server::OrdersAdmin for AdminDesk {
     }
 }
 
+/// The rules `orders-server` mounts: both compiled tables and the standard health service,
+/// opened. The `permissions` report is made from the same set, so it shows what the server
+/// enforces.
+///
+/// ```
+/// let policies = examples::policies();
+/// assert_eq!(policies.services().count(), 2);
+/// assert_eq!(policies.public_services(), ["grpc.health.v1.Health"]);
+/// ```
+pub fn policies() -> oauth_grpc::PolicySet {
+    oauth_grpc::PolicySet::new()
+        .service::<OrderBook>()
+        .service::<AdminDesk>()
+        .public_service("grpc.health.v1.Health")
+}
+
 /// The repository README's examples, compiled and run as doc tests of this crate (they use
 /// the orders service above).
 #[cfg(doctest)]

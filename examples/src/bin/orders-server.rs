@@ -22,7 +22,7 @@ use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
 use oauth_grpc::{Introspection, TokenRouting};
 use oauth_grpc::{KeySource, TokenTypes};
-use oauth_grpc::{OAuthLayer, PolicySet, Validator};
+use oauth_grpc::{OAuthLayer, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -167,11 +167,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let validator = builder.start().await?;
 
-    let policies = PolicySet::new()
-        .service::<OrderBook>()
-        .service::<AdminDesk>()
-        .public_service("grpc.health.v1.Health");
-    let layer = OAuthLayer::new(validator, policies);
+    let layer = OAuthLayer::new(validator, examples::policies());
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

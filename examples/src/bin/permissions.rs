@@ -8,14 +8,11 @@
 
 use std::process::ExitCode;
 
-use examples::{AdminDesk, OrderBook};
-use oauth_grpc::PolicySet;
 use oauth_grpc::report::Command;
 
 fn main() -> ExitCode {
-    let policies = PolicySet::new()
-        .service::<OrderBook>()
-        .service::<AdminDesk>();
+    // The same rules `orders-server` mounts, public services included.
+    let policies = examples::policies();
     Command::new(&policies)
         .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
         .run(std::env::args().skip(1))

@@ -125,6 +125,25 @@ impl PolicySet {
         self
     }
 
+    /// The services opened with [`public_service`](Self::public_service), sorted: exact names
+    /// and `package.*` prefixes, as given.
+    ///
+    /// ```
+    /// use oauth_grpc::PolicySet;
+    ///
+    /// let policies = PolicySet::new()
+    ///     .public_service("grpc.reflection.*")
+    ///     .public_service("grpc.health.v1.Health");
+    /// assert_eq!(policies.public_services(), ["grpc.health.v1.Health", "grpc.reflection.*"]);
+    /// ```
+    pub fn public_services(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.public_services.iter().cloned().collect();
+        names.extend(self.public_prefixes.iter().map(|p| format!("{p}*")));
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The rule for a request path: the compiled rule, or [`Rule::Public`] for a service
     /// opened with [`public_service`](Self::public_service), or `None`.
     ///

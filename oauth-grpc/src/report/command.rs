@@ -9,7 +9,8 @@ use super::{Format, Report};
 
 /// A ready-made `permissions` command: `--format markdown|json|csv|istio`, `--check FILE`
 /// (exit 1 with a diff when FILE differs from the report), `--coverage` (exit 1 when an rpc
-/// has no rule or a rule no rpc).
+/// has no rule or a rule no rpc), and for the Istio export `--namespace NS` and
+/// `--selector key=value` (repeatable).
 #[derive(Debug)]
 pub struct Command<'a> {
     policies: &'a PolicySet,
@@ -52,11 +53,12 @@ impl<'a> Command<'a> {
     }
 
     fn execute(self, args: impl IntoIterator<Item = String>) -> Result<ExitCode, String> {
-        const USAGE: &str =
-            "usage: permissions [--format markdown|json|csv|istio] [--check FILE] [--coverage]";
+        const USAGE: &str = "usage: permissions [--format markdown|json|csv|istio] [--check FILE] [--coverage] [--namespace NS] [--selector KEY=VALUE]...";
         let mut format = Format::Markdown;
         let mut check = None;
         let mut coverage = false;
+        let mut namespace = None;
+        let mut selector: Vec<(String, String)> = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -73,9 +75,30 @@ impl<'a> Command<'a> {
                     )
                 }
                 "--coverage" => coverage = true,
+                "--namespace" => {
+                    namespace = Some(
+                        args.next()
+                            .ok_or(format!("--namespace needs a namespace; {USAGE}"))?,
+                    );
+                }
+                "--selector" => {
+                    let label = args
+                        .next()
+                        .ok_or(format!("--selector needs KEY=VALUE; {USAGE}"))?;
+                    match label.split_once('=') {
+                        Some((key, value)) if !key.is_empty() => {
+                            selector.push((key.to_owned(), value.to_owned()));
+                        }
+                        _ => {
+                            return Err(format!(
+                                "--selector {label:?} is not KEY=VALUE, e.g. `--selector app=orders`"
+                            ));
+                        }
+                    }
+                }
                 "-h" | "--help" => {
                     println!(
-                        "{USAGE}\n\n  --format F    markdown (default), json, csv or istio\n  --check FILE  exit 1 with a diff when FILE differs from the report\n  --coverage    exit 1 when an rpc has no rule or a rule names no rpc"
+                        "{USAGE}\n\n  --format F          markdown (default), json, csv or istio\n  --check FILE        exit 1 with a diff when FILE differs from the report\n  --coverage          exit 1 when an rpc has no rule or a rule names no rpc\n  --namespace NS      Istio: the policies' metadata.namespace\n  --selector K=V      Istio: a workload label the policies select (repeatable)"
                     );
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -83,6 +106,19 @@ impl<'a> Command<'a> {
             }
         }
         let mut report = Report::new(self.policies);
+        if let Some(namespace) = namespace {
+            report = report.istio_namespace(namespace);
+        }
+        for (key, value) in selector {
+            report = report.istio_selector(key, value);
+        }
+        if format == Format::Istio
+            && let Some(scope) = report.unexportable_scopes().first()
+        {
+            return Err(format!(
+                "the scope `{scope}` holds `*`, which Istio reads as a wildcard: exporting it would widen the mesh rule; rename the scope, or leave this service out of the mesh export"
+            ));
+        }
         if let Some(descriptors) = self.descriptors {
             report = report.descriptors(descriptors).map_err(|e| e.to_string())?;
         }

@@ -41,6 +41,7 @@ use crate::policy::{PolicySet, Rule};
 
 mod command;
 mod coverage;
+mod istio;
 mod render;
 
 pub use self::command::Command;
@@ -48,7 +49,7 @@ use self::coverage::descriptor_rpcs;
 pub use self::coverage::{Coverage, CoverageError, DescriptorError};
 
 /// The version of the JSON document; bumped on any incompatible change.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 /// How an rpc streams, from the protobuf descriptors.
 ///
@@ -150,7 +151,12 @@ impl std::str::FromStr for Format {
 #[derive(Debug, Clone)]
 pub struct Report {
     rows: Vec<Row>,
+    /// Services opened with `PolicySet::public_service`: no table, every rpc public.
+    public_services: Vec<String>,
     descriptor_rpcs: Option<BTreeMap<String, Streaming>>,
+    /// Where the Istio policies go: `metadata.namespace` and `spec.selector.matchLabels`.
+    namespace: Option<String>,
+    selector: Vec<(String, String)>,
 }
 
 impl Report {
@@ -172,8 +178,47 @@ impl Report {
         rows.sort_by(|a, b| a.path.cmp(b.path));
         Self {
             rows,
+            public_services: policies.public_services(),
             descriptor_rpcs: None,
+            namespace: None,
+            selector: Vec::new(),
         }
+    }
+
+    /// The namespace of the Istio policies (`metadata.namespace`). Without one, `kubectl`
+    /// applies them to its current namespace, and the export says so in a warning.
+    ///
+    /// ```
+    /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
+    /// # use examples::OrderBook;
+    /// let yaml = Report::new(&PolicySet::new().service::<OrderBook>())
+    ///     .istio_namespace("shop")
+    ///     .render(Format::Istio);
+    /// assert!(yaml.contains("\n  namespace: shop\n"));
+    /// ```
+    #[must_use]
+    pub fn istio_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// A label the Istio policies select workloads by (`spec.selector.matchLabels`); may be
+    /// given several times. Without one, a policy covers every workload of its namespace —
+    /// the whole mesh in the root namespace — and the export says so in a warning.
+    ///
+    /// ```
+    /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
+    /// # use examples::OrderBook;
+    /// let yaml = Report::new(&PolicySet::new().service::<OrderBook>())
+    ///     .istio_selector("app", "orders")
+    ///     .render(Format::Istio);
+    /// assert!(yaml.contains("  selector:\n    matchLabels:\n      app: \"orders\"\n"));
+    /// assert!(!yaml.contains("WARNING: no selector"));
+    /// ```
+    #[must_use]
+    pub fn istio_selector(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.selector.push((key.into(), value.into()));
+        self
     }
 
     /// Adds the streaming kinds from an encoded `FileDescriptorSet`, and enables

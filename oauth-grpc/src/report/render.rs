@@ -84,6 +84,15 @@ impl Report {
             }
             out.push('\n');
         }
+        if !self.public_services.is_empty() {
+            out.push_str(
+                "## Public services\n\nEvery rpc of these services is open, without a token (`PolicySet::public_service`):\n\n",
+            );
+            for service in &self.public_services {
+                let _ = writeln!(out, "- `{service}`");
+            }
+            out.push('\n');
+        }
         out
     }
 
@@ -112,6 +121,7 @@ impl Report {
         let document = serde_json::json!({
             "schema_version": JSON_SCHEMA_VERSION,
             "services": services,
+            "public_services": self.public_services,
             "totals": {
                 "rpcs": self.rows.len(),
                 "public": public,
@@ -141,64 +151,21 @@ impl Report {
             out.push_str(&line.join(","));
             out.push('\n');
         }
-        out
-    }
-
-    pub(super) fn istio(&self) -> String {
-        let mut out = String::from(
-            "# Istio AuthorizationPolicy resources generated from the compiled access tables.\n\
-             # Requires a RequestAuthentication for your issuer (it checks signatures and `aud`).\n\
-             # Add spec.selector for your workload. ALLOW policies deny every path not listed.\n",
-        );
-        for (service, rows) in self.services() {
-            let name = service.to_ascii_lowercase().replace(['.', '_'], "-");
-            let _ = write!(
-                out,
-                "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\nspec:\n  action: ALLOW\n  rules:\n"
-            );
-            // Paths grouped by identical rule, in path order of their first member.
-            let mut groups: Vec<(Rule, Vec<&str>)> = Vec::new();
-            for row in &rows {
-                match groups.iter_mut().find(|(rule, _)| *rule == row.rule) {
-                    Some((_, paths)) => paths.push(row.path),
-                    None => groups.push((row.rule, vec![row.path])),
-                }
-            }
-            for (rule, paths) in groups {
-                let _ = writeln!(out, "  # {}", rule_words(rule).replace('`', ""));
-                out.push_str("  - ");
-                if rule != Rule::Public {
-                    out.push_str("from:\n    - source:\n        requestPrincipals: [\"*\"]\n    ");
-                }
-                out.push_str("to:\n    - operation:\n        paths:\n");
-                for path in &paths {
-                    let _ = writeln!(out, "        - \"{path}\"");
-                }
-                match rule {
-                    Rule::AllOf(scopes) => {
-                        out.push_str("    when:\n");
-                        for scope in scopes {
-                            let _ = writeln!(
-                                out,
-                                "    - key: request.auth.claims[scope]\n      values: [\"{}\"]",
-                                scope.as_str()
-                            );
-                        }
-                    }
-                    Rule::AnyOf(scopes) => {
-                        let values: Vec<String> = scopes
-                            .iter()
-                            .map(|s| format!("\"{}\"", s.as_str()))
-                            .collect();
-                        let _ = writeln!(
-                            out,
-                            "    when:\n    - key: request.auth.claims[scope]\n      values: [{}]",
-                            values.join(", ")
-                        );
-                    }
-                    _ => {}
-                }
-            }
+        for service in &self.public_services {
+            // Every rpc of the service: `*` for the rpc, the path pattern Istio matches.
+            let path = public_path(service);
+            let fields = [
+                service.as_str(),
+                "*",
+                path.as_str(),
+                "",
+                "unknown",
+                "public",
+                "",
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
         }
         out
     }
@@ -213,7 +180,7 @@ fn rule_kind(rule: Rule) -> &'static str {
     }
 }
 
-fn rule_words(rule: Rule) -> String {
+pub(super) fn rule_words(rule: Rule) -> String {
     let scopes = |s: &[Scope]| {
         s.iter()
             .map(|s| format!("`{}`", s.as_str()))
@@ -233,5 +200,15 @@ fn csv_field(value: &str) -> String {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
         value.to_owned()
+    }
+}
+
+/// The request paths of a public service: `/{service}/*`, or for a `package.*` prefix,
+/// `/package.*`.
+pub(super) fn public_path(service: &str) -> String {
+    if service.ends_with(".*") {
+        format!("/{service}")
+    } else {
+        format!("/{service}/*")
     }
 }

@@ -1,0 +1,164 @@
+//! The Istio export: one `AuthorizationPolicy` (`action: ALLOW`) per service, paths grouped by
+//! rule, as a second line of defence in the mesh. What the mesh cannot mirror is said in the
+//! export's own header.
+
+use std::fmt::Write as _;
+
+use crate::policy::Rule;
+
+use super::Report;
+use super::render::{public_path, rule_words};
+
+/// The header of every export: what the policies do, and what they cannot do.
+const HEADER: &str = "\
+# Istio AuthorizationPolicy resources generated from the compiled access tables.
+# ALLOW policies: every path not listed is denied.
+# What the mesh cannot mirror of the service's own checks:
+# - It needs a RequestAuthentication for your issuer (signatures, `iss`, `aud`), and knows
+#   nothing of `typ`, `crit`, maximum lifetimes or role-to-scope mappings.
+# - Opaque tokens, checked by introspection, cannot pass RequestAuthentication at all.
+# - A public method called with an invalid token gets 401 from RequestAuthentication; the
+#   service itself ignores the token there.
+# - Scopes are matched in `scope` (space-delimited; Istio splits it) and, by a second rule,
+#   in `scp`: an `scp` array (Okta) matches, a space-delimited `scp` string (Entra ID) only
+#   when it holds a single scope.
+";
+
+impl Report {
+    /// The Istio export. A rule naming a scope with `*` (which Istio would read as a
+    /// wildcard) is left out with a comment, so its paths stay denied.
+    pub(super) fn istio(&self) -> String {
+        let mut out = String::from(HEADER);
+        if self.namespace.is_none() {
+            out.push_str(
+                "# WARNING: no namespace: `kubectl apply` puts these policies in its current namespace.\n",
+            );
+        }
+        if self.selector.is_empty() {
+            out.push_str(
+                "# WARNING: no selector: as printed, each policy covers every workload of its namespace\n\
+                 # (the whole mesh in the root namespace). Export with a selector (`--selector app=orders`).\n",
+            );
+        }
+        for (service, rows) in self.services() {
+            self.policy_head(&mut out, service);
+            // Paths grouped by identical rule, in path order of their first member.
+            let mut groups: Vec<(Rule, Vec<&str>)> = Vec::new();
+            for row in &rows {
+                match groups.iter_mut().find(|(rule, _)| *rule == row.rule) {
+                    Some((_, paths)) => paths.push(row.path),
+                    None => groups.push((row.rule, vec![row.path])),
+                }
+            }
+            let mut rules = 0;
+            for (rule, paths) in groups {
+                if let Some(scope) = rule.scopes().iter().find(|s| s.as_str().contains('*')) {
+                    let _ = writeln!(
+                        out,
+                        "  # NOT EXPORTED ({}): the scope `{}` holds `*`, a wildcard to Istio; these paths stay denied",
+                        rule_words(rule).replace('`', ""),
+                        scope.as_str()
+                    );
+                    continue;
+                }
+                let claims: &[&str] = match rule {
+                    Rule::AllOf(_) | Rule::AnyOf(_) => &["scope", "scp"],
+                    _ => &[""],
+                };
+                for claim in claims {
+                    rules += 1;
+                    write_rule(&mut out, rule, &paths, claim);
+                }
+            }
+            if rules == 0 {
+                out.push_str("  rules: []\n");
+            }
+        }
+        for service in &self.public_services {
+            self.policy_head(&mut out, service);
+            write_rule(&mut out, Rule::Public, &[&public_path(service)], "");
+        }
+        out
+    }
+
+    /// The scopes the Istio export leaves out: those holding `*`.
+    pub(super) fn unexportable_scopes(&self) -> Vec<&'static str> {
+        let mut scopes: Vec<&'static str> = self
+            .rows
+            .iter()
+            .flat_map(|row| row.rule.scopes().iter().map(|s| s.as_str()))
+            .filter(|scope| scope.contains('*'))
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes
+    }
+
+    /// `---` up to `rules:` of the policy for `service`.
+    fn policy_head(&self, out: &mut String, service: &str) {
+        let name = service
+            .to_ascii_lowercase()
+            .replace(['.', '_'], "-")
+            .replace("-*", "-all");
+        let _ = write!(
+            out,
+            "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\n"
+        );
+        if let Some(namespace) = &self.namespace {
+            let _ = writeln!(out, "  namespace: {namespace}");
+        }
+        out.push_str("spec:\n");
+        if !self.selector.is_empty() {
+            out.push_str("  selector:\n    matchLabels:\n");
+            for (key, value) in &self.selector {
+                let _ = writeln!(out, "      {key}: {}", quoted(value));
+            }
+        }
+        out.push_str("  action: ALLOW\n  rules:\n");
+    }
+}
+
+/// One rule: who (any request principal, unless public), which paths, and for scoped rules
+/// the conditions on `claim`.
+fn write_rule(out: &mut String, rule: Rule, paths: &[&str], claim: &str) {
+    let words = rule_words(rule).replace('`', "");
+    if claim == "scp" {
+        let _ = writeln!(out, "  # {words} (scopes in `scp`)");
+    } else {
+        let _ = writeln!(out, "  # {words}");
+    }
+    out.push_str("  - ");
+    if rule != Rule::Public {
+        out.push_str("from:\n    - source:\n        requestPrincipals: [\"*\"]\n    ");
+    }
+    out.push_str("to:\n    - operation:\n        paths:\n");
+    for path in paths {
+        let _ = writeln!(out, "        - {}", quoted(path));
+    }
+    match rule {
+        Rule::AllOf(scopes) => {
+            out.push_str("    when:\n");
+            for scope in scopes {
+                let _ = writeln!(
+                    out,
+                    "    - key: request.auth.claims[{claim}]\n      values: [{}]",
+                    quoted(scope.as_str())
+                );
+            }
+        }
+        Rule::AnyOf(scopes) => {
+            let values: Vec<String> = scopes.iter().map(|s| quoted(s.as_str())).collect();
+            let _ = writeln!(
+                out,
+                "    when:\n    - key: request.auth.claims[{claim}]\n      values: [{}]",
+                values.join(", ")
+            );
+        }
+        _ => {}
+    }
+}
+
+/// A YAML double-quoted scalar (JSON string syntax, which YAML reads the same).
+fn quoted(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
