@@ -273,7 +273,9 @@ async fn end_to_end_with_jwt_and_opaque_tokens() {
     server.stop().await;
 }
 
-/// Provider data never reaches time arithmetic unchecked: an absurd `exp` is an invalid claim.
+/// Provider data never reaches time arithmetic unchecked: an absurd or wrongly typed `exp`
+/// is the provider's fault — 14, so clients retry — and the broken answer is not asked for
+/// again on every call.
 #[tokio::test]
 async fn absurd_expiry_in_an_answer_is_refused_not_a_panic() {
     let idp = IdentityProvider::start(&[]).await;
@@ -283,10 +285,111 @@ async fn absurd_expiry_in_an_answer_is_refused_not_a_panic() {
         answer["exp"] = exp.clone();
         let token = format!("opaque-exp-{exp}").replace(['"', ' '], "");
         idp.set_introspection(&token, answer);
+        let before = idp.introspection_requests();
+        for _ in 0..3 {
+            assert_eq!(
+                validator.validate(&token).await.unwrap_err(),
+                TokenError::Unavailable,
+                "exp {exp}"
+            );
+        }
+        assert_eq!(
+            idp.introspection_requests(),
+            before + 1,
+            "exp {exp}: asked once"
+        );
+    }
+}
+
+/// Wrongly typed members are the provider's fault too, whichever member it is.
+#[tokio::test]
+async fn wrongly_typed_members_are_the_providers_fault() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+    for (member, value) in [
+        ("iss", json!(["a", "b"])),
+        ("aud", json!(42)),
+        ("scope", json!(["orders:read"])),
+        ("nbf", json!("soon")),
+        ("token_type", json!(1)),
+        ("sub", json!({"id": 1})),
+    ] {
+        let mut answer = active(&idp, "orders:read");
+        answer[member] = value;
+        let token = format!("opaque-typed-{member}");
+        idp.set_introspection(&token, answer);
         assert_eq!(
             validator.validate(&token).await.unwrap_err(),
-            TokenError::InvalidClaim,
-            "exp {exp}"
+            TokenError::Unavailable,
+            "{member}"
         );
+    }
+}
+
+/// An active answer is not enough: it must be for this service (`aud`), valid now (`nbf`),
+/// and about an access token (`token_type`).
+#[tokio::test]
+async fn active_answers_are_checked_like_claims() {
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = introspecting(&idp, ClientAuth::Basic);
+
+    // No `aud`, no `iss`: possibly a token minted for another resource server.
+    let bare =
+        json!({"active": true, "scope": "orders:read", "sub": "bob", "exp": issuer::now() + 300});
+    idp.set_introspection("opaque-bare", bare);
+    assert_eq!(
+        validator.validate("opaque-bare").await.unwrap_err(),
+        TokenError::WrongAudience
+    );
+    // Unless the provider is trusted with the audience decision.
+    let trusting = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(
+            Introspection::new(
+                idp.introspection_url(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .trust_provider_audience(),
+        )
+        .build()
+        .expect("valid configuration");
+    let principal = trusting.validate("opaque-bare").await.expect("trusted");
+    assert_eq!(principal.subject(), Some("bob"));
+    // An answer that names another audience is refused even then.
+    let mut foreign = active(&idp, "orders:read");
+    foreign["aud"] = json!("billing-api");
+    idp.set_introspection("opaque-foreign-aud", foreign);
+    assert_eq!(
+        trusting.validate("opaque-foreign-aud").await.unwrap_err(),
+        TokenError::WrongAudience
+    );
+
+    let mut early = active(&idp, "orders:read");
+    early["nbf"] = json!(issuer::now() + 3600);
+    idp.set_introspection("opaque-early", early);
+    assert_eq!(
+        validator.validate("opaque-early").await.unwrap_err(),
+        TokenError::NotYetValid
+    );
+
+    let mut refresh = active(&idp, "orders:read");
+    refresh["token_type"] = json!("refresh_token");
+    idp.set_introspection("opaque-refresh", refresh);
+    assert_eq!(
+        validator.validate("opaque-refresh").await.unwrap_err(),
+        TokenError::WrongType
+    );
+    for token_type in [
+        "Bearer",
+        "access_token",
+        "urn:ietf:params:oauth:token-type:access_token",
+    ] {
+        let mut access = active(&idp, "orders:read");
+        access["token_type"] = json!(token_type);
+        let token = format!("opaque-type-{}", token_type.replace(':', "-"));
+        idp.set_introspection(&token, access);
+        assert!(validator.validate(&token).await.is_ok(), "{token_type}");
     }
 }

@@ -80,12 +80,18 @@ pub enum TokenRouting {
 /// # Ok::<(), oauth_grpc::ConfigError>(())
 /// ```
 ///
-/// The answer is honoured as RFC 7662 defines it: `active: false` is `UNAUTHENTICATED`
-/// `invalid_token`; `exp` in the past is expired; `iss` and `aud`, when present, must match the
-/// validator's; `scope`, `client_id`, `sub` and `jti` fill the Principal. Active answers are
-/// cached until the earlier of `exp` and the cache TTL, inactive ones for the short negative
-/// TTL; concurrent checks of one token make one request; cache keys are a SHA-256 of the
-/// token. No answer within the timeout is `UNAVAILABLE`.
+/// The answer is checked as a JWT's claims are: `active: false` is `UNAUTHENTICATED`
+/// `invalid_token`; `exp` in the past is expired and `nbf` in the future not yet valid; `iss`,
+/// when present, must be a configured issuer; `aud` must name a configured audience, and an
+/// answer without `aud` is refused (a token minted for another service at the same provider
+/// is active too) unless [`trust_provider_audience`](Self::trust_provider_audience) says the
+/// provider decides; a `token_type` other than an access token's (`Bearer`, `access_token`)
+/// is refused. `scope`, `client_id`, `sub` and `jti` fill the Principal. An answer the
+/// provider should not have sent — not JSON, no boolean `active`, a member of the wrong
+/// type — is `UNAVAILABLE`. Active answers are cached until the earlier of `exp` and the cache
+/// TTL; inactive and malformed ones for the short negative TTL; concurrent checks of one token
+/// make one request; cache keys are a SHA-256 of the token. No answer within the timeout is
+/// `UNAVAILABLE`.
 #[derive(Debug, Clone)]
 pub struct Introspection {
     endpoint: String,
@@ -99,6 +105,8 @@ pub struct Introspection {
     negative_ttl: Duration,
     capacity: u64,
     http: Option<HttpClient>,
+    /// Accept answers without `aud`, leaving the audience decision to the provider.
+    trust_audience: bool,
 }
 
 impl Introspection {
@@ -123,6 +131,7 @@ impl Introspection {
             negative_ttl: Duration::from_secs(10),
             capacity: 10_000,
             http: None,
+            trust_audience: false,
         }
     }
 
@@ -138,6 +147,17 @@ impl Introspection {
     #[must_use]
     pub fn routing(mut self, routing: TokenRouting) -> Self {
         self.routing = Some(routing);
+        self
+    }
+
+    /// Accepts active answers that carry no `aud`, trusting the provider to answer `active`
+    /// only for tokens meant for this resource server (as providers that bind introspection
+    /// to the calling client do). Off by default: without `aud`, a token minted for another
+    /// service at the same provider would pass, so such answers are refused. An answer that
+    /// has `aud` must name one of the validator's audiences either way.
+    #[must_use]
+    pub fn trust_provider_audience(mut self) -> Self {
+        self.trust_audience = true;
         self
     }
 
@@ -173,8 +193,15 @@ impl Introspection {
 /// An introspection answer, as cached.
 #[derive(Clone)]
 pub(crate) enum Answer {
-    Active { principal: Principal, exp: u64 },
+    Active {
+        principal: Principal,
+        exp: u64,
+    },
     Inactive,
+    /// An answer the provider should not have sent (not JSON, no boolean `active`, a member
+    /// of the wrong type): its fault, so `UNAVAILABLE`, cached for the negative TTL so that
+    /// a broken provider is not asked again on every call.
+    Faulty,
 }
 
 struct AnswerExpiry {
@@ -194,7 +221,7 @@ impl Expiry<TokenKey, (Answer, Instant)> for AnswerExpiry {
                 let remaining = Duration::from_secs(exp.saturating_sub(unix_now()));
                 remaining.min(self.ttl)
             }
-            Answer::Inactive => self.negative_ttl,
+            Answer::Inactive | Answer::Faulty => self.negative_ttl,
         })
     }
 }
@@ -279,6 +306,7 @@ impl Introspector {
                 Ok(principal)
             }
             Answer::Inactive => Err(TokenError::Inactive),
+            Answer::Faulty => Err(TokenError::Unavailable),
         }
     }
 
@@ -307,67 +335,132 @@ impl Introspector {
         self.interpret(&body)
     }
 
-    /// The answer of the endpoint (RFC 7662 §2.2), checked as a JWT's claims are.
+    /// The answer of the endpoint (RFC 7662 §2.2), checked as a JWT's claims are: `exp` and
+    /// `nbf` against the clock, `iss` and `aud` against the validator's, `token_type` an
+    /// access token's. An answer without `aud` is refused unless the provider's audience
+    /// decision is trusted ([`Introspection::trust_provider_audience`]).
     pub(crate) fn interpret(&self, body: &[u8]) -> Result<Answer, TokenError> {
-        let answer: Map<String, Value> = super::json::object(body).map_err(|_| {
-            tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer is not a JSON object with unique names");
-            TokenError::Unavailable
-        })?;
+        let faulty = |what: &str| {
+            tracing::warn!(target: "oauth_grpc::introspection", problem = what, "the introspection answer is malformed; answering UNAVAILABLE");
+            Ok(Answer::Faulty)
+        };
+        let Ok(answer) = super::json::object(body) else {
+            return faulty("not a JSON object with unique member names");
+        };
         match answer.get("active") {
             Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => return Ok(Answer::Inactive),
-            _ => {
-                tracing::warn!(target: "oauth_grpc::introspection", "the introspection answer has no boolean `active`");
-                return Err(TokenError::Unavailable);
-            }
+            _ => return faulty("no boolean `active`"),
         }
-        let string = |name: &str| -> Result<Option<String>, TokenError> {
-            match answer.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(TokenError::InvalidClaim),
-            }
+        let members = match Members::read(&answer) {
+            Ok(members) => members,
+            Err(member) => return faulty(member),
         };
         let now = unix_now();
-        // RFC 7662 makes `exp` optional; without it the cache TTL bounds reuse. The same
-        // NumericDate rules as for JWTs: a number, not negative, not past year 9999.
-        let exp = match answer.get("exp") {
-            None | Some(Value::Null) => now.saturating_add(self.config.ttl.as_secs()),
-            Some(_) => numeric_date(&answer, "exp")?.ok_or(TokenError::InvalidClaim)?,
-        };
+        // RFC 7662 makes `exp` optional; without it the cache TTL bounds reuse.
+        let exp = members
+            .exp
+            .unwrap_or_else(|| now.saturating_add(self.config.ttl.as_secs()));
         self.trust.check_expiry(exp, now)?;
-        let issuer = string("iss")?;
-        if let Some(iss) = &issuer {
+        if let Some(nbf) = members.nbf
+            && nbf > now.saturating_add(self.trust.leeway)
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if let Some(token_type) = &members.token_type
+            && !is_access_token_type(token_type)
+        {
+            return Err(TokenError::WrongType);
+        }
+        if let Some(iss) = &members.iss {
             self.trust.check_issuer(iss)?;
         }
-        let audiences: Vec<String> = match answer.get("aud") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(value) => string_or_strings(value)?,
-        };
-        if !audiences.is_empty() {
-            self.trust.check_audiences(&audiences)?;
+        match &members.aud {
+            Some(audiences) => self.trust.check_audiences(audiences)?,
+            // A token minted for another resource server at the same provider is active
+            // too: without `aud`, only a provider trusted to decide the audience vouches.
+            None if self.config.trust_audience => {}
+            None => return Err(TokenError::WrongAudience),
         }
-        let scopes = match string("scope")? {
-            Some(scope) => ScopeSet::from_space_delimited(&scope),
+        let scopes = match &members.scope {
+            Some(scope) => ScopeSet::from_space_delimited(scope),
             None => ScopeSet::new(),
         };
         let mut builder = Principal::builder()
-            .audiences(audiences)
+            .audiences(members.aud.unwrap_or_default())
             .scope_set(scopes)
             .expires_at(from_unix(exp));
-        if let Some(issuer) = issuer {
+        if let Some(issuer) = members.iss {
             builder = builder.issuer(issuer);
         }
-        if let Some(sub) = string("sub")? {
+        if let Some(sub) = members.sub {
             builder = builder.subject(sub);
         }
-        if let Some(client_id) = string("client_id")? {
+        if let Some(client_id) = members.client_id {
             builder = builder.client_id(client_id);
         }
-        if let Some(jti) = string("jti")? {
+        if let Some(jti) = members.jti {
             builder = builder.token_id(jti);
         }
         let principal = builder.claims(answer).build();
         Ok(Answer::Active { principal, exp })
     }
+}
+
+/// The members of an active answer this crate reads, each of its RFC 7662 type.
+struct Members {
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iss: Option<String>,
+    aud: Option<Vec<String>>,
+    scope: Option<String>,
+    sub: Option<String>,
+    client_id: Option<String>,
+    jti: Option<String>,
+    token_type: Option<String>,
+}
+
+impl Members {
+    /// The members, or the name of the first one of a wrong type. `null` counts as absent.
+    fn read(answer: &Map<String, Value>) -> Result<Self, &'static str> {
+        let present = |name: &str| answer.get(name).filter(|v| !v.is_null()).is_some();
+        let string = |name: &'static str| match answer.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(name),
+        };
+        // The same NumericDate rules as for JWTs: a number, not negative, not past 9999.
+        let date = |name: &'static str| match present(name) {
+            false => Ok(None),
+            true => numeric_date(answer, name).map_err(|_| name),
+        };
+        let aud = match answer.get("aud") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(string_or_strings(value).map_err(|_| "aud")?),
+        };
+        Ok(Self {
+            exp: date("exp")?,
+            nbf: date("nbf")?,
+            iss: string("iss")?,
+            aud,
+            scope: string("scope")?,
+            sub: string("sub")?,
+            client_id: string("client_id")?,
+            jti: string("jti")?,
+            token_type: string("token_type")?,
+        })
+    }
+}
+
+/// RFC 7662 `token_type` values of an access token: the OAuth token types a resource server
+/// accepts (RFC 6750 `Bearer`) and the access-token names some providers use. A refresh
+/// token, an ID token or anything else is refused.
+fn is_access_token_type(token_type: &str) -> bool {
+    [
+        "bearer",
+        "access_token",
+        "urn:ietf:params:oauth:token-type:access_token",
+    ]
+    .iter()
+    .any(|t| token_type.eq_ignore_ascii_case(t))
 }

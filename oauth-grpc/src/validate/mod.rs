@@ -287,6 +287,7 @@ impl Validator {
         Ok(match introspector.interpret(body)? {
             Answer::Active { principal, .. } => Some(principal),
             Answer::Inactive => None,
+            Answer::Faulty => return Err(TokenError::Unavailable),
         })
     }
 }
