@@ -201,8 +201,28 @@ async fn server_without_layer_fails_closed() {
         let status = outcome.expect_err(rpc);
         assert_eq!(status.code(), Code::Unauthenticated, "{rpc}: {status:?}");
         assert_eq!(challenge(&status), "Bearer", "{rpc}");
+        assert_eq!(status.message(), "this call needs a bearer token", "{rpc}");
     }
     assert!(store.is_empty(), "no handler may have run");
+
+    // With a token sent, the answer does not claim none came: it says no layer checked it.
+    let mut call = tonic::Request::new(WhoAmIRequest {});
+    call.metadata_mut().insert(
+        "authorization",
+        "Bearer eyJhbGciOiJub25lIn0.e30.x"
+            .parse()
+            .expect("header value"),
+    );
+    let status = orders
+        .who_am_i(call)
+        .await
+        .expect_err("no layer, no principal");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(challenge(&status), "Bearer");
+    assert_eq!(
+        status.message(),
+        "the bearer token was not checked: no OAuthLayer with a rule for this method ran on the server"
+    );
 
     let http = orders
         .get_http_status(GetHttpStatusRequest {})

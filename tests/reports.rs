@@ -32,7 +32,8 @@ fn committed_markdown_report_matches_the_code() {
     // The report of what `orders-server` mounts, as the `permissions` binary prints it.
     let mounted = Report::new(&examples::policies())
         .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
-        .expect("descriptors");
+        .expect("descriptors")
+        .generated_by("cargo run -p examples --bin permissions");
     assert_eq!(
         committed,
         mounted.render(Format::Markdown),
@@ -214,7 +215,8 @@ fn coverage_catches_a_mis_annotated_rpc() {
     let coverage = Report::new(&policies)
         .descriptors(oauth_grpc_tests::pb::FILE_DESCRIPTOR_SET)
         .expect("descriptors")
-        .coverage();
+        .coverage()
+        .expect("descriptors given");
     assert!(!coverage.is_complete());
     assert_eq!(
         coverage.without_rule,
@@ -242,7 +244,18 @@ fn coverage_catches_a_mis_annotated_rpc() {
     );
 
     // The example's own services are fully covered.
-    assert!(report().coverage().is_complete(), "{}", report().coverage());
+    let own = report().coverage().expect("descriptors given");
+    assert!(own.is_complete(), "{own}");
+
+    // Without descriptors there is nothing to compare with: an error, not "all covered".
+    let blind = Report::new(&self::policies());
+    assert!(matches!(
+        blind.coverage(),
+        Err(oauth_grpc::report::CoverageError::NoDescriptors)
+    ));
+    let all = self::policies();
+    let code = Command::new(&all).run(["--coverage"].map(String::from));
+    assert_eq!(code, ExitCode::from(2));
 }
 
 /// The Istio export lands where it is meant to: in a namespace, on the workloads a selector

@@ -8,7 +8,9 @@ use std::pin::Pin;
 
 use tonic::{Request, Status};
 
-use crate::policy::ServicePolicy;
+use std::sync::Once;
+
+use crate::policy::{Denial, ServicePolicy};
 use crate::scope::Scope;
 use crate::server::RequestPrincipal;
 
@@ -20,13 +22,26 @@ pub fn guard<T>(
     policy: &'static ServicePolicy,
     index: usize,
 ) -> Result<(), Status> {
-    match policy.methods().get(index) {
-        Some(method) => method
-            .rule()
-            .evaluate(request.try_principal())
-            .map_err(Status::from),
+    let Some(method) = policy.methods().get(index) else {
         // Unreachable with generated tables; refuse rather than guess.
-        None => Err(crate::status::no_rule()),
+        return Err(crate::status::no_rule());
+    };
+    match method.rule().evaluate(request.try_principal()) {
+        Ok(()) => Ok(()),
+        // A token was sent, but no layer verified it: say so, to the caller and (once) to
+        // the operator, instead of claiming that no token came.
+        Err(Denial::Unauthenticated) if request.metadata().contains_key("authorization") => {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    target: "oauth_grpc::audit",
+                    rpc = method.path(),
+                    "a protected method was called with a bearer token but no verified caller: no OAuthLayer with a rule for it ran; mount the service behind OAuthLayer with this service in its PolicySet (logged once)"
+                );
+            });
+            Err(crate::status::unchecked_token())
+        }
+        Err(denial) => Err(Status::from(denial)),
     }
 }
 

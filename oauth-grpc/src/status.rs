@@ -103,6 +103,17 @@ fn provider_unavailable() -> Status {
     Status::unavailable("the identity provider is unavailable; retry later")
 }
 
+/// A protected method whose token no layer verified: 16 with the plain `Bearer` challenge,
+/// and a message that does not pretend no token came.
+pub(crate) fn unchecked_token() -> Status {
+    with_challenge(
+        Status::unauthenticated(
+            "the bearer token was not checked: no OAuthLayer with a rule for this method ran on the server",
+        ),
+        "Bearer",
+    )
+}
+
 /// A path without an access rule. No challenge: no token would help.
 pub(crate) fn no_rule() -> Status {
     Status::permission_denied(AuthError::NoRule.to_string())

@@ -279,7 +279,9 @@ async fn run() -> Result<bool, Error> {
     }
 
     heading("Permission report (the same tables the server enforced)");
-    let report = Report::new(&policies).descriptors(examples::pb::FILE_DESCRIPTOR_SET)?;
+    let report = Report::new(&policies)
+        .descriptors(examples::pb::FILE_DESCRIPTOR_SET)?
+        .generated_by("cargo run -p examples --bin permissions");
     for line in report.render(Format::Markdown).lines().skip(2) {
         println!("  {line}");
     }

@@ -15,5 +15,6 @@ fn main() -> ExitCode {
     let policies = examples::policies();
     Command::new(&policies)
         .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
+        .generated_by("cargo run -p examples --bin permissions")
         .run(std::env::args().skip(1))
 }

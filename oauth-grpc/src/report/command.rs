@@ -15,6 +15,7 @@ use super::{Format, Report};
 pub struct Command<'a> {
     policies: &'a PolicySet,
     descriptors: Option<&'a [u8]>,
+    generated_by: Option<&'a str>,
 }
 
 impl<'a> Command<'a> {
@@ -23,6 +24,7 @@ impl<'a> Command<'a> {
         Self {
             policies,
             descriptors: None,
+            generated_by: None,
         }
     }
 
@@ -30,6 +32,21 @@ impl<'a> Command<'a> {
     #[must_use]
     pub fn descriptors(mut self, encoded: &'a [u8]) -> Self {
         self.descriptors = Some(encoded);
+        self
+    }
+
+    /// How to run this command, named in the Markdown report's header (see
+    /// [`Report::generated_by`]).
+    ///
+    /// ```
+    /// # use oauth_grpc::{PolicySet, report::Command};
+    /// let policies = PolicySet::new();
+    /// let command = Command::new(&policies).generated_by("cargo run --bin permissions");
+    /// assert_eq!(command.run(["--format", "markdown"].map(String::from)), std::process::ExitCode::SUCCESS);
+    /// ```
+    #[must_use]
+    pub fn generated_by(mut self, command: &'a str) -> Self {
+        self.generated_by = Some(command);
         self
     }
 
@@ -106,6 +123,9 @@ impl<'a> Command<'a> {
             }
         }
         let mut report = Report::new(self.policies);
+        if let Some(command) = self.generated_by {
+            report = report.generated_by(command);
+        }
         if let Some(namespace) = namespace {
             report = report.istio_namespace(namespace);
         }
@@ -123,7 +143,7 @@ impl<'a> Command<'a> {
             report = report.descriptors(descriptors).map_err(|e| e.to_string())?;
         }
         if coverage {
-            let found = report.coverage();
+            let found = report.coverage().map_err(|e| e.to_string())?;
             return if found.is_complete() {
                 println!("{found}");
                 Ok(ExitCode::SUCCESS)

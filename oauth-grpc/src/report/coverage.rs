@@ -57,10 +57,10 @@ pub(super) fn descriptor_rpcs(
 ///
 /// // Only the Orders table against a descriptor set that also has OrdersAdmin:
 /// let policies = PolicySet::new().service::<OrderBook>();
-/// let coverage = Report::new(&policies).descriptors(FILE_DESCRIPTOR_SET)?.coverage();
+/// let coverage = Report::new(&policies).descriptors(FILE_DESCRIPTOR_SET)?.coverage()?;
 /// assert_eq!(coverage.without_rule, ["/orders.v1.OrdersAdmin/ExportOrders", "/orders.v1.OrdersAdmin/PurgeCancelled"]);
 /// assert!(coverage.without_rpc.is_empty());
-/// # Ok::<(), oauth_grpc::report::DescriptorError>(())
+/// # Ok::<(), oauth_grpc::report::CoverageError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -121,6 +121,11 @@ pub enum CoverageError {
     /// The descriptors could not be read.
     #[error(transparent)]
     Descriptors(#[from] DescriptorError),
+    /// No descriptors to compare the tables with: give them with `Report::descriptors`.
+    #[error(
+        "no protobuf descriptors to check coverage against; pass the encoded FileDescriptorSet (tonic-prost-build or protox writes it) to `Report::descriptors` or `Command::descriptors`"
+    )]
+    NoDescriptors,
     /// Rpcs without rules, or rules without rpcs.
     #[error("the access rules do not cover the services:\n{0}")]
     Incomplete(Coverage),

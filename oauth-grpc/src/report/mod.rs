@@ -14,8 +14,8 @@
 //! assert!(markdown.contains("| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |"));
 //!
 //! // Every rpc of the .proto has a rule, and every rule names an rpc.
-//! assert!(report.coverage().is_complete());
-//! # Ok::<(), oauth_grpc::report::DescriptorError>(())
+//! assert!(report.coverage()?.is_complete());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! A command for your own services, in a few lines (the example's `permissions` binary):
@@ -157,6 +157,8 @@ pub struct Report {
     /// Where the Istio policies go: `metadata.namespace` and `spec.selector.matchLabels`.
     namespace: Option<String>,
     selector: Vec<(String, String)>,
+    /// The command that regenerates the Markdown report, named in its header.
+    generated_by: Option<String>,
 }
 
 impl Report {
@@ -182,7 +184,26 @@ impl Report {
             descriptor_rpcs: None,
             namespace: None,
             selector: Vec::new(),
+            generated_by: None,
         }
+    }
+
+    /// The command that regenerates the Markdown report, named in its header so a reader
+    /// knows how (the header is neutral without it).
+    ///
+    /// ```
+    /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
+    /// let report = Report::new(&PolicySet::new()).generated_by("cargo run --bin permissions");
+    /// assert!(report.render(Format::Markdown).contains(
+    ///     "Generated from the compiled access tables (`cargo run --bin permissions`)"
+    /// ));
+    /// let neutral = Report::new(&PolicySet::new()).render(Format::Markdown);
+    /// assert!(neutral.contains("Generated from the compiled access tables; do not edit by hand."));
+    /// ```
+    #[must_use]
+    pub fn generated_by(mut self, command: impl Into<String>) -> Self {
+        self.generated_by = Some(command.into());
+        self
     }
 
     /// The namespace of the Istio policies (`metadata.namespace`). Without one, `kubectl`
@@ -238,7 +259,12 @@ impl Report {
         Ok(self)
     }
 
-    /// The rpcs without a rule and the rules without an rpc (empty without descriptors).
+    /// The rpcs without a rule and the rules without an rpc.
+    ///
+    /// # Errors
+    ///
+    /// [`CoverageError::NoDescriptors`] when no descriptors were given: with nothing to
+    /// compare the tables with, "everything is covered" would be a claim nobody checked.
     ///
     /// ```
     /// # use examples::OrderBook;
@@ -247,15 +273,16 @@ impl Report {
     /// # use oauth_grpc::{PolicySet, report::Report};
     /// let policies = PolicySet::new().service::<OrderBook>().service::<AdminDesk>();
     /// let report = Report::new(&policies).descriptors(FILE_DESCRIPTOR_SET)?;
-    /// assert!(report.coverage().is_complete());
-    /// # Ok::<(), oauth_grpc::report::DescriptorError>(())
+    /// assert!(report.coverage()?.is_complete());
+    /// assert!(Report::new(&policies).coverage().is_err()); // no descriptors, no claim
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn coverage(&self) -> Coverage {
+    pub fn coverage(&self) -> Result<Coverage, CoverageError> {
         let Some(rpcs) = &self.descriptor_rpcs else {
-            return Coverage::default();
+            return Err(CoverageError::NoDescriptors);
         };
         let ruled: BTreeSet<&str> = self.rows.iter().map(|r| r.path).collect();
-        Coverage {
+        Ok(Coverage {
             without_rule: rpcs
                 .keys()
                 .filter(|p| !ruled.contains(p.as_str()))
@@ -267,7 +294,7 @@ impl Report {
                 .filter(|r| !rpcs.contains_key(r.path))
                 .map(|r| r.path.to_owned())
                 .collect(),
-        }
+        })
     }
 
     /// [`coverage`](Self::coverage) as a check: `Ok` when every rpc has a rule and every rule
@@ -285,7 +312,7 @@ impl Report {
     /// # Ok::<(), oauth_grpc::report::CoverageError>(())
     /// ```
     pub fn check_coverage(&self) -> Result<(), CoverageError> {
-        let coverage = self.coverage();
+        let coverage = self.coverage()?;
         if coverage.is_complete() {
             Ok(())
         } else {

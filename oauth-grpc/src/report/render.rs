@@ -34,10 +34,17 @@ impl Report {
 
     pub(super) fn markdown(&self) -> String {
         let mut out = String::from("# Permissions\n\n");
-        out.push_str(
-            "Generated from the compiled access tables (`cargo run -p examples --bin permissions`); \
-             do not edit by hand.\n\n",
-        );
+        match &self.generated_by {
+            Some(command) => {
+                let _ = writeln!(
+                    out,
+                    "Generated from the compiled access tables (`{command}`); do not edit by hand.\n"
+                );
+            }
+            None => {
+                out.push_str("Generated from the compiled access tables; do not edit by hand.\n\n")
+            }
+        }
         let (public, authenticated, scoped) = self.totals();
         let _ = writeln!(
             out,
