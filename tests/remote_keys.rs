@@ -94,6 +94,46 @@ async fn rotation_adds_and_removes_keys() {
         .expect("ec-256 stays");
 }
 
+/// Emptying the JWKS is the emergency "trust nothing" move: a well-formed document without a
+/// usable key replaces the key set — cached tokens included — and is not an outage (16, not
+/// 14). Publishing keys again brings them back.
+#[tokio::test]
+async fn an_emptied_jwks_withdraws_every_key() {
+    let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;
+    let validator = validator(&idp, source(&idp)).await;
+    let iss = idp.issuer();
+    let cached = token_from(&iss, TestKey::Rsa1);
+    validator.validate(&cached).await.expect("published");
+    assert_eq!(validator.cached_tokens(), 1);
+
+    idp.set_keys(&[]);
+    let fetched = idp.jwks_requests();
+    // Past the refresh interval (200-300 ms): the empty document has been installed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(idp.jwks_requests() > fetched, "the empty JWKS was fetched");
+    assert_eq!(
+        validator.validate(&cached).await.unwrap_err(),
+        TokenError::UnknownKey,
+        "the cached token is refused with its key"
+    );
+    assert_eq!(
+        validator
+            .validate(&token_from(&iss, TestKey::Rsa1))
+            .await
+            .unwrap_err(),
+        TokenError::UnknownKey,
+        "a fresh token of the withdrawn key is refused, and the provider is not called down"
+    );
+
+    // Published again: trusted again.
+    idp.set_keys(&[TestKey::Rsa1]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    validator
+        .validate(&token_from(&iss, TestKey::Rsa1))
+        .await
+        .expect("republished");
+}
+
 #[tokio::test]
 async fn outage_keeps_last_keys_then_unavailable_then_recovers() {
     let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;

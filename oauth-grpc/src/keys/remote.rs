@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{ConfigError, ProviderError, ProviderErrorKind, TokenError};
+use crate::error::{ConfigError, KeyError, ProviderError, ProviderErrorKind, TokenError};
 use crate::provider::HttpClient;
 use crate::provider::discovery;
 
@@ -161,7 +161,7 @@ impl RemoteKeys {
         let loaded =
             tokio::time::timeout(self.opts.startup_timeout, self.refresh(Reason::Scheduled)).await;
         self.ensure_refresher();
-        if self.current().is_some() {
+        if self.current().is_some_and(|(keys, _)| !keys.is_empty()) {
             return Ok(());
         }
         let reason = match loaded {
@@ -231,7 +231,18 @@ impl RemoteKeys {
         let next_refresh = max_age
             .unwrap_or(DEFAULT_REFRESH)
             .clamp(self.opts.min_refresh, self.opts.max_refresh);
-        match KeySet::from_jwks(document) {
+        let parsed = match KeySet::from_jwks(document) {
+            // A well-formed JWKS with no key we can use — `{"keys": []}` above all — is the
+            // provider withdrawing every key ("trust nothing"): it replaces the key set, so
+            // withdrawn keys and the tokens cached under them stop validating. Only a failed
+            // fetch or an unparseable document keeps the last good keys.
+            Err(KeyError::NoUsableKey { skipped }) => {
+                tracing::error!(target: "oauth_grpc::keys", source = %self.source_url(), skipped, "the JWKS holds no usable key: every token is refused until keys are published");
+                Ok(KeySet::new())
+            }
+            other => other,
+        };
+        match parsed {
             Ok(keys) => {
                 let digest: [u8; 32] = Sha256::digest(document).into();
                 self.update(|s| {
