@@ -96,12 +96,7 @@ impl ProviderError {
     }
 
     /// Whether the provider did not answer in time.
-    ///
-    /// ```
-    /// # fn check(error: &oauth_grpc::ProviderError) -> bool {
-    /// error.is_timeout()
-    /// # }
-    /// ```
+    /// A failed discovery URL answers for the failure it wraps (see the type's example).
     pub fn is_timeout(&self) -> bool {
         matches!(
             self.kind,
@@ -110,24 +105,14 @@ impl ProviderError {
     }
 
     /// Whether no connection to the provider could be made.
-    ///
-    /// ```
-    /// # fn check(error: &oauth_grpc::ProviderError) -> bool {
-    /// error.is_connect()
-    /// # }
-    /// ```
+    /// A failed discovery URL answers for the failure it wraps (see the type's example).
     pub fn is_connect(&self) -> bool {
         matches!(self.kind, ProviderErrorKind::Connect)
             || self.inner().is_some_and(Self::is_connect)
     }
 
     /// The HTTP status the provider answered with, when that was the failure.
-    ///
-    /// ```
-    /// # fn check(error: &oauth_grpc::ProviderError) -> Option<u16> {
-    /// error.status()
-    /// # }
-    /// ```
+    /// A failed discovery URL answers for the failure it wraps (see the type's example).
     pub fn status(&self) -> Option<u16> {
         match self.kind {
             ProviderErrorKind::Status(code) | ProviderErrorKind::EndpointStatus(code) => Some(code),
@@ -244,5 +229,61 @@ pub enum FetchError {
 impl From<ConfigError> for FetchError {
     fn from(error: ConfigError) -> Self {
         Self::Config(Arc::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(inner: ProviderError) -> ProviderError {
+        ProviderError::with_source(
+            ProviderErrorKind::Discovery {
+                url: "https://idp.test/.well-known/openid-configuration".into(),
+            },
+            Arc::new(inner),
+        )
+    }
+
+    #[test]
+    fn accessors_read_the_kind() {
+        let timeout = ProviderError::new(ProviderErrorKind::Timeout);
+        assert!(timeout.is_timeout() && !timeout.is_connect());
+        assert_eq!(timeout.status(), None);
+        let refused = ProviderError::new(ProviderErrorKind::Connect);
+        assert!(refused.is_connect() && !refused.is_timeout());
+        assert_eq!(
+            ProviderError::new(ProviderErrorKind::Status(503)).status(),
+            Some(503)
+        );
+        assert_eq!(
+            ProviderError::new(ProviderErrorKind::EndpointStatus(502)).status(),
+            Some(502)
+        );
+        let startup = ProviderError::new(ProviderErrorKind::StartupTimeout {
+            source: "https://idp.test/".into(),
+            after: Duration::from_secs(10),
+        });
+        assert!(startup.is_timeout());
+        assert_eq!(
+            startup.to_string(),
+            "no keys from https://idp.test/ within 10s"
+        );
+    }
+
+    #[test]
+    fn a_discovery_failure_answers_for_what_it_wraps() {
+        let status = wrapped(ProviderError::new(ProviderErrorKind::Status(404)));
+        assert_eq!(status.status(), Some(404));
+        assert!(!status.is_timeout() && !status.is_connect());
+        assert_eq!(
+            status.to_string(),
+            "discovery at https://idp.test/.well-known/openid-configuration: the provider answered HTTP 404"
+        );
+        assert!(wrapped(ProviderError::new(ProviderErrorKind::Timeout)).is_timeout());
+        assert!(wrapped(ProviderError::new(ProviderErrorKind::Connect)).is_connect());
+        // The cause stays reachable.
+        let source = StdError::source(&status).expect("the wrapped error");
+        assert_eq!(source.to_string(), "the provider answered HTTP 404");
     }
 }
