@@ -279,6 +279,61 @@ async fn cold_start_fetches_once_for_200_concurrent_calls() {
     assert_eq!(idp.jwks_requests(), 1, "one fetch for all cold calls");
 }
 
+/// A caller that gives up while its unknown-`kid` refetch is under way (a `grpc-timeout`
+/// of a few ms against a JWKS answering in 200 ms) must not use up the cooldown: the refetch
+/// completes on its own task and installs the key, and the next token of that key is
+/// accepted. Were the fetch dropped with the call, the cooldown (a minute here) would refuse
+/// every token of the new key until the scheduled refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_does_not_cancel_the_unknown_kid_refetch() {
+    let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;
+    let source = KeySource::discover(idp.issuer())
+        .refresh_between(Duration::from_secs(600), Duration::from_secs(900))
+        .unknown_kid_cooldown(Duration::from_secs(60));
+    let validator = validator(&idp, source).await;
+    let iss = idp.issuer();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    let server = orders_server(layer, Store::default()).await.expect("bind");
+    let mut client = OrdersClient::new(server.channel().await.expect("connect"));
+    let call = |token: String, timeout: Option<Duration>| {
+        let mut request = Request::new(WhoAmIRequest {});
+        let value = MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII");
+        request.metadata_mut().insert("authorization", value);
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    };
+    let fetched = idp.jwks_requests();
+
+    // The provider rotates in rsa-2 and answers slowly.
+    idp.set_mode(Mode::Slow(Duration::from_millis(200)));
+    idp.set_keys(&[TestKey::Rsa1, TestKey::Rsa2]);
+    let status = client
+        .who_am_i(call(
+            token_from(&iss, TestKey::Rsa2),
+            Some(Duration::from_millis(5)),
+        ))
+        .await
+        .expect_err("the deadline passes during the refetch");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    // At once, while the first refetch is still waiting for its answer.
+    client
+        .who_am_i(call(token_from(&iss, TestKey::Rsa2), None))
+        .await
+        .expect("the refetch started by the dropped call installed rsa-2");
+    assert_eq!(
+        idp.jwks_requests(),
+        fetched + 1,
+        "one refetch, completed although its caller left"
+    );
+    idp.set_mode(Mode::Normal);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kids_cause_at_most_one_fetch_per_cooldown() {
     let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;

@@ -27,6 +27,8 @@ pub enum Mode {
     Failing,
     /// Never answers (sleeps for a minute).
     Stalled,
+    /// Answers normally after this delay, from the state at the end of it.
+    Slow(Duration),
 }
 
 /// The client that may get tokens from the token endpoint.
@@ -260,6 +262,10 @@ async fn gate(inner: &Inner) -> Option<Response> {
         Mode::Stalled => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+        Mode::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            None
         }
     }
 }

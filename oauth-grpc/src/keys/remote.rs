@@ -185,7 +185,23 @@ impl RemoteKeys {
 
     /// Runs one fetch unless another caller did one while we waited, or `reason` says a recent
     /// attempt suffices. Returns whether this call fetched.
-    async fn refresh(&self, reason: Reason) -> bool {
+    ///
+    /// The fetch runs on a task of its own, so it completes — and records its outcome — even
+    /// when the call that started it is dropped: a `grpc-timeout` or an RST_STREAM ends the
+    /// request's future, and a refetch cut short there would use up the unknown-`kid`
+    /// cooldown without installing the keys it went for, refusing every token of a new key
+    /// until the next scheduled refresh. Outside a runtime it runs inline.
+    async fn refresh(self: &Arc<Self>, reason: Reason) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.refresh_now(reason).await;
+        };
+        let this = self.clone();
+        let task = runtime.spawn(async move { this.refresh_now(reason).await });
+        // A panic in the fetch (there is none to expect) is not a fetch.
+        task.await.unwrap_or(false)
+    }
+
+    async fn refresh_now(&self, reason: Reason) -> bool {
         let seen = self.attempts.load(Ordering::SeqCst);
         let _guard = self.fetch_lock.lock().await;
         if reason != Reason::Scheduled && self.attempts.load(Ordering::SeqCst) != seen {
