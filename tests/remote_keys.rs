@@ -398,3 +398,139 @@ async fn refresh_follows_cache_control() {
         "refreshed every 200-300 ms: {fetched} fetches in 1 s"
     );
 }
+
+/// A JWK of `key` published under `kid` (`None`: without one).
+fn jwk_as(key: TestKey, kid: Option<&str>) -> serde_json::Value {
+    let mut jwk = serde_json::to_value(key.jwk()).expect("JWK serialises");
+    match kid {
+        Some(kid) => jwk["kid"] = json!(kid),
+        None => {
+            jwk.as_object_mut()
+                .expect("a JWK is an object")
+                .remove("kid");
+        }
+    }
+    jwk
+}
+
+/// A token of `key` whose header carries `kid` (`None`: no `kid` member).
+fn token_with_kid(iss: &str, key: TestKey, kid: Option<&str>) -> String {
+    let mut h = header(key);
+    match kid {
+        Some(kid) => h["kid"] = json!(kid),
+        None => {
+            h.as_object_mut()
+                .expect("a header is an object")
+                .remove("kid");
+        }
+    }
+    let mut c = claims("orders:read");
+    c["iss"] = json!(iss);
+    sign_json(&h, &c, key)
+}
+
+/// During a rotation overlap two RSA keys are published; a kid-less RS256 token signed by
+/// either is accepted — every fitting key is tried — and nothing is refetched. A kid-less
+/// token neither key signed is a bad signature, again without a refetch.
+#[tokio::test]
+async fn a_kid_less_token_is_tried_against_every_fitting_key() {
+    let idp = IdentityProvider::start(&[TestKey::Rsa1, TestKey::Rsa2]).await;
+    let validator = validator(&idp, source(&idp)).await;
+    let iss = idp.issuer();
+    let fetched = idp.jwks_requests();
+    for key in [TestKey::Rsa1, TestKey::Rsa2] {
+        validator
+            .validate(&token_with_kid(&iss, key, None))
+            .await
+            .unwrap_or_else(|e| panic!("kid-less token of {key:?}: {e:?}"));
+    }
+    // Another token's signature on this token's header and payload: neither key signed it.
+    let forged = {
+        let token = token_with_kid(&iss, TestKey::Rsa1, None);
+        let (signed, _) = token.rsplit_once('.').expect("three segments");
+        let mut other_claims = claims("orders:admin");
+        other_claims["iss"] = json!(iss);
+        let mut h = header(TestKey::Rsa1);
+        h.as_object_mut().expect("object").remove("kid");
+        let other = sign_json(&h, &other_claims, TestKey::Rsa1);
+        let (_, signature) = other.rsplit_once('.').expect("three segments");
+        format!("{signed}.{signature}")
+    };
+    assert_eq!(
+        validator.validate(&forged).await.unwrap_err(),
+        TokenError::BadSignature
+    );
+    assert_eq!(
+        idp.jwks_requests(),
+        fetched,
+        "no refetch for kid-less tokens"
+    );
+}
+
+/// A kid-less key (one the provider published without `kid`) does not swallow unknown
+/// kids: a token of a newly published key whose kid is unknown first fails against the
+/// kid-less key, then gets the usual refetch and is accepted.
+#[tokio::test]
+async fn an_unknown_kid_refetches_even_with_a_kid_less_key() {
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_jwks(json!({"keys": [jwk_as(TestKey::Rsa1, None)]}));
+    let validator = validator(&idp, source(&idp)).await;
+    let iss = idp.issuer();
+    validator
+        .validate(&token_with_kid(&iss, TestKey::Rsa1, Some("anything")))
+        .await
+        .expect("the kid-less key verifies a token whose kid no key has");
+
+    idp.set_jwks(
+        json!({"keys": [jwk_as(TestKey::Rsa1, None), jwk_as(TestKey::Rsa2, Some("rsa-2"))]}),
+    );
+    let fetched = idp.jwks_requests();
+    validator
+        .validate(&token_with_kid(&iss, TestKey::Rsa2, Some("rsa-2")))
+        .await
+        .expect("refetched after the kid-less key refused it");
+    assert_eq!(idp.jwks_requests(), fetched + 1);
+}
+
+/// A provider that reuses a kid for a new key: the old key refuses the new token's
+/// signature, which triggers one refetch, and the token is accepted with the new key. A
+/// forgery under a known kid stays a bad signature, and refetches at most once per cooldown.
+#[tokio::test]
+async fn a_reused_kid_refetches_once_then_verifies() {
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_jwks(json!({"keys": [jwk_as(TestKey::Rsa1, Some("signing"))]}));
+    let validator = validator(
+        &idp,
+        source(&idp).unknown_kid_cooldown(Duration::from_secs(60)),
+    )
+    .await;
+    let iss = idp.issuer();
+    validator
+        .validate(&token_with_kid(&iss, TestKey::Rsa1, Some("signing")))
+        .await
+        .expect("the first key");
+
+    idp.set_jwks(json!({"keys": [jwk_as(TestKey::Rsa2, Some("signing"))]}));
+    let fetched = idp.jwks_requests();
+    validator
+        .validate(&token_with_kid(&iss, TestKey::Rsa2, Some("signing")))
+        .await
+        .expect("the reused kid's new key, after one refetch");
+    assert_eq!(idp.jwks_requests(), fetched + 1);
+
+    // Forgeries under the known kid: bad signatures, and the cooldown holds the fetches.
+    for _ in 0..5 {
+        assert_eq!(
+            validator
+                .validate(&token_with_kid(&iss, TestKey::Rsa1, Some("signing")))
+                .await
+                .unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+    assert_eq!(
+        idp.jwks_requests(),
+        fetched + 1,
+        "no refetch within the cooldown"
+    );
+}

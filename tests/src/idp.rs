@@ -53,6 +53,8 @@ struct Inner {
     issuer: String,
     discovery_issuer: Mutex<Option<String>>,
     keys: Mutex<Vec<TestKey>>,
+    /// Served instead of `keys` when set.
+    raw_jwks: Mutex<Option<Value>>,
     max_age: Mutex<Option<u64>>,
     mode: Mutex<Mode>,
     answers: Mutex<HashMap<String, Value>>,
@@ -100,6 +102,7 @@ impl IdentityProvider {
             issuer: format!("http://{addr}/"),
             discovery_issuer: Mutex::new(None),
             keys: Mutex::new(keys.to_vec()),
+            raw_jwks: Mutex::new(None),
             max_age: Mutex::new(None),
             mode: Mutex::new(Mode::Normal),
             answers: Mutex::new(HashMap::new()),
@@ -147,7 +150,14 @@ impl IdentityProvider {
 
     /// Serves these keys from now on.
     pub fn set_keys(&self, keys: &[TestKey]) {
+        *lock(&self.inner.raw_jwks) = None;
         *lock(&self.inner.keys) = keys.to_vec();
+    }
+
+    /// Serves this JWKS document as it is (kid-less or reused kids, say) until the next
+    /// [`set_keys`](Self::set_keys).
+    pub fn set_jwks(&self, document: Value) {
+        *lock(&self.inner.raw_jwks) = Some(document);
     }
 
     /// Sends `Cache-Control: max-age` with the JWKS.
@@ -294,11 +304,14 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     if let Some(response) = gate(&inner).await {
         return response;
     }
-    let keys: Vec<Value> = lock(&inner.keys)
-        .iter()
-        .map(|k| serde_json::to_value(k.jwk()).expect("JWK serialises"))
-        .collect();
-    let mut response = axum::Json(json!({ "keys": keys })).into_response();
+    let document = lock(&inner.raw_jwks).clone().unwrap_or_else(|| {
+        let keys: Vec<Value> = lock(&inner.keys)
+            .iter()
+            .map(|k| serde_json::to_value(k.jwk()).expect("JWK serialises"))
+            .collect();
+        json!({ "keys": keys })
+    });
+    let mut response = axum::Json(document).into_response();
     if let Some(max_age) = *lock(&inner.max_age)
         && let Ok(value) = format!("public, max-age={max_age}").parse()
     {

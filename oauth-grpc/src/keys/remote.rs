@@ -35,9 +35,9 @@ struct Snapshot {
 /// Why a fetch is wanted; decides whether a recent attempt makes it unnecessary.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reason {
-    /// Start-up: always fetch.
+    /// Start-up: unless a fetch (the background refresh's first) just succeeded.
     Scheduled,
-    /// The background timer: unless a fetch just happened.
+    /// The background timer: unless a fetch just succeeded.
     Timer,
     /// No usable keys: fetch unless an attempt failed within the retry interval.
     Missing,
@@ -192,19 +192,20 @@ impl RemoteKeys {
     /// cooldown without installing the keys it went for, refusing every token of a new key
     /// until the next scheduled refresh. Outside a runtime it runs inline.
     async fn refresh(self: &Arc<Self>, reason: Reason) -> bool {
+        // Fetches finished after this point answer this call too.
+        let seen = self.attempts.load(Ordering::SeqCst);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return self.refresh_now(reason).await;
+            return self.refresh_now(reason, seen).await;
         };
         let this = self.clone();
-        let task = runtime.spawn(async move { this.refresh_now(reason).await });
+        let task = runtime.spawn(async move { this.refresh_now(reason, seen).await });
         // A panic in the fetch (there is none to expect) is not a fetch.
         task.await.unwrap_or(false)
     }
 
-    async fn refresh_now(&self, reason: Reason) -> bool {
-        let seen = self.attempts.load(Ordering::SeqCst);
+    async fn refresh_now(&self, reason: Reason, seen: u64) -> bool {
         let _guard = self.fetch_lock.lock().await;
-        if reason != Reason::Scheduled && self.attempts.load(Ordering::SeqCst) != seen {
+        if self.attempts.load(Ordering::SeqCst) != seen {
             return false; // a fetch finished while we waited: use its result
         }
         let snapshot = self.snapshot();
@@ -213,14 +214,13 @@ impl RemoteKeys {
             at.is_some_and(|at| now.duration_since(at) < within)
         };
         match reason {
-            Reason::Scheduled => {}
-            Reason::Timer
+            Reason::Scheduled | Reason::Timer
                 if snapshot.last_error.is_none()
                     && recent(snapshot.fetched_at, self.opts.min_refresh) =>
             {
                 return false;
             }
-            Reason::Timer => {}
+            Reason::Scheduled | Reason::Timer => {}
             Reason::Missing if recent(snapshot.last_attempt, self.opts.retry) => return false,
             Reason::Missing => {}
             Reason::UnknownKid if recent(snapshot.last_kid_refetch, self.opts.kid_cooldown) => {

@@ -431,43 +431,66 @@ impl KeySet {
         self.keys.iter().any(|k| k.key_type == KeyType::Hmac)
     }
 
-    /// The key for a token: by `kid` when the header has one, else the only key that allows
-    /// `alg`. The `kid` is only compared, never used to fetch anything.
-    pub(crate) fn select(
+    /// The keys to try for a token, by the `kid` and `alg` of its header. The `kid` is only
+    /// compared, never used to fetch anything.
+    ///
+    /// - A `kid` some key has: those keys that fit `alg` (normally one); none fitting is an
+    ///   [`AlgorithmMismatch`](TokenError::AlgorithmMismatch).
+    /// - A `kid` no key has: the keys *without* a `kid` that fit `alg` (keys loaded from PEM
+    ///   often have none).
+    /// - No `kid`: every key that fits `alg` — during a rotation overlap the provider
+    ///   publishes two or more keys of one type, and a kid-less token may be signed by any.
+    ///
+    /// At most [`MAX_CANDIDATES`] keys are tried, in the order they were loaded, so a token
+    /// costs a bounded number of signature checks. None at all is
+    /// [`UnknownKey`](TokenError::UnknownKey).
+    pub(crate) fn candidates(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<&VerifyingKey, TokenError> {
-        match kid {
-            Some(kid) => {
-                let mut with_kid = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid));
-                let Some(first) = with_kid.next() else {
-                    // Keys configured without a kid (a PEM key, say) match any kid, if exactly
-                    // one of them fits the algorithm.
-                    let mut fitting = self
-                        .keys
-                        .iter()
-                        .filter(|k| k.kid.is_none() && k.allows(alg));
-                    return match (fitting.next(), fitting.next()) {
-                        (Some(only), None) => Ok(only),
-                        _ => Err(TokenError::UnknownKey),
-                    };
-                };
-                if first.allows(alg) {
-                    return Ok(first);
+    ) -> Result<Candidates<'_>, TokenError> {
+        let by_kid = kid.is_some_and(|kid| self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
+        let fits = |key: &&VerifyingKey| {
+            key.allows(alg)
+                && match kid {
+                    Some(kid) if by_kid => key.kid.as_deref() == Some(kid),
+                    Some(_) => key.kid.is_none(),
+                    None => true,
                 }
-                // Rare: one kid on several keys (e.g. one per algorithm).
-                with_kid
-                    .find(|k| k.allows(alg))
-                    .ok_or(TokenError::AlgorithmMismatch)
-            }
-            None => {
-                let mut fitting = self.keys.iter().filter(|k| k.allows(alg));
-                match (fitting.next(), fitting.next()) {
-                    (Some(only), None) => Ok(only),
-                    _ => Err(TokenError::UnknownKey),
-                }
-            }
+        };
+        let mut found = Candidates {
+            keys: [None; MAX_CANDIDATES],
+            by_kid,
+        };
+        for (slot, key) in found.keys.iter_mut().zip(self.keys.iter().filter(fits)) {
+            *slot = Some(key);
         }
+        match (found.keys[0], found.by_kid) {
+            (Some(_), _) => Ok(found),
+            (None, true) => Err(TokenError::AlgorithmMismatch),
+            (None, false) => Err(TokenError::UnknownKey),
+        }
+    }
+}
+
+/// The most keys one token is checked against (see [`KeySet::candidates`]).
+pub(crate) const MAX_CANDIDATES: usize = 4;
+
+/// The keys a token may be signed with, at most [`MAX_CANDIDATES`], without allocating.
+#[derive(Debug)]
+pub(crate) struct Candidates<'a> {
+    keys: [Option<&'a VerifyingKey>; MAX_CANDIDATES],
+    by_kid: bool,
+}
+
+impl<'a> Candidates<'a> {
+    /// The keys, in the order they were loaded.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a VerifyingKey> + '_ {
+        self.keys.iter().map_while(|key| *key)
+    }
+
+    /// Whether they were found by the token's `kid` (rather than as kid-less keys).
+    pub(crate) fn by_kid(&self) -> bool {
+        self.by_kid
     }
 }

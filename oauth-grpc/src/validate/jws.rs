@@ -55,6 +55,38 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed)
 }
 
+/// Why [`Validator::check_jws`] refused a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Refused for good with these keys.
+    Token(TokenError),
+    /// The key named by the token's `kid` refused the signature: a refetch may bring the
+    /// provider's new key under a reused `kid`; otherwise it is a bad signature.
+    KeyRefused,
+}
+
+impl Refusal {
+    /// The error a caller sees when no refetch changes the answer.
+    pub(super) fn error(self) -> TokenError {
+        match self {
+            Self::Token(error) => error,
+            Self::KeyRefused => TokenError::BadSignature,
+        }
+    }
+
+    /// Whether keys fetched anew might verify the token: its `kid` is unknown, or the key
+    /// under its `kid` refused it.
+    pub(super) fn wants_new_keys(self) -> bool {
+        matches!(self, Self::KeyRefused | Self::Token(TokenError::UnknownKey))
+    }
+}
+
+impl From<TokenError> for Refusal {
+    fn from(error: TokenError) -> Self {
+        Self::Token(error)
+    }
+}
+
 impl Validator {
     /// Signature and claims against `keys`.
     pub(super) fn verify(
@@ -63,25 +95,35 @@ impl Validator {
         keys: &KeySet,
         now: u64,
     ) -> Result<Principal, TokenError> {
+        self.check_jws(token, keys, now).map_err(Refusal::error)
+    }
+
+    /// As [`verify`](Self::verify), saying whether new keys might change a refusal.
+    pub(super) fn check_jws(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: u64,
+    ) -> Result<Principal, Refusal> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
             (segments.next(), segments.next(), segments.next())
         else {
-            return Err(TokenError::Malformed);
+            return Err(TokenError::Malformed.into());
         };
         match segments.count() {
             0 => {}
-            2 => return Err(TokenError::Encrypted),
-            _ => return Err(TokenError::Malformed),
+            2 => return Err(TokenError::Encrypted.into()),
+            _ => return Err(TokenError::Malformed.into()),
         }
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
-            return Err(TokenError::Malformed);
+            return Err(TokenError::Malformed.into());
         }
 
         let header_json = decode_segment(header_b64)?;
         // RFC 7515 §4: a JSON object. serde would also read a struct from an array.
         if header_json.trim_ascii_start().first() != Some(&b'{') {
-            return Err(TokenError::Malformed);
+            return Err(TokenError::Malformed.into());
         }
         let header: Header =
             serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
@@ -89,44 +131,62 @@ impl Validator {
         if let Some(allowed) = &self.inner.algorithms
             && !allowed.contains(&alg)
         {
-            return Err(TokenError::UnsupportedAlgorithm);
+            return Err(TokenError::UnsupportedAlgorithm.into());
         }
         if header.crit {
             // We implement no JWS extension, so any `crit` entry is one we do not understand
             // (RFC 7515 §4.1.11); an empty or malformed `crit` is invalid as well.
-            return Err(TokenError::UnsupportedCritical);
+            return Err(TokenError::UnsupportedCritical.into());
         }
         if header.cty.as_deref().is_some_and(|cty| {
             cty.eq_ignore_ascii_case("JWT") || cty.eq_ignore_ascii_case("application/jwt")
         }) {
-            return Err(TokenError::Nested);
+            return Err(TokenError::Nested.into());
         }
         self.check_type(header.typ.as_deref())?;
 
-        let key = keys.select(header.kid.as_deref(), alg)?;
+        let candidates = keys.candidates(header.kid.as_deref(), alg)?;
         let signed = &token[..header_b64.len() + 1 + payload_b64.len()];
-        match jsonwebtoken::crypto::verify(
-            signature_b64,
-            signed.as_bytes(),
-            key.decoding_key(),
-            alg,
-        ) {
-            Ok(true) => {}
-            Ok(false) => return Err(TokenError::BadSignature),
-            Err(error) => {
-                return Err(match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::Base64(_) => TokenError::Malformed,
-                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-                        TokenError::AlgorithmMismatch
+        let mut verified = false;
+        for key in candidates.iter() {
+            match jsonwebtoken::crypto::verify(
+                signature_b64,
+                signed.as_bytes(),
+                key.decoding_key(),
+                alg,
+            ) {
+                Ok(true) => {
+                    verified = true;
+                    break;
+                }
+                Ok(false) => {}
+                Err(error) => match error.kind() {
+                    // Not the key's fault: no other key can do better.
+                    jsonwebtoken::errors::ErrorKind::Base64(_) => {
+                        return Err(TokenError::Malformed.into());
                     }
-                    _ => TokenError::BadSignature,
-                });
+                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+                        return Err(TokenError::AlgorithmMismatch.into());
+                    }
+                    _ => {}
+                },
             }
+        }
+        if !verified {
+            return Err(match (header.kid.is_some(), candidates.by_kid()) {
+                // The kid is known but its key refuses the signature: either a forgery or a
+                // provider that reused the kid for a new key. A refetch tells them apart.
+                (true, true) => Refusal::KeyRefused,
+                // An unknown kid that no kid-less key verifies either: a key we lack.
+                (true, false) => Refusal::Token(TokenError::UnknownKey),
+                // Kid-less: every key that fits was tried; a refetch would not help.
+                (false, _) => Refusal::Token(TokenError::BadSignature),
+            });
         }
 
         let claims = super::json::object(&decode_segment(payload_b64)?)
             .map_err(|_| TokenError::Malformed)?;
-        self.check_claims(claims, now)
+        Ok(self.check_claims(claims, now)?)
     }
 
     fn check_type(&self, typ: Option<&str>) -> Result<(), TokenError> {

@@ -25,6 +25,7 @@ use self::claims::Trust;
 use self::introspect::{Answer, Introspector};
 #[cfg(feature = "introspection")]
 pub use self::introspect::{ClientAuth, Introspection, TokenRouting};
+use self::jws::Refusal;
 
 /// Checks a bearer token and turns it into a [`Principal`] — a JWT access token
 /// (RFC 9068, per RFC 8725) by its signature and claims, an opaque one by introspection
@@ -244,14 +245,29 @@ impl Validator {
         }
         let (keys, mut generation) = config.keys.ensure().await?;
         let now = crate::time::unix_now();
-        let mut result = self.verify(token, &keys, now);
-        if matches!(result, Err(TokenError::UnknownKey))
-            && config.keys.after_unknown_kid(generation).await?
+        let mut result = self.check_jws(token, &keys, now);
+        if let Err(refusal) = result
+            && refusal.wants_new_keys()
         {
-            let (keys, refetched) = config.keys.ensure().await?;
-            generation = refetched;
-            result = self.verify(token, &keys, now);
+            // An unknown kid, or a known kid whose key refuses the signature (a provider
+            // that reused the kid): one rate-limited refetch, then one retry.
+            match config.keys.after_unknown_kid(generation).await {
+                Ok(true) => {
+                    let (keys, refetched) = config.keys.ensure().await?;
+                    generation = refetched;
+                    result = self.check_jws(token, &keys, now);
+                }
+                Ok(false) => {}
+                // The provider could not say whether it published this kid's key: 14.
+                Err(unavailable) if refusal == Refusal::Token(TokenError::UnknownKey) => {
+                    return Err(unavailable);
+                }
+                // A key we hold refused the signature; an unreachable provider does not
+                // make it valid.
+                Err(_) => {}
+            }
         }
+        let result = result.map_err(Refusal::error);
         if let Ok(principal) = &result {
             self.remember(key, principal, now, generation);
         }
