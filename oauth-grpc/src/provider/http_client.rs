@@ -10,11 +10,23 @@ use crate::error::{ConfigError, ProviderError, ProviderErrorKind, UrlError};
 /// Key documents and introspection answers larger than this are refused.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// The HTTP client used for discovery, JWKS and introspection requests.
+/// Overall timeout of one request (connect, send, read the body), unless set otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connect timeout of the default client.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP client used for discovery, JWKS, introspection and token requests.
 ///
-/// By default: 5 s connect timeout, 10 s overall timeout, no redirects, rustls with the
-/// platform's trust store. Bring your own `reqwest::Client` for a custom CA or mTLS towards
-/// the provider with [`HttpClient::from_reqwest`].
+/// Whichever `reqwest` client is underneath, every request gets the same guarantees: no
+/// redirect is followed (a 3xx answer is an error, so a form carrying a token or a client
+/// secret is never re-posted elsewhere), each URL must be HTTPS (plain http only to
+/// loopback, or with [`allow_insecure_http`](Self::allow_insecure_http)), a body over 1 MiB
+/// is refused, and each request has an overall timeout (10 s by default), so a provider
+/// that stops answering gets `UNAVAILABLE`, not a hang.
+///
+/// The default client adds a 5 s connect timeout and rustls with the platform's trust
+/// store. For a custom CA, a client certificate towards the provider or a proxy, pass your
+/// own `reqwest::ClientBuilder` to [`from_builder`](Self::from_builder).
 ///
 /// ```
 /// use std::time::Duration;
@@ -29,24 +41,87 @@ const MAX_BODY: usize = 1024 * 1024;
 pub struct HttpClient {
     client: reqwest::Client,
     allow_insecure_http: bool,
+    timeout: Duration,
+    /// Built from the caller's `reqwest::ClientBuilder`: [`timeouts`](Self::timeouts) keeps it.
+    custom: bool,
 }
 
 impl HttpClient {
     /// The default client.
     ///
+    /// ```
+    /// let client = oauth_grpc::HttpClient::new()?;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
     pub fn new() -> Result<Self, ConfigError> {
-        Self::build(Duration::from_secs(5), Duration::from_secs(10))
+        Self::build(DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
     }
 
     fn build(connect: Duration, total: Duration) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(connect)
-            .timeout(total)
+            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")));
+        let mut client = Self::from_builder(builder)?;
+        client.timeout = total;
+        client.custom = false;
+        Ok(client)
+    }
+
+    /// Other connect and overall (connect + send + read) timeouts. For a client made by
+    /// [`from_builder`](Self::from_builder), the connect timeout is the builder's own (set
+    /// it there); the overall timeout, which bounds the connect too, is applied here.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let client = oauth_grpc::HttpClient::new()?
+    ///     .timeouts(Duration::from_secs(1), Duration::from_secs(3))?;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
+    pub fn timeouts(self, connect: Duration, total: Duration) -> Result<Self, ConfigError> {
+        if self.custom {
+            return Ok(Self {
+                timeout: total,
+                ..self
+            });
+        }
+        let allow = self.allow_insecure_http;
+        let mut client = Self::build(connect, total)?;
+        client.allow_insecure_http = allow;
+        Ok(client)
+    }
+
+    /// Your own `reqwest` configuration (custom CA, client certificate, proxy), with this
+    /// crate's guarantees laid over it: redirects are turned off whatever the builder says,
+    /// and each request gets the overall timeout (10 s; see [`timeouts`](Self::timeouts)).
+    /// A builder is taken rather than a built `reqwest::Client` because a client's redirect
+    /// policy cannot be changed or checked afterwards.
+    ///
+    /// ```
+    /// use oauth_grpc::HttpClient;
+    ///
+    /// let builder = reqwest::Client::builder()
+    ///     // .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem)?)
+    ///     .connect_timeout(std::time::Duration::from_secs(2));
+    /// let client = HttpClient::from_builder(builder)?;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HttpClient`] when the client cannot be built (its TLS configuration,
+    /// say).
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, ConfigError> {
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError::HttpClient {
                 source: Arc::new(e.without_url()),
@@ -54,28 +129,9 @@ impl HttpClient {
         Ok(Self {
             client,
             allow_insecure_http: false,
+            timeout: DEFAULT_TIMEOUT,
+            custom: true,
         })
-    }
-
-    /// A client with other connect and overall (connect + read) timeouts.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
-    pub fn timeouts(self, connect: Duration, total: Duration) -> Result<Self, ConfigError> {
-        let allow = self.allow_insecure_http;
-        let mut client = Self::build(connect, total)?;
-        client.allow_insecure_http = allow;
-        Ok(client)
-    }
-
-    /// Uses your own `reqwest::Client` (custom CA, client certificate, proxy). Set its
-    /// timeouts: this crate adds none of its own to it.
-    pub fn from_reqwest(client: reqwest::Client) -> Self {
-        Self {
-            client,
-            allow_insecure_http: false,
-        }
     }
 
     /// Allows `http://` URLs on any host. Only for test providers on a private network:
@@ -113,6 +169,7 @@ impl HttpClient {
         let response = self
             .client
             .get(url)
+            .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -137,6 +194,7 @@ impl HttpClient {
         let mut request = self
             .client
             .post(url)
+            .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json")
             .form(form);
         if let Some((user, password)) = basic {
@@ -174,7 +232,11 @@ impl HttpClient {
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let (parts, body) = request.into_parts();
         let url = self.check_url("token endpoint", &parts.uri.to_string())?;
-        let mut outgoing = self.client.request(parts.method, url).body(body);
+        let mut outgoing = self
+            .client
+            .request(parts.method, url)
+            .timeout(self.timeout)
+            .body(body);
         for (name, value) in &parts.headers {
             outgoing = outgoing.header(name, value);
         }
