@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use examples::Store;
+use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_client::OrdersClient;
-use examples::pb::{CancelOrderRequest, WhoAmIRequest};
+use examples::pb::{CancelOrderRequest, PurgeCancelledRequest, WhoAmIRequest};
+use oauth_grpc::{OAuthLayer, PolicySet, UnknownPaths};
 use oauth_grpc_tests::issuer::{self, TestKey, claims, header, sign_json};
 use oauth_grpc_tests::{orders_layer, orders_server};
 use serde_json::json;
@@ -34,11 +36,13 @@ impl Visit for Visitor<'_> {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "oauth_grpc::audit" {
+        let target = event.metadata().target();
+        if !matches!(target, "oauth_grpc::audit" | "oauth_grpc::layer") {
             return;
         }
         let mut fields = Fields::new();
         event.record(&mut Visitor(&mut fields));
+        fields.insert("target".to_owned(), target.to_owned());
         self.0
             .lock()
             .expect("capture lock")
@@ -142,5 +146,60 @@ async fn allow_and_deny_are_audited_without_the_token() {
                 "credentials leaked into {fields:#?}"
             );
         }
+    }
+}
+
+/// Calls to a path without a rule are the caller's choice: one `debug` audit event each,
+/// one `warn` summary for the lot (at most one a minute), and every call counted.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_to_unknown_paths_are_counted_not_flooded() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    for unknown in [UnknownPaths::Deny, UnknownPaths::PassThrough] {
+        capture.0.lock().expect("capture lock").clear();
+        let layer = OAuthLayer::new(
+            oauth_grpc_tests::validator(),
+            PolicySet::new().service::<examples::OrderBook>(),
+        )
+        .unknown_paths(unknown);
+        let server = orders_server(layer.clone(), Store::default())
+            .await
+            .expect("bind");
+        let mut admin = OrdersAdminClient::new(server.channel().await.expect("connect"));
+        for _ in 0..200 {
+            admin
+                .purge_cancelled(PurgeCancelledRequest {})
+                .await
+                .expect_err("no rule here: refused by the layer or by the method's own check");
+        }
+        server.stop().await;
+
+        assert_eq!(layer.unknown_path_calls(), 200, "{unknown:?}");
+        let events = capture.0.lock().expect("capture lock").clone();
+        let audit: Vec<_> = events
+            .iter()
+            .filter(|(_, f)| f.get("target").map(String::as_str) == Some("oauth_grpc::audit"))
+            .collect();
+        assert_eq!(audit.len(), 200, "{unknown:?}: one audit event per call");
+        assert!(
+            audit
+                .iter()
+                .all(|(level, _)| *level == tracing::Level::DEBUG),
+            "{unknown:?}: audit events of unknown paths are debug"
+        );
+        let warnings: Vec<_> = events
+            .iter()
+            .filter(|(level, f)| {
+                *level == tracing::Level::WARN
+                    && f.get("target").map(String::as_str) == Some("oauth_grpc::layer")
+            })
+            .collect();
+        assert_eq!(warnings.len(), 1, "{unknown:?}: {warnings:#?}");
+        assert_eq!(
+            warnings[0].1.get("latest").map(String::as_str),
+            Some("/orders.v1.OrdersAdmin/PurgeCancelled")
+        );
     }
 }

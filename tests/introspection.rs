@@ -393,3 +393,67 @@ async fn active_answers_are_checked_like_claims() {
         assert!(validator.validate(&token).await.is_ok(), "{token_type}");
     }
 }
+
+/// `ClientSecret::from_file` is read off the runtime's threads. The secret file is a FIFO
+/// whose writer only writes once a task on the (single-threaded) runtime has run after the
+/// introspection started: a read that blocked the runtime's thread would starve that task,
+/// and the writer would give up waiting (after 10 s, only to end the test) and say so.
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn a_secret_file_is_read_without_blocking_the_runtime() {
+    use std::io::Write as _;
+    use std::sync::mpsc;
+
+    let dir = std::env::temp_dir().join(format!("oauth-grpc-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fifo = dir.join("introspection-secret");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo");
+
+    let (ran, signal) = mpsc::channel::<()>();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let in_time = signal.recv_timeout(Duration::from_secs(10)).is_ok();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .expect("open the FIFO for writing");
+            file.write_all(CLIENT_SECRET.as_bytes())
+                .expect("write the secret");
+            in_time
+        })
+    };
+
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(Introspection::new(
+            idp.introspection_url(),
+            CLIENT_ID,
+            ClientSecret::from_file(&fifo),
+        ))
+        .build()
+        .expect("valid configuration");
+    idp.set_introspection("opaque-fifo", active(&idp, "orders:read"));
+
+    let check = tokio::spawn(async move { validator.validate("opaque-fifo").await });
+    // Runs only if the runtime's thread is free while the secret is being read.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = ran.send(());
+    let principal = check
+        .await
+        .expect("task")
+        .expect("introspected with the file's secret");
+    assert_eq!(principal.subject(), Some("bob"));
+    assert!(
+        writer.join().expect("writer thread"),
+        "the runtime's thread was blocked by the secret file read"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -483,3 +483,47 @@ fn the_algorithm_allow_list_refuses_what_the_key_type_would_allow() {
     );
     assert!(only_rs256.validate_at(&rs256, now).is_ok());
 }
+
+/// Credentials in a provider URL — userinfo, or a query such as `?api_key=` — never appear in
+/// a configuration error, a start-up error or their `Debug`.
+#[tokio::test]
+async fn provider_urls_are_shown_without_their_credentials() {
+    let secret_bits = ["hunter2", "k3y-value"];
+    let plain = Validator::builder()
+        .issuer("https://idp.example.com/")
+        .audience(AUDIENCE)
+        .keys(KeySource::jwks_url(
+            "http://admin:hunter2@idp.example.com/jwks?api_key=k3y-value",
+        ))
+        .build()
+        .unwrap_err();
+    let unreachable = Validator::builder()
+        .issuer("http://admin:hunter2@127.0.0.1:9/?api_key=k3y-value")
+        .audience(AUDIENCE)
+        .keys(
+            KeySource::discover("http://admin:hunter2@127.0.0.1:9/?api_key=k3y-value")
+                .startup(Duration::from_millis(500), true),
+        )
+        .start()
+        .await
+        .unwrap_err();
+    for err in [&plain, &unreachable] {
+        let shown = format!("{err} {err:?}");
+        let mut source = std::error::Error::source(err);
+        let mut chain = String::new();
+        while let Some(cause) = source {
+            chain.push_str(&format!(" {cause} {cause:?}"));
+            source = cause.source();
+        }
+        for bit in secret_bits {
+            assert!(!shown.contains(bit), "{bit} in {shown}");
+            assert!(!chain.contains(bit), "{bit} in {chain}");
+        }
+    }
+    assert!(
+        plain
+            .to_string()
+            .contains("<redacted>@idp.example.com/jwks?<redacted>"),
+        "{plain}"
+    );
+}

@@ -67,13 +67,13 @@ impl ClientCredentials {
         let mut extra: Vec<(String, String)> = Vec::new();
         match &grant.auth {
             ClientAuthentication::SecretBasic(secret) => {
-                let secret = secret.reveal().map_err(ConfigError::from)?;
+                let secret = secret.reveal_async().await.map_err(ConfigError::from)?;
                 client = client
                     .set_client_secret(oauth2::ClientSecret::new(secret.to_string()))
                     .set_auth_type(oauth2::AuthType::BasicAuth);
             }
             ClientAuthentication::SecretPost(secret) => {
-                let secret = secret.reveal().map_err(ConfigError::from)?;
+                let secret = secret.reveal_async().await.map_err(ConfigError::from)?;
                 client = client
                     .set_client_secret(oauth2::ClientSecret::new(secret.to_string()))
                     .set_auth_type(oauth2::AuthType::RequestBody);

@@ -104,7 +104,7 @@ impl TokenExchange {
             form.push(("scope".into(), scope));
         }
         grant.targets(&mut form);
-        let basic = grant.authenticate(&endpoint, &mut form)?;
+        let basic = grant.authenticate(&endpoint, &mut form).await?;
         let mut request = http::Request::post(endpoint.as_str())
             .header(
                 http::header::CONTENT_TYPE,

@@ -82,18 +82,18 @@ impl Grant {
     }
 
     /// The client-authentication parameters for a form request; Basic credentials, if any.
-    pub(super) fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         endpoint: &str,
         form: &mut Vec<(String, String)>,
     ) -> Result<Option<(String, String)>, FetchError> {
         match &self.auth {
             ClientAuthentication::SecretBasic(secret) => {
-                let secret = secret.reveal().map_err(ConfigError::from)?;
+                let secret = secret.reveal_async().await.map_err(ConfigError::from)?;
                 Ok(Some((self.client_id.clone(), secret.to_string())))
             }
             ClientAuthentication::SecretPost(secret) => {
-                let secret = secret.reveal().map_err(ConfigError::from)?;
+                let secret = secret.reveal_async().await.map_err(ConfigError::from)?;
                 form.push(("client_id".into(), self.client_id.clone()));
                 form.push(("client_secret".into(), secret.to_string()));
                 Ok(None)

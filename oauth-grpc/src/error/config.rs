@@ -149,7 +149,7 @@ impl UrlError {
     fn new(what: &'static str, url: &str, problem: UrlProblem) -> Self {
         Self {
             what,
-            url: url.to_owned(),
+            url: super::shown_url(url),
             problem,
         }
     }

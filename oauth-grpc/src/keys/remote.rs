@@ -79,10 +79,10 @@ impl RemoteKeys {
         }))
     }
 
-    /// The configured issuer or JWKS URL, for messages.
-    fn source_url(&self) -> &str {
+    /// The configured issuer or JWKS URL, for messages and logs (credentials redacted).
+    fn source_url(&self) -> String {
         match &self.opts.origin {
-            Origin::Discover(url) | Origin::Url(url) => url,
+            Origin::Discover(url) | Origin::Url(url) => crate::error::shown_url(url),
         }
     }
 
@@ -166,7 +166,7 @@ impl RemoteKeys {
         }
         let reason = match loaded {
             Err(_) => ProviderError::new(ProviderErrorKind::StartupTimeout {
-                source: self.source_url().to_owned(),
+                source: self.source_url(),
                 after: self.opts.startup_timeout,
             }),
             Ok(_) => self

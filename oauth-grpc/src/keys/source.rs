@@ -215,8 +215,8 @@ impl Keys {
                 && !issuers.contains(discovered)
             {
                 return Err(ConfigError::DiscoveryIssuer {
-                    discovered: discovered.clone(),
-                    configured: issuers.to_vec(),
+                    discovered: crate::error::shown_url(discovered),
+                    configured: issuers.iter().map(|i| crate::error::shown_url(i)).collect(),
                 });
             }
             return Ok(Self::Remote(RemoteKeys::new(options)?));

@@ -46,7 +46,7 @@ async fn metadata(
             Err(error) => {
                 last_error = Some(ProviderError::with_source(
                     ProviderErrorKind::Discovery {
-                        url: url.to_string(),
+                        url: crate::error::shown_url(url.as_str()),
                     },
                     Arc::new(error),
                 ));
@@ -54,7 +54,7 @@ async fn metadata(
             }
         };
         let not_metadata = || ProviderErrorKind::NotMetadata {
-            url: url.to_string(),
+            url: crate::error::shown_url(url.as_str()),
             needed,
         };
         let document: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
@@ -65,7 +65,7 @@ async fn metadata(
         };
         if found != issuer {
             return Err(ProviderError::new(ProviderErrorKind::IssuerMismatch {
-                url: url.to_string(),
+                url: crate::error::shown_url(url.as_str()),
                 found: found.to_owned(),
                 expected: issuer.to_owned(),
             }));

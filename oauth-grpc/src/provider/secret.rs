@@ -2,7 +2,7 @@
 //! by `Debug`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::SecretError;
@@ -52,19 +52,44 @@ impl ClientSecret {
     pub fn reveal(&self) -> Result<Arc<str>, SecretError> {
         match &self.0 {
             SecretSource::Value(value) => Ok(value.clone()),
-            SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
-                    path: path.clone(),
-                    source: Arc::new(e),
-                })?;
-                let secret = text.trim();
-                if secret.is_empty() {
-                    return Err(SecretError::Empty { path: path.clone() });
-                }
-                Ok(Arc::from(secret))
-            }
+            SecretSource::File(path) => read(path),
         }
     }
+
+    /// As [`reveal`](Self::reveal), reading a file on tokio's blocking pool so that a slow
+    /// disk or a network mount does not stall the runtime's worker threads (inline outside a
+    /// runtime).
+    pub(crate) async fn reveal_async(&self) -> Result<Arc<str>, SecretError> {
+        let SecretSource::File(path) = &self.0 else {
+            return self.reveal();
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return read(path);
+        };
+        let owned = path.clone();
+        match runtime.spawn_blocking(move || read(&owned)).await {
+            Ok(result) => result,
+            Err(join) => Err(SecretError::Unreadable {
+                path: path.clone(),
+                source: Arc::new(std::io::Error::other(join.to_string())),
+            }),
+        }
+    }
+}
+
+/// The secret in `path`, trimmed; an empty file is an error.
+fn read(path: &Path) -> Result<Arc<str>, SecretError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
+        path: path.to_owned(),
+        source: Arc::new(e),
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(SecretError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Arc::from(secret))
 }
 
 impl fmt::Debug for ClientSecret {

@@ -170,7 +170,9 @@ where
     }
 }
 
-/// The default sink: a structured `tracing` event, target `oauth_grpc::audit`.
+/// The default sink: a structured `tracing` event, target `oauth_grpc::audit`, at `INFO` for
+/// an allow and `WARN` for a deny — except calls to paths without a rule (`no_rule`,
+/// `pass_through`), at `DEBUG`: the layer counts those and warns at most once a minute.
 ///
 /// Fields: `decision`, `reason`, `rpc`, `rule`, `required`, `granted`, `subject`,
 /// `client_id`, `issuer`, `jti`, `actor`, `peer`. Absent values are empty strings.
@@ -184,12 +186,19 @@ pub struct TracingSink;
 
 impl AuditSink for TracingSink {
     fn record(&self, event: &AuditEvent<'_>) {
+        // A path without a rule is the caller's choice, one event per call: `debug`, so a
+        // caller cannot flood the logs (the layer counts them and warns once a minute).
+        let unruled = matches!(event.reason, "no_rule" | "pass_through");
         let level = match event.decision {
+            _ if unruled => tracing::Level::DEBUG,
             Decision::Allow => tracing::Level::INFO,
             Decision::Deny => tracing::Level::WARN,
         };
         // Nothing is formatted when no subscriber wants the event.
         let enabled = match level {
+            tracing::Level::DEBUG => {
+                tracing::enabled!(target: "oauth_grpc::audit", tracing::Level::DEBUG)
+            }
             tracing::Level::INFO => {
                 tracing::enabled!(target: "oauth_grpc::audit", tracing::Level::INFO)
             }
@@ -233,9 +242,10 @@ impl AuditSink for TracingSink {
                 )
             };
         }
-        match event.decision {
-            Decision::Allow => emit!(tracing::Level::INFO),
-            Decision::Deny => emit!(tracing::Level::WARN),
+        match level {
+            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            _ => emit!(tracing::Level::WARN),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use tonic::Status;
 use tonic::server::NamedService;
@@ -81,6 +83,7 @@ struct Shared {
     sink: Arc<dyn AuditSink>,
     unknown: UnknownPaths,
     max_header_len: usize,
+    unknown_calls: Arc<UnknownPathLog>,
 }
 
 impl fmt::Debug for OAuthLayer {
@@ -105,6 +108,7 @@ impl OAuthLayer {
                 sink: Arc::new(TracingSink),
                 unknown: UnknownPaths::Deny,
                 max_header_len: DEFAULT_MAX_HEADER_LEN,
+                unknown_calls: Arc::new(UnknownPathLog::new()),
             }),
         }
     }
@@ -124,6 +128,23 @@ impl OAuthLayer {
     #[must_use]
     pub fn unknown_paths(self, unknown: UnknownPaths) -> Self {
         self.with(|s| s.unknown = unknown)
+    }
+
+    /// How many calls so far named a path without a rule (refused, or passed through under
+    /// [`UnknownPaths::PassThrough`]), across every clone of this layer. Such calls are
+    /// logged at `debug` one by one and summarised at `warn` at most once a minute, so a
+    /// caller cannot flood the logs with them; this count is the number to watch.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new());
+    /// assert_eq!(layer.unknown_path_calls(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unknown_path_calls(&self) -> u64 {
+        self.shared.unknown_calls.calls.load(Ordering::Relaxed)
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
@@ -261,6 +282,7 @@ impl Shared {
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|info| info.remote_addr());
         let Some(rule) = self.policies.rule_for(path) else {
+            self.unknown_calls.record(path);
             // A path two tables disagree about is refused even under pass-through.
             if self.unknown == UnknownPaths::PassThrough
                 && !self.policies.conflicts().contains(&path)
@@ -458,5 +480,61 @@ where
                 Poll::Ready(Ok(response.take().unwrap_or_default()))
             }
         }
+    }
+}
+
+/// Counts calls to paths without a rule, and says so at `warn` at most once a minute.
+#[derive(Debug)]
+struct UnknownPathLog {
+    calls: AtomicU64,
+    since_warning: AtomicU64,
+    /// Seconds since `start` of the last warning, plus one; 0 before the first.
+    warned_at: AtomicU64,
+    start: Instant,
+}
+
+impl UnknownPathLog {
+    /// At most one warning per this many seconds.
+    const INTERVAL_SECS: u64 = 60;
+    /// The longest part of a caller's path a warning shows.
+    const SHOWN_PATH: usize = 128;
+
+    fn new() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            since_warning: AtomicU64::new(0),
+            warned_at: AtomicU64::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    fn record(&self, path: &str) {
+        let total = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        self.since_warning.fetch_add(1, Ordering::Relaxed);
+        let now = self.start.elapsed().as_secs() + 1;
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if last != 0 && now < last + Self::INTERVAL_SECS {
+            return;
+        }
+        if self
+            .warned_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another call warns
+        }
+        let calls = self.since_warning.swap(0, Ordering::Relaxed);
+        let end = (0..=path.len().min(Self::SHOWN_PATH))
+            .rev()
+            .find(|&i| path.is_char_boundary(i))
+            .unwrap_or(0);
+        let shown = &path[..end];
+        tracing::warn!(
+            target: "oauth_grpc::layer",
+            calls,
+            total,
+            latest = shown,
+            "calls to paths without an access rule (logged at most once a minute; see OAuthLayer::unknown_path_calls)"
+        );
     }
 }

@@ -311,7 +311,7 @@ impl Introspector {
     }
 
     async fn request(&self, token: &str) -> Result<Answer, TokenError> {
-        let secret = self.config.secret.reveal().map_err(|error| {
+        let secret = self.config.secret.reveal_async().await.map_err(|error| {
             tracing::error!(target: "oauth_grpc::introspection", %error, "cannot introspect");
             TokenError::Unavailable
         })?;
