@@ -73,6 +73,12 @@ enum Sign {
     #[serde(rename = "hmac-with-rsa-1-public-pem")]
     HmacWithRsa1PublicPem,
     FlipBit,
+    /// ec-256 under ES256, its raw `r || s` then re-encoded as an ASN.1 DER sequence.
+    #[serde(rename = "ec-256-der")]
+    Ec256Der,
+    /// ed-1 under EdDSA, then `S + L` in place of `S` (a malleable, non-canonical signature).
+    #[serde(rename = "ed-1-s-plus-l")]
+    Ed1SPlusL,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +283,18 @@ fn build(case: &Case, valid_signature: &str, now: i64) -> Result<Vec<Vec<u8>>, S
         _ => jsonwebtoken::Algorithm::RS256,
     };
     let jwt = match case.sign {
+        Sign::Ec256Der => sign_segments(
+            &header_b64,
+            &payload_b64,
+            &TestKey::Ec256.encoding_key(),
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        Sign::Ed1SPlusL => sign_segments(
+            &header_b64,
+            &payload_b64,
+            &TestKey::Ed25519.encoding_key(),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
         Sign::Rsa1 | Sign::FlipBit => sign_segments(
             &header_b64,
             &payload_b64,
@@ -302,11 +320,24 @@ fn build(case: &Case, valid_signature: &str, now: i64) -> Result<Vec<Vec<u8>>, S
         parts.next().unwrap_or_default().to_owned(),
         parts.next().unwrap_or_default().to_owned(),
     );
-    if case.sign == Sign::FlipBit {
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let mut bytes = base64::Engine::decode(&engine, &s).map_err(|e| e.to_string())?;
-        bytes[10] ^= 0x01;
-        s = b64(&bytes);
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    match case.sign {
+        Sign::FlipBit => {
+            let mut bytes = base64::Engine::decode(&engine, &s).map_err(|e| e.to_string())?;
+            bytes[10] ^= 0x01;
+            s = b64(&bytes);
+        }
+        Sign::Ec256Der => {
+            let raw = base64::Engine::decode(&engine, &s).map_err(|e| e.to_string())?;
+            let (r, rest) = raw.split_at(32);
+            s = b64(&der_signature(r, rest));
+        }
+        Sign::Ed1SPlusL => {
+            let mut bytes = base64::Engine::decode(&engine, &s).map_err(|e| e.to_string())?;
+            add_group_order(&mut bytes[32..]);
+            s = b64(&bytes);
+        }
+        _ => {}
     }
     let fill = |template: &str| {
         template
@@ -324,6 +355,42 @@ fn build(case: &Case, valid_signature: &str, now: i64) -> Result<Vec<Vec<u8>>, S
         .iter()
         .map(|t| expand_bytes(&fill(&t.replace("{token}", &token))))
         .collect()
+}
+
+/// ECDSA `r` and `s` as the ASN.1 DER `SEQUENCE { INTEGER r, INTEGER s }` of X.509, which
+/// JWS (RFC 7518 §3.4) does not use: a verifier that accepted it would be reading two formats.
+fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
+    let integer = |bytes: &[u8]| {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut value = Vec::with_capacity(trimmed.len() + 3);
+        value.push(0x02);
+        let pad = trimmed.first().is_none_or(|b| b & 0x80 != 0);
+        value.push(u8::try_from(trimmed.len() + usize::from(pad)).unwrap_or(u8::MAX));
+        if pad {
+            value.push(0);
+        }
+        value.extend_from_slice(&trimmed);
+        value
+    };
+    let body = [integer(r), integer(s)].concat();
+    let mut der = vec![0x30, u8::try_from(body.len()).unwrap_or(u8::MAX)];
+    der.extend_from_slice(&body);
+    der
+}
+
+/// Adds the order L of the Ed25519 group to the little-endian scalar `s` (RFC 8032 §5.1.7
+/// requires `S < L`; `S + L` verifies under the same equation for a lax verifier).
+fn add_group_order(s: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (byte, l) in s.iter_mut().zip(L) {
+        let sum = u16::from(*byte) + u16::from(l) + carry;
+        *byte = (sum & 0xff) as u8;
+        carry = sum >> 8;
+    }
 }
 
 async fn call(
@@ -464,4 +531,40 @@ async fn every_bad_credential_gets_its_code_and_challenge() {
     );
     assert!(store.is_empty(), "no refused call may reach a handler");
     server.stop().await;
+}
+
+/// The degenerate-signature rows start from signatures the validator accepts, so each row
+/// tests exactly its one change: DER re-encoding keeps `r` and `s`, `S + L` keeps `S` mod L.
+#[test]
+fn degenerate_signatures_are_made_from_valid_ones() {
+    let validator = validator();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    for key in [TestKey::Ec256, TestKey::Ed25519] {
+        let token = issuer::token(key, "orders:write");
+        validator
+            .validate_at(&token, SystemTime::now())
+            .unwrap_or_else(|e| panic!("{key:?} signs a valid token: {e:?}"));
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        let raw = base64::Engine::decode(&engine, signature).expect("base64url");
+        assert_eq!(raw.len(), 64);
+        if key == TestKey::Ec256 {
+            let der = der_signature(&raw[..32], &raw[32..]);
+            assert_eq!(der[0], 0x30);
+            assert_eq!(usize::from(der[1]), der.len() - 2);
+            let r_len = usize::from(der[3]);
+            let r = &der[4..4 + r_len];
+            assert_eq!(
+                r.iter().skip_while(|b| **b == 0).collect::<Vec<_>>(),
+                raw[..32]
+                    .iter()
+                    .skip_while(|b| **b == 0)
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            let mut s = raw[32..].to_vec();
+            add_group_order(&mut s);
+            assert_ne!(s, raw[32..].to_vec());
+            assert!(s[31] >= 0x10, "S + L is at least L");
+        }
+    }
 }

@@ -118,6 +118,16 @@ async fn accepted_claim_and_header_variants() {
         sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1),
     ));
 
+    // rsa-1 and rsa-2 are both published: a kid-less token is tried against each.
+    for (name, key) in [
+        ("kid-less, rsa-1 of two RSA keys", TestKey::Rsa1),
+        ("kid-less, rsa-2 of two RSA keys", TestKey::Rsa2),
+    ] {
+        let mut h = header(key);
+        h.as_object_mut().map(|m| m.remove("kid"));
+        variants.push((name, sign_json(&h, &claims("orders:read"), key)));
+    }
+
     let mut c = claims("orders:read");
     c["aud"] = json!(["billing-api", issuer::AUDIENCE]);
     variants.push((
@@ -398,5 +408,98 @@ async fn layer_around_a_single_service() {
         .await
         .expect_err("no layer, no principal");
     assert_eq!(status.code(), Code::Unauthenticated);
+    server.stop().await;
+}
+
+/// Under pass-through, spellings of a protected path that are not the path itself — a
+/// trailing slash, a doubled slash, a percent-encoded name, HTTP/1.1 — have no rule, and
+/// must reach no handler: tonic's router matches paths exactly, so they end in
+/// `UNIMPLEMENTED` or the method's own check, never in `CreateOrder`.
+#[tokio::test]
+async fn path_variants_under_pass_through_reach_no_handler() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let store = Store::default();
+    let layer = OAuthLayer::new(
+        validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    )
+    .unknown_paths(UnknownPaths::PassThrough);
+    let server = orders_server(layer, store.clone()).await.expect("bind");
+    let token = issuer::token(TestKey::Rsa1, "orders:write");
+    let channel = server.channel().await.expect("connect");
+
+    for path in [
+        "/orders.v1.Orders/CreateOrder/",
+        "//orders.v1.Orders/CreateOrder",
+        "/orders.v1.Orders/Create%4Frder",
+        "/orders%2Ev1%2EOrders/CreateOrder",
+        "/orders.v1.orders/createorder",
+    ] {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.expect("ready");
+        let request = authorized(
+            CreateOrderRequest {
+                item: "widget".into(),
+                quantity: 1,
+            },
+            &token,
+        );
+        let answer: Result<tonic::Response<examples::pb::Order>, _> = grpc
+            .unary(
+                request,
+                http::uri::PathAndQuery::try_from(path).expect("a path"),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await;
+        let status = answer.expect_err(path);
+        assert!(
+            matches!(status.code(), Code::Unimplemented | Code::Unauthenticated),
+            "{path}: {status:?}"
+        );
+        assert!(store.is_empty(), "{path} reached CreateOrder");
+    }
+
+    // A query is not part of the path: the call is CreateOrder, and its rule applies.
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("ready");
+    let answer: Result<tonic::Response<examples::pb::Order>, _> = grpc
+        .unary(
+            Request::new(CreateOrderRequest {
+                item: "widget".into(),
+                quantity: 1,
+            }),
+            http::uri::PathAndQuery::from_static("/orders.v1.Orders/CreateOrder?x=1"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    let status = answer.expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        store.is_empty(),
+        "the query variant passed without its rule"
+    );
+
+    // HTTP/1.1: the gRPC server speaks HTTP/2 only.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /orders.v1.Orders/CreateOrder HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/grpc\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    // Bounded only so that a hang fails instead of stalling the suite.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(store.is_empty(), "HTTP/1.1 reached CreateOrder");
     server.stop().await;
 }
