@@ -507,6 +507,18 @@ async fn provider_urls_are_shown_without_their_credentials() {
         .start()
         .await
         .unwrap_err();
+    let configured = format!(
+        "{:?} {:?}",
+        KeySource::jwks_url("https://admin:hunter2@idp.example.com/jwks?api_key=k3y-value"),
+        oauth_grpc::Introspection::new(
+            "https://admin:hunter2@idp.example.com/introspect?api_key=k3y-value",
+            "orders-api",
+            oauth_grpc::ClientSecret::new("s"),
+        ),
+    );
+    for bit in secret_bits {
+        assert!(!configured.contains(bit), "{bit} in {configured}");
+    }
     for err in [&plain, &unreachable] {
         let shown = format!("{err} {err:?}");
         let mut source = std::error::Error::source(err);

@@ -29,7 +29,8 @@ pub enum TokenError {
     /// `alg` does not fit the key: another key type, or the key declares another `alg`.
     #[error("the token's signing algorithm does not match its key")]
     AlgorithmMismatch,
-    /// No trusted key has the token's `kid`, or without `kid` no single key fits.
+    /// No trusted key has the token's `kid` (and no kid-less key verifies it), or without `kid`
+    /// no key fits its `alg`.
     #[error("the token's signing key is not trusted")]
     UnknownKey,
     /// The signature does not verify.

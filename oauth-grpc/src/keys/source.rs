@@ -124,12 +124,29 @@ impl KeySource {
 
 /// Where remote keys come from.
 #[cfg(feature = "jwks")]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) enum Origin {
     /// `{issuer}/.well-known/openid-configuration`, then RFC 8414.
     Discover(String),
     /// A JWKS document at this URL.
     Url(String),
+}
+
+#[cfg(feature = "jwks")]
+impl std::fmt::Debug for Origin {
+    // The URL without credentials (userinfo, query), like every message of the crate.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Discover(issuer) => f
+                .debug_tuple("Discover")
+                .field(&crate::error::shown_url(issuer))
+                .finish(),
+            Self::Url(url) => f
+                .debug_tuple("Url")
+                .field(&crate::error::shown_url(url))
+                .finish(),
+        }
+    }
 }
 
 /// The settings of a remote key source, written only by [`KeySource`]'s setters.

@@ -66,8 +66,8 @@ async fn metadata(
         if found != issuer {
             return Err(ProviderError::new(ProviderErrorKind::IssuerMismatch {
                 url: crate::error::shown_url(url.as_str()),
-                found: found.to_owned(),
-                expected: issuer.to_owned(),
+                found: crate::error::shown_url(found),
+                expected: crate::error::shown_url(issuer),
             }));
         }
         return member(needed)

@@ -92,7 +92,7 @@ pub enum TokenRouting {
 /// TTL; inactive and malformed ones for the short negative TTL; concurrent checks of one token
 /// make one request; cache keys are a SHA-256 of the token. No answer within the timeout is
 /// `UNAVAILABLE`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Introspection {
     endpoint: String,
     client_id: String,
@@ -107,6 +107,24 @@ pub struct Introspection {
     http: Option<HttpClient>,
     /// Accept answers without `aud`, leaving the audience decision to the provider.
     trust_audience: bool,
+}
+
+impl std::fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Introspection")
+            .field("endpoint", &crate::error::shown_url(&self.endpoint))
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret)
+            .field("auth", &self.auth)
+            .field("routing", &self.routing)
+            .field("timeout", &self.timeout)
+            .field("ttl", &self.ttl)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("capacity", &self.capacity)
+            .field("http", &self.http)
+            .field("trust_audience", &self.trust_audience)
+            .finish()
+    }
 }
 
 impl Introspection {

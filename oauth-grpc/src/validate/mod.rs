@@ -53,7 +53,7 @@ use self::jws::Refusal;
 /// decided at once); on a miss the syntax (RFC 6750 token68) and the length limit; then, off
 /// the connection's task, introspection or the JWS checks (the JWS: three base64url segments,
 /// JWE refused; `alg` on the allow-list and never `none`, `typ` per the profile, no `crit`, no
-/// nested `cty: JWT`; the key by `kid` or the single key that fits `alg`, never `jku`, `x5u`,
+/// nested `cty: JWT`; the key by `kid`, or each key that fits `alg` (up to 4), never `jku`, `x5u`,
 /// `jwk` or `x5c`; the algorithm bound to the key's type and declared `alg`; the signature) and
 /// the claims (`exp` required, `nbf`, `iat`, maximum lifetime, `iss` exact,
 /// `aud` containing a configured audience, the types of `sub`, `client_id`, `scope`/`scp` and
