@@ -37,6 +37,7 @@
 //! be reached.
 
 mod auth;
+mod cache;
 mod credentials;
 mod exchange;
 mod grant;
