@@ -58,6 +58,8 @@ struct Inner {
     answers: Mutex<HashMap<String, Value>>,
     client_secret: Mutex<String>,
     token_lifetime: Mutex<u64>,
+    /// Whether token answers carry `expires_in`.
+    expires_in: std::sync::atomic::AtomicBool,
     counters: Counters,
     /// Set by [`IdentityProvider::down`]: requests on connections opened before the port
     /// closed fail too, and those connections are closed.
@@ -105,6 +107,7 @@ impl IdentityProvider {
             answers: Mutex::new(HashMap::new()),
             client_secret: Mutex::new(TOKEN_CLIENT_SECRET.to_owned()),
             token_lifetime: Mutex::new(300),
+            expires_in: std::sync::atomic::AtomicBool::new(true),
             counters: Counters::default(),
             down: std::sync::atomic::AtomicBool::new(false),
         });
@@ -183,6 +186,12 @@ impl IdentityProvider {
     /// The lifetime of the tokens issued from now on.
     pub fn set_token_lifetime(&self, seconds: u64) {
         *lock(&self.inner.token_lifetime) = seconds;
+    }
+
+    /// Whether token answers carry `expires_in` from now on (they do unless turned off); the
+    /// tokens' `exp` follows [`set_token_lifetime`](Self::set_token_lifetime) either way.
+    pub fn set_send_expires_in(&self, send: bool) {
+        self.inner.expires_in.store(send, Ordering::SeqCst);
     }
 
     /// Token requests so far.
@@ -486,16 +495,15 @@ async fn token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
-    let token = crate::issuer::sign_json(
-        &crate::issuer::header(TestKey::Rsa1),
-        &claims,
-        TestKey::Rsa1,
-    );
-    axum::Json(json!({
+    let key = TestKey::Rsa1;
+    let token = crate::issuer::sign_json(&crate::issuer::header(key), &claims, key);
+    let mut answer = json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
         "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-    }))
-    .into_response()
+    });
+    if inner.expires_in.load(Ordering::SeqCst) {
+        answer["expires_in"] = json!(lifetime);
+    }
+    axum::Json(answer).into_response()
 }

@@ -13,35 +13,93 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::TokenSource;
-use super::cache::Tokens;
+use super::cache::{Timing, Tokens};
 
 /// Adds `authorization: Bearer <token>` to every outgoing call. See the
 /// [module docs](crate::client).
+///
+/// Clones share one token cache. The timing options ([`with_margin`](Self::with_margin),
+/// [`default_lifetime`](Self::default_lifetime), [`min_lifetime`](Self::min_lifetime)) apply
+/// to the calls made through the layer they were set on.
 #[derive(Clone)]
 pub struct BearerLayer {
     tokens: Arc<Tokens>,
+    timing: Timing,
 }
 
 impl fmt::Debug for BearerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerLayer")
-            .field("min_margin", &self.tokens.min_margin)
+            .field("min_margin", &self.timing.min_margin)
+            .field("default_lifetime", &self.timing.default_lifetime)
+            .field("min_lifetime", &self.timing.min_lifetime)
             .finish_non_exhaustive()
     }
 }
 
 impl BearerLayer {
-    /// A layer attaching tokens from `source`.
+    /// A layer attaching tokens from `source`: refreshed 30 seconds (or 10% of the lifetime,
+    /// if longer; at most half the lifetime) before expiry, a token without `expires_in` kept
+    /// 5 minutes, and every token kept at least 1 second.
+    ///
+    /// ```
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t"));
+    /// assert!(format!("{layer:?}").contains("default_lifetime: 300s"));
+    /// ```
     pub fn new(source: impl TokenSource) -> Self {
-        Self::with_margin(source, Duration::from_secs(30))
+        Self {
+            tokens: Arc::new(Tokens::new(Box::new(source))),
+            timing: Timing::DEFAULT,
+        }
     }
 
     /// Like [`new`](Self::new), refreshing at the later of `min_margin` and 10% of the
-    /// lifetime before expiry (instead of 30 seconds).
+    /// lifetime before expiry (instead of 30 seconds), and never earlier than half the
+    /// lifetime: a token is never due for refresh when it arrives, whatever its lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::with_margin(StaticToken::new("t"), Duration::from_secs(5));
+    /// assert!(format!("{layer:?}").contains("min_margin: 5s"));
+    /// ```
     pub fn with_margin(source: impl TokenSource, min_margin: Duration) -> Self {
-        Self {
-            tokens: Arc::new(Tokens::new(Box::new(source), min_margin)),
-        }
+        let mut layer = Self::new(source);
+        layer.timing.min_margin = min_margin;
+        layer
+    }
+
+    /// How long a token whose endpoint named no lifetime (no `expires_in`, or a
+    /// [`TokenSource`] returning `None`) is used before it is fetched anew; 5 minutes by
+    /// default. [`Duration::MAX`] keeps such a token for good.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t")).default_lifetime(Duration::from_secs(60));
+    /// assert!(format!("{layer:?}").contains("default_lifetime: 60s"));
+    /// ```
+    #[must_use]
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.timing.default_lifetime = lifetime;
+        self
+    }
+
+    /// The shortest time a fetched token is used, whatever its lifetime says; 1 second by
+    /// default. An endpoint answering `expires_in: 0` (or 1) then costs a fetch or two per
+    /// `lifetime`, not one per call; servers' clock leeway usually accepts such a token.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t")).min_lifetime(Duration::from_secs(5));
+    /// assert!(format!("{layer:?}").contains("min_lifetime: 5s"));
+    /// ```
+    #[must_use]
+    pub fn min_lifetime(mut self, lifetime: Duration) -> Self {
+        self.timing.min_lifetime = lifetime;
+        self
     }
 
     /// A valid token now (fetching one if needed), e.g. to pass on as an `actor_token`.
@@ -59,7 +117,7 @@ impl BearerLayer {
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Arc<str>, Status> {
-        self.tokens.get().await
+        self.tokens.get(self.timing).await
     }
 }
 
@@ -70,6 +128,7 @@ impl<S> Layer<S> for BearerLayer {
         Bearer {
             inner,
             tokens: self.tokens.clone(),
+            timing: self.timing,
         }
     }
 }
@@ -79,6 +138,7 @@ impl<S> Layer<S> for BearerLayer {
 pub struct Bearer<S> {
     inner: S,
     tokens: Arc<Tokens>,
+    timing: Timing,
 }
 
 impl<S: fmt::Debug> fmt::Debug for Bearer<S> {
@@ -149,8 +209,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let tokens = self.tokens.clone();
+        let timing = self.timing;
         Box::pin(async move {
-            let token = match tokens.get().await {
+            let token = match tokens.get(timing).await {
                 Ok(token) => token,
                 // Nothing is sent without a valid token.
                 Err(status) => return Ok(status.into_http()),
