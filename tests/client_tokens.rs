@@ -1,5 +1,5 @@
 //! The client side against a real token-endpoint double and a real protected server on
-//! 127.0.0.1: caching, refresh, single flight, short and missing lifetimes,
+//! 127.0.0.1: caching, refresh, single flight, short and missing lifetimes, refused tokens,
 //! outages, token exchange, secret hygiene and secret rotation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,10 +32,15 @@ struct Protected {
 }
 
 async fn protected(idp: &IdentityProvider) -> Protected {
+    protected_trusting(idp, &issuer::jwks()).await
+}
+
+/// [`protected`], trusting only the keys of `jwks`.
+async fn protected_trusting(idp: &IdentityProvider, jwks: &[u8]) -> Protected {
     let validator = Validator::builder()
         .issuer(idp.issuer())
         .audience(AUDIENCE)
-        .keys(KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
+        .keys(KeySet::from_jwks(jwks).expect("jwks"))
         .build()
         .expect("validator");
     let reached = Arc::new(AtomicUsize::new(0));
@@ -185,6 +190,74 @@ async fn a_token_without_expires_in_gets_the_default_lifetime() {
     tokio::time::sleep(Duration::from_millis(1100)).await; // past the default lifetime
     orders.who_am_i(WhoAmIRequest {}).await.expect("allowed");
     assert_eq!(idp.token_requests(), 2, "fetched anew once it passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_dropped_and_fetched_once() {
+    let idp = IdentityProvider::start(&[]).await;
+    let jwks = |key: TestKey| serde_json::to_vec(&serde_json::json!({ "keys": [key.jwk()] }));
+    let before = protected_trusting(&idp, &jwks(TestKey::Rsa1).expect("jwks")).await;
+    let after = protected_trusting(&idp, &jwks(TestKey::Rsa2).expect("jwks")).await;
+    // One layer (one cache) for both: the servers stand for one service before and after it
+    // moved to trusting rsa-2 only.
+    let layer = BearerLayer::new(credentials(&idp));
+    client(&before.server, layer.clone())
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("rsa-1 is trusted");
+    assert_eq!(idp.token_requests(), 1);
+
+    idp.set_signing_key(TestKey::Rsa2);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the minimum lifetime
+    let orders = client(&after.server, layer).await;
+    // Calls in flight with the cached rsa-1 token are refused, and not retried.
+    let refused: Vec<_> = (0..20)
+        .map(|_| {
+            let mut orders = orders.clone();
+            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
+        })
+        .collect();
+    for call in refused {
+        let status = call.await.expect("task").expect_err("rsa-1 is refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(
+            oauth_grpc_tests::challenge(&status).contains(r#"error="invalid_token""#),
+            "{status:?}"
+        );
+    }
+    assert_eq!(idp.token_requests(), 1, "a refused call is not retried");
+
+    // The token was dropped: the next calls share one fetch, of an rsa-2 token.
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let mut orders = orders.clone();
+            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("the new token is allowed");
+    }
+    assert_eq!(idp.token_requests(), 2, "one fetch after the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_every_token_is_not_a_fetch_per_call() {
+    let idp = IdentityProvider::start(&[]).await;
+    let jwks = serde_json::to_vec(&serde_json::json!({ "keys": [TestKey::Rsa2.jwk()] }));
+    let server = protected_trusting(&idp, &jwks.expect("jwks")).await;
+    let mut orders = client(&server.server, BearerLayer::new(credentials(&idp))).await;
+    // Every rsa-1 token is refused; a token refused within its minimum lifetime (1 s) is
+    // kept, so the refusals cost a fetch per second at most, not one per call.
+    for _ in 0..100 {
+        let status = orders
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let fetched = idp.token_requests();
+    assert!(fetched <= 5, "{fetched} fetches for 100 refused calls");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

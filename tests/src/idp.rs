@@ -60,6 +60,8 @@ struct Inner {
     token_lifetime: Mutex<u64>,
     /// Whether token answers carry `expires_in`.
     expires_in: std::sync::atomic::AtomicBool,
+    /// The key issued tokens are signed with.
+    signing_key: Mutex<TestKey>,
     counters: Counters,
     /// Set by [`IdentityProvider::down`]: requests on connections opened before the port
     /// closed fail too, and those connections are closed.
@@ -108,6 +110,7 @@ impl IdentityProvider {
             client_secret: Mutex::new(TOKEN_CLIENT_SECRET.to_owned()),
             token_lifetime: Mutex::new(300),
             expires_in: std::sync::atomic::AtomicBool::new(true),
+            signing_key: Mutex::new(TestKey::Rsa1),
             counters: Counters::default(),
             down: std::sync::atomic::AtomicBool::new(false),
         });
@@ -192,6 +195,11 @@ impl IdentityProvider {
     /// tokens' `exp` follows [`set_token_lifetime`](Self::set_token_lifetime) either way.
     pub fn set_send_expires_in(&self, send: bool) {
         self.inner.expires_in.store(send, Ordering::SeqCst);
+    }
+
+    /// Signs the tokens issued from now on with `key` (`rsa-1` until changed).
+    pub fn set_signing_key(&self, key: TestKey) {
+        *lock(&self.inner.signing_key) = key;
     }
 
     /// Token requests so far.
@@ -495,7 +503,7 @@ async fn token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
-    let key = TestKey::Rsa1;
+    let key = *lock(&inner.signing_key);
     let token = crate::issuer::sign_json(&crate::issuer::header(key), &claims, key);
     let mut answer = json!({
         "access_token": token,

@@ -1,5 +1,5 @@
 //! The token cache behind [`BearerLayer`](super::BearerLayer): one token source's token,
-//! reused, refreshed in one flight, with back-off on failure.
+//! reused, refreshed in one flight, dropped when a server refuses it, with back-off on failure.
 //!
 //! How long a token is kept is the cache's decision ([`Timing`]), not the token's: a token
 //! without `expires_in` gets the default lifetime, a token with a lifetime too short to be
@@ -22,8 +22,8 @@ pub(super) struct Timing {
     pub(super) min_margin: Duration,
     /// The lifetime of a token fetched without one (`expires_in` absent).
     pub(super) default_lifetime: Duration,
-    /// The shortest time a fetched token is kept, whatever its lifetime says: bounds fetches
-    /// to a few per interval.
+    /// The shortest time a fetched token is kept, whatever its lifetime says, and before
+    /// which a refusal does not drop it: bounds fetches to a few per interval.
     pub(super) min_lifetime: Duration,
 }
 
@@ -64,6 +64,14 @@ impl Timing {
             .fetched_at()
             .checked_add(lifetime - self.margin(lifetime))
             .is_some_and(|refresh_at| now >= refresh_at)
+    }
+
+    /// Whether `token` was fetched less than the minimum lifetime before `now`.
+    fn young(&self, token: &AccessToken, now: Instant) -> bool {
+        token
+            .fetched_at()
+            .checked_add(self.min_lifetime)
+            .is_none_or(|grown| now < grown)
     }
 }
 
@@ -122,6 +130,34 @@ impl Tokens {
             }
         }
         self.fetch_now(timing).await
+    }
+
+    /// A server refused `sent` as `invalid_token`: drop it if it is still the cached token,
+    /// so the next call fetches a new one (in one flight, like any fetch). A token fetched
+    /// less than the minimum lifetime ago is kept: a server refusing every token costs a
+    /// fetch per minimum lifetime, not one per call.
+    pub(super) fn refused(&self, sent: &str, timing: Timing) {
+        let now = Instant::now();
+        let mut held = self.held();
+        let Some(token) = held.token.as_ref() else {
+            return; // already dropped
+        };
+        if *token.value != *sent {
+            return; // a newer token has replaced it
+        }
+        if timing.young(token, now) {
+            tracing::debug!(
+                target: "oauth_grpc::client",
+                min_lifetime = ?timing.min_lifetime,
+                "the server refused the token (invalid_token); kept: fetched too recently"
+            );
+            return;
+        }
+        held.token = None;
+        tracing::info!(
+            target: "oauth_grpc::client",
+            "the server refused the token (invalid_token); the next call fetches a new one"
+        );
     }
 
     fn refresh_in_background(self: &Arc<Self>, timing: Timing) {
@@ -232,7 +268,9 @@ mod tests {
         let zero = AccessToken::new("t", Some(Duration::ZERO));
         assert!(timing.valid(&zero, now));
         assert!(!timing.refresh_due(&zero, now));
+        assert!(timing.young(&zero, now));
         assert!(timing.refresh_due(&zero, now + 600 * Duration::from_millis(1)));
         assert!(!timing.valid(&zero, now + 1100 * Duration::from_millis(1)));
+        assert!(!timing.young(&zero, now + 1100 * Duration::from_millis(1)));
     }
 }
