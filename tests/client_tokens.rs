@@ -1,6 +1,6 @@
 //! The client side against a real token-endpoint double and a real protected server on
-//! 127.0.0.1: caching, refresh, single flight, outages, token exchange, secret hygiene and
-//! secret rotation.
+//! 127.0.0.1: caching, refresh, single flight, short and missing lifetimes, refused tokens,
+//! outages, token exchange, secret hygiene and secret rotation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,10 +32,15 @@ struct Protected {
 }
 
 async fn protected(idp: &IdentityProvider) -> Protected {
+    protected_trusting(idp, &issuer::jwks()).await
+}
+
+/// [`protected`], trusting only the keys of `jwks`.
+async fn protected_trusting(idp: &IdentityProvider, jwks: &[u8]) -> Protected {
     let validator = Validator::builder()
         .issuer(idp.issuer())
         .audience(AUDIENCE)
-        .keys(KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
+        .keys(KeySet::from_jwks(jwks).expect("jwks"))
         .build()
         .expect("validator");
     let reached = Arc::new(AtomicUsize::new(0));
@@ -149,6 +154,149 @@ async fn concurrent_calls_at_expiry_share_one_fetch() {
         call.await.expect("task").expect("allowed");
     }
     assert_eq!(idp.token_requests(), 2, "one fetch for 100 calls at expiry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_tokens_are_not_refreshed_by_every_call() {
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_token_lifetime(20);
+    let server = protected(&idp).await;
+    let mut orders = client(&server.server, BearerLayer::new(credentials(&idp))).await;
+    // 20 s tokens and the default 30 s margin: the margin is cut to half the lifetime, so
+    // 100 calls over 9 s (90 ms apart) are all served by the first token.
+    let mut ticks = tokio::time::interval(Duration::from_millis(90));
+    for _ in 0..100 {
+        ticks.tick().await;
+        orders.who_am_i(WhoAmIRequest {}).await.expect("allowed");
+    }
+    assert_eq!(idp.token_requests(), 1, "one fetch for 100 calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_expires_in_gets_the_default_lifetime() {
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_send_expires_in(false);
+    let server = protected(&idp).await;
+    let layer = BearerLayer::new(credentials(&idp)).default_lifetime(Duration::from_secs(1));
+    let mut orders = client(&server.server, layer).await;
+    for _ in 0..10 {
+        orders.who_am_i(WhoAmIRequest {}).await.expect("allowed");
+    }
+    assert_eq!(
+        idp.token_requests(),
+        1,
+        "reused within its default lifetime"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the default lifetime
+    orders.who_am_i(WhoAmIRequest {}).await.expect("allowed");
+    assert_eq!(idp.token_requests(), 2, "fetched anew once it passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_dropped_and_fetched_once() {
+    let idp = IdentityProvider::start(&[]).await;
+    let jwks = |key: TestKey| serde_json::to_vec(&serde_json::json!({ "keys": [key.jwk()] }));
+    let before = protected_trusting(&idp, &jwks(TestKey::Rsa1).expect("jwks")).await;
+    let after = protected_trusting(&idp, &jwks(TestKey::Rsa2).expect("jwks")).await;
+    // One layer (one cache) for both: the servers stand for one service before and after it
+    // moved to trusting rsa-2 only.
+    let layer = BearerLayer::new(credentials(&idp));
+    client(&before.server, layer.clone())
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("rsa-1 is trusted");
+    assert_eq!(idp.token_requests(), 1);
+
+    idp.set_signing_key(TestKey::Rsa2);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the minimum lifetime
+    let orders = client(&after.server, layer).await;
+    // Calls in flight with the cached rsa-1 token are refused, and not retried.
+    let refused: Vec<_> = (0..20)
+        .map(|_| {
+            let mut orders = orders.clone();
+            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
+        })
+        .collect();
+    for call in refused {
+        let status = call.await.expect("task").expect_err("rsa-1 is refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(
+            oauth_grpc_tests::challenge(&status).contains(r#"error="invalid_token""#),
+            "{status:?}"
+        );
+    }
+    assert_eq!(idp.token_requests(), 1, "a refused call is not retried");
+
+    // The token was dropped: the next calls share one fetch, of an rsa-2 token.
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let mut orders = orders.clone();
+            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("the new token is allowed");
+    }
+    assert_eq!(idp.token_requests(), 2, "one fetch after the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_every_token_is_not_a_fetch_per_call() {
+    let idp = IdentityProvider::start(&[]).await;
+    let jwks = serde_json::to_vec(&serde_json::json!({ "keys": [TestKey::Rsa2.jwk()] }));
+    let server = protected_trusting(&idp, &jwks.expect("jwks")).await;
+    let mut orders = client(&server.server, BearerLayer::new(credentials(&idp))).await;
+    // Every rsa-1 token is refused; a token refused within its minimum lifetime (1 s) is
+    // kept, so the refusals cost a fetch per second at most, not one per call.
+    for _ in 0..100 {
+        let status = orders
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let fetched = idp.token_requests();
+    assert!(fetched <= 5, "{fetched} fetches for 100 refused calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expires_in_zero_is_not_a_fetch_per_call() {
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_token_lifetime(0);
+    let server = protected(&idp).await;
+    let orders = client(&server.server, BearerLayer::new(credentials(&idp))).await;
+    // The server's clock leeway accepts the token; the layer keeps it for the minimum
+    // lifetime (1 s), refreshing it after half of that: a few fetches a second at most.
+    for _ in 0..100 {
+        orders
+            .clone()
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .expect("allowed");
+    }
+    let sequential = idp.token_requests();
+    assert!(
+        sequential <= 10,
+        "{sequential} fetches for 100 calls one after another"
+    );
+    // Once the token has passed its minimum lifetime, 100 calls at once share one fetch
+    // (a second one only if a refresh falls due before the last of them).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let mut orders = orders.clone();
+            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("allowed");
+    }
+    let concurrent = idp.token_requests() - sequential;
+    assert!(
+        (1..=2).contains(&concurrent),
+        "{concurrent} fetches for 100 calls at once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,10 @@ struct Inner {
     answers: Mutex<HashMap<String, Value>>,
     client_secret: Mutex<String>,
     token_lifetime: Mutex<u64>,
+    /// Whether token answers carry `expires_in`.
+    expires_in: std::sync::atomic::AtomicBool,
+    /// The key issued tokens are signed with.
+    signing_key: Mutex<TestKey>,
     counters: Counters,
     /// Set by [`IdentityProvider::down`]: requests on connections opened before the port
     /// closed fail too, and those connections are closed.
@@ -108,6 +112,8 @@ impl IdentityProvider {
             answers: Mutex::new(HashMap::new()),
             client_secret: Mutex::new(TOKEN_CLIENT_SECRET.to_owned()),
             token_lifetime: Mutex::new(300),
+            expires_in: std::sync::atomic::AtomicBool::new(true),
+            signing_key: Mutex::new(TestKey::Rsa1),
             counters: Counters::default(),
             down: std::sync::atomic::AtomicBool::new(false),
         });
@@ -193,6 +199,17 @@ impl IdentityProvider {
     /// The lifetime of the tokens issued from now on.
     pub fn set_token_lifetime(&self, seconds: u64) {
         *lock(&self.inner.token_lifetime) = seconds;
+    }
+
+    /// Whether token answers carry `expires_in` from now on (they do unless turned off); the
+    /// tokens' `exp` follows [`set_token_lifetime`](Self::set_token_lifetime) either way.
+    pub fn set_send_expires_in(&self, send: bool) {
+        self.inner.expires_in.store(send, Ordering::SeqCst);
+    }
+
+    /// Signs the tokens issued from now on with `key` (`rsa-1` until changed).
+    pub fn set_signing_key(&self, key: TestKey) {
+        *lock(&self.inner.signing_key) = key;
     }
 
     /// Token requests so far.
@@ -499,16 +516,15 @@ async fn token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
-    let token = crate::issuer::sign_json(
-        &crate::issuer::header(TestKey::Rsa1),
-        &claims,
-        TestKey::Rsa1,
-    );
-    axum::Json(json!({
+    let key = *lock(&inner.signing_key);
+    let token = crate::issuer::sign_json(&crate::issuer::header(key), &claims, key);
+    let mut answer = json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
         "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-    }))
-    .into_response()
+    });
+    if inner.expires_in.load(Ordering::SeqCst) {
+        answer["expires_in"] = json!(lifetime);
+    }
+    axum::Json(answer).into_response()
 }

@@ -4,144 +4,106 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::Status;
+use tonic::body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::FetchError;
-
-use super::{AccessToken, TokenSource};
-
-/// The cache of one token source: reuse, refresh in one flight, back off on failure.
-struct Tokens {
-    source: Box<dyn TokenSource>,
-    held: Mutex<Held>,
-    fetch: Arc<tokio::sync::Mutex<()>>,
-    min_margin: Duration,
-}
-
-#[derive(Default)]
-struct Held {
-    token: Option<AccessToken>,
-    failures: u32,
-    retry_at: Option<Instant>,
-    last_error: Option<FetchError>,
-}
-
-impl Tokens {
-    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A valid token, fetching one if there is none; refreshes early in the background.
-    async fn get(self: &Arc<Self>) -> Result<Arc<str>, Status> {
-        let now = Instant::now();
-        {
-            let held = self.held();
-            if let Some(token) = held.token.as_ref().filter(|t| t.valid_at(now)) {
-                let backing_off = held.retry_at.is_some_and(|at| now < at);
-                if token.refresh_due(now, self.min_margin) && !backing_off {
-                    self.refresh_in_background();
-                }
-                return Ok(token.value.clone());
-            }
-        }
-        let _flight = self.fetch.lock().await;
-        let now = Instant::now();
-        {
-            let held = self.held();
-            if let Some(token) = held.token.as_ref().filter(|t| t.valid_at(now)) {
-                return Ok(token.value.clone());
-            }
-            if let (Some(at), Some(error)) = (held.retry_at, &held.last_error)
-                && now < at
-            {
-                return Err(Status::from(error.clone()));
-            }
-        }
-        self.fetch_now().await
-    }
-
-    fn refresh_in_background(self: &Arc<Self>) {
-        let Ok(flight) = self.fetch.clone().try_lock_owned() else {
-            return; // a fetch is already running
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let this = self.clone();
-        runtime.spawn(async move {
-            let _flight = flight;
-            let _ = this.fetch_now().await;
-        });
-    }
-
-    /// One fetch; the caller holds the flight lock.
-    async fn fetch_now(&self) -> Result<Arc<str>, Status> {
-        match self.source.fetch().await {
-            Ok(token) => {
-                let value = token.value.clone();
-                let mut held = self.held();
-                held.token = Some(token);
-                held.failures = 0;
-                held.retry_at = None;
-                held.last_error = None;
-                Ok(value)
-            }
-            Err(error) => {
-                tracing::warn!(target: "oauth_grpc::client", %error, "token fetch failed");
-                let mut held = self.held();
-                held.failures = held.failures.saturating_add(1);
-                let backoff = Duration::from_millis(250)
-                    .saturating_mul(1 << held.failures.min(7))
-                    .min(Duration::from_secs(30));
-                held.retry_at = Some(Instant::now() + backoff);
-                held.last_error = Some(error.clone());
-                match held.token.as_ref().filter(|t| t.valid_at(Instant::now())) {
-                    Some(token) => Ok(token.value.clone()),
-                    None => Err(Status::from(error)),
-                }
-            }
-        }
-    }
-}
+use super::TokenSource;
+use super::cache::{Timing, Tokens};
 
 /// Adds `authorization: Bearer <token>` to every outgoing call. See the
 /// [module docs](crate::client).
+///
+/// Clones share one token cache. The timing options ([`with_margin`](Self::with_margin),
+/// [`default_lifetime`](Self::default_lifetime), [`min_lifetime`](Self::min_lifetime)) apply
+/// to the calls made through the layer they were set on.
 #[derive(Clone)]
 pub struct BearerLayer {
     tokens: Arc<Tokens>,
+    timing: Timing,
 }
 
 impl fmt::Debug for BearerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerLayer")
-            .field("min_margin", &self.tokens.min_margin)
+            .field("min_margin", &self.timing.min_margin)
+            .field("default_lifetime", &self.timing.default_lifetime)
+            .field("min_lifetime", &self.timing.min_lifetime)
             .finish_non_exhaustive()
     }
 }
 
 impl BearerLayer {
-    /// A layer attaching tokens from `source`.
+    /// A layer attaching tokens from `source`: refreshed 30 seconds (or 10% of the lifetime,
+    /// if longer; at most half the lifetime) before expiry, a token without `expires_in` kept
+    /// 5 minutes, and every token kept at least 1 second.
+    ///
+    /// ```
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t"));
+    /// assert!(format!("{layer:?}").contains("default_lifetime: 300s"));
+    /// ```
     pub fn new(source: impl TokenSource) -> Self {
-        Self::with_margin(source, Duration::from_secs(30))
+        Self {
+            tokens: Arc::new(Tokens::new(Box::new(source))),
+            timing: Timing::DEFAULT,
+        }
     }
 
     /// Like [`new`](Self::new), refreshing at the later of `min_margin` and 10% of the
-    /// lifetime before expiry (instead of 30 seconds).
+    /// lifetime before expiry (instead of 30 seconds), and never earlier than half the
+    /// lifetime: a token is never due for refresh when it arrives, whatever its lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::with_margin(StaticToken::new("t"), Duration::from_secs(5));
+    /// assert!(format!("{layer:?}").contains("min_margin: 5s"));
+    /// ```
     pub fn with_margin(source: impl TokenSource, min_margin: Duration) -> Self {
-        Self {
-            tokens: Arc::new(Tokens {
-                source: Box::new(source),
-                held: Mutex::new(Held::default()),
-                fetch: Arc::new(tokio::sync::Mutex::new(())),
-                min_margin,
-            }),
-        }
+        let mut layer = Self::new(source);
+        layer.timing.min_margin = min_margin;
+        layer
+    }
+
+    /// How long a token whose endpoint named no lifetime (no `expires_in`, or a
+    /// [`TokenSource`] returning `None`) is used before it is fetched anew; 5 minutes by
+    /// default. [`Duration::MAX`] keeps such a token for good (until a server refuses it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t")).default_lifetime(Duration::from_secs(60));
+    /// assert!(format!("{layer:?}").contains("default_lifetime: 60s"));
+    /// ```
+    #[must_use]
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.timing.default_lifetime = lifetime;
+        self
+    }
+
+    /// The shortest time a fetched token is used, whatever its lifetime says; 1 second by
+    /// default. An endpoint answering `expires_in: 0` (or 1) then costs a fetch or two per
+    /// `lifetime`, not one per call; servers' clock leeway usually accepts such a token, and
+    /// when a server refuses it, it is dropped once `lifetime` has passed. A token refused
+    /// sooner after its fetch is kept too, so a server refusing every token also costs a fetch
+    /// per `lifetime`, not one per call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth_grpc::client::{BearerLayer, StaticToken};
+    /// let layer = BearerLayer::new(StaticToken::new("t")).min_lifetime(Duration::from_secs(5));
+    /// assert!(format!("{layer:?}").contains("min_lifetime: 5s"));
+    /// ```
+    #[must_use]
+    pub fn min_lifetime(mut self, lifetime: Duration) -> Self {
+        self.timing.min_lifetime = lifetime;
+        self
     }
 
     /// A valid token now (fetching one if needed), e.g. to pass on as an `actor_token`.
@@ -159,7 +121,7 @@ impl BearerLayer {
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Arc<str>, Status> {
-        self.tokens.get().await
+        self.tokens.get(self.timing).await
     }
 }
 
@@ -170,15 +132,19 @@ impl<S> Layer<S> for BearerLayer {
         Bearer {
             inner,
             tokens: self.tokens.clone(),
+            timing: self.timing,
         }
     }
 }
 
-/// The service made by [`BearerLayer`].
+/// The service made by [`BearerLayer`]. Its responses carry a [`tonic::body::Body`] (the inner
+/// body, its trailers watched for a refused token), so `Bearer<Channel>` and `Channel` answer
+/// with the same type, as `ServiceBuilder::option_layer` needs.
 #[derive(Clone)]
 pub struct Bearer<S> {
     inner: S,
     tokens: Arc<Tokens>,
+    timing: Timing,
 }
 
 impl<S: fmt::Debug> fmt::Debug for Bearer<S> {
@@ -234,9 +200,10 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = http::Response<ResBody>;
+    type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -249,8 +216,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let tokens = self.tokens.clone();
+        let timing = self.timing;
         Box::pin(async move {
-            let token = match tokens.get().await {
+            let token = match tokens.get(timing).await {
                 Ok(token) => token,
                 // Nothing is sent without a valid token.
                 Err(status) => return Ok(status.into_http()),
@@ -264,7 +232,294 @@ where
                 }
                 Err(_) => return Ok(crate::status::unsendable_token().into_http()),
             }
-            inner.call(request).await
+            let sent = Sent {
+                tokens,
+                timing,
+                token,
+            };
+            let (parts, body) = inner.call(request).await?.into_parts();
+            if parts.headers.contains_key(GRPC_STATUS) {
+                // Trailers-only (how servers refuse a call, an `OAuthLayer` included): the
+                // status is in the headers and the body has nothing to watch.
+                if refuses_token(&parts.headers) {
+                    sent.refused();
+                }
+                return Ok(http::Response::from_parts(parts, Body::new(body)));
+            }
+            let body = ResponseBody {
+                inner: body,
+                sent: Some(sent),
+            };
+            Ok(http::Response::from_parts(parts, Body::new(body)))
         })
+    }
+}
+
+const GRPC_STATUS: &str = "grpc-status";
+
+/// The token a call was sent with, to report if the server refuses it.
+struct Sent {
+    tokens: Arc<Tokens>,
+    timing: Timing,
+    token: Arc<str>,
+}
+
+impl Sent {
+    fn refused(self) {
+        self.tokens.refused(&self.token, self.timing);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body watched for trailers with `grpc-status: 16` and
+    /// `www-authenticate: … error="invalid_token"` (RFC 6750 §3.1), which drop the token as
+    /// the same answer in trailers-only headers does.
+    struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        sent: Option<Sent>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for ResponseBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(sent) = this.sent.take()
+                    && refuses_token(trailers)
+                {
+                    sent.refused();
+                }
+            }
+            // The end: no trailers (or an error) — nothing more to watch.
+            Poll::Ready(_) => drop(this.sent.take()),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether headers or trailers carry `grpc-status: 16` with a challenge naming
+/// `error="invalid_token"`.
+fn refuses_token(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(GRPC_STATUS)
+        .is_some_and(|status| status.as_bytes() == b"16")
+        && headers
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(names_invalid_token)
+}
+
+/// Whether a `www-authenticate` value (RFC 9110 §11.6.1: challenges of a scheme and
+/// auth-params) has an `error` parameter of `invalid_token`. Quoted strings are read as a
+/// whole, so an `error_description` mentioning `error="invalid_token"` does not count.
+fn names_invalid_token(value: &str) -> bool {
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let mut rest = value;
+    loop {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        let end = rest.find(|c: char| !is_tchar(c)).unwrap_or(rest.len());
+        if end == 0 {
+            return false; // the end, or something malformed
+        }
+        let name = &rest[..end];
+        rest = rest[end..].trim_start_matches([' ', '\t']);
+        let Some(after) = rest.strip_prefix('=') else {
+            continue; // a scheme
+        };
+        let after = after.trim_start_matches([' ', '\t']);
+        let (param, remaining) = match after.strip_prefix('"') {
+            Some(quoted) => quoted_string(quoted),
+            None => {
+                let end = after.find(|c: char| !is_tchar(c)).unwrap_or(after.len());
+                (after[..end].to_owned(), &after[end..])
+            }
+        };
+        if name.eq_ignore_ascii_case("error") && param == "invalid_token" {
+            return true;
+        }
+        rest = remaining;
+    }
+}
+
+/// The text of a quoted string whose opening quote is gone, and what follows its closing one.
+fn quoted_string(quoted: &str) -> (String, &str) {
+    let mut text = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (text, &quoted[i + 1..]),
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    text.push(escaped);
+                }
+            }
+            c => text.push(c),
+        }
+    }
+    (text, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use http_body::Body as _;
+
+    use super::super::{AccessToken, FetchFuture};
+    use super::*;
+
+    /// Hands out `token-1`, `token-2`, … and counts the fetches.
+    #[derive(Default, Clone)]
+    struct Counting(Arc<AtomicUsize>);
+
+    impl TokenSource for Counting {
+        fn fetch(&self) -> FetchFuture<'_> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move { Ok(AccessToken::new(format!("token-{n}"), None)) })
+        }
+    }
+
+    /// A streamed answer: one data frame, then trailers.
+    struct Streamed(
+        Option<http_body::Frame<&'static [u8]>>,
+        Option<http::HeaderMap>,
+    );
+
+    impl http_body::Body for Streamed {
+        type Data = &'static [u8];
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<&'static [u8]>, Self::Error>>> {
+            let frame = match self.0.take() {
+                Some(data) => Some(data),
+                None => self.1.take().map(http_body::Frame::trailers),
+            };
+            Poll::Ready(frame.map(Ok))
+        }
+    }
+
+    fn trailers(status: &'static str, challenge: &'static str) -> http::HeaderMap {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(GRPC_STATUS, http::HeaderValue::from_static(status));
+        trailers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(challenge),
+        );
+        trailers
+    }
+
+    fn watching(inner: Streamed, sent: Sent) -> ResponseBody<Streamed> {
+        ResponseBody {
+            inner,
+            sent: Some(sent),
+        }
+    }
+
+    async fn read_to_end(mut body: ResponseBody<Streamed>) {
+        while std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .is_some()
+        {}
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_trailers_drops_the_token() {
+        let source = Counting::default();
+        let layer = BearerLayer::new(source.clone()).min_lifetime(Duration::ZERO);
+        let (tokens, timing) = (layer.tokens.clone(), layer.timing);
+        let sent = |token: Arc<str>| Sent {
+            tokens: tokens.clone(),
+            timing,
+            token,
+        };
+        let data = || Some(http_body::Frame::data(&b"msg"[..]));
+
+        let first = layer.token().await.expect("token");
+        // Trailers with another status or error keep the token.
+        for (status, challenge) in [
+            ("0", "Bearer"),
+            ("7", r#"Bearer error="insufficient_scope""#),
+            ("16", r#"Bearer error="invalid_request""#),
+        ] {
+            let body = Streamed(data(), Some(trailers(status, challenge)));
+            read_to_end(watching(body, sent(first.clone()))).await;
+        }
+        assert_eq!(layer.token().await.expect("token"), first);
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+
+        // `invalid_token` in the trailers drops it: the next call fetches.
+        let refusal = trailers("16", r#"Bearer error="invalid_token""#);
+        let body = Streamed(data(), Some(refusal.clone()));
+        read_to_end(watching(body, sent(first.clone()))).await;
+        let second = layer.token().await.expect("token");
+        assert_eq!(&*second, "token-2");
+
+        // A late refusal of the old token leaves the new one alone.
+        let body = Streamed(None, Some(refusal));
+        read_to_end(watching(body, sent(first))).await;
+        assert_eq!(layer.token().await.expect("token"), second);
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn challenges_naming_invalid_token() {
+        for refusing in [
+            r#"Bearer error="invalid_token""#,
+            r#"Bearer error="invalid_token", error_description="the token has expired""#,
+            r#"Bearer realm="orders", error=invalid_token"#,
+            r#"DPoP algs="ES256", error = "invalid_token""#,
+            r#"Basic realm="x", Bearer ERROR="invalid_token""#,
+        ] {
+            assert!(names_invalid_token(refusing), "{refusing}");
+        }
+        for other in [
+            "Bearer",
+            r#"Bearer error="insufficient_scope", scope="orders:write""#,
+            r#"Bearer error_description="not error=\"invalid_token\"", error="invalid_request""#,
+            r#"Bearer error="invalid_token_x""#,
+            "Basic abc==",
+            "",
+            "=,=\"",
+        ] {
+            assert!(!names_invalid_token(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_needs_status_16() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+        );
+        assert!(!refuses_token(&headers));
+        headers.insert(GRPC_STATUS, http::HeaderValue::from_static("7"));
+        assert!(!refuses_token(&headers));
+        headers.insert(GRPC_STATUS, http::HeaderValue::from_static("16"));
+        assert!(refuses_token(&headers));
     }
 }

@@ -30,13 +30,21 @@
 //! ```
 //!
 //! The token is reused until shortly before it expires (the later of 30 seconds and 10% of
-//! its lifetime), then refreshed in the background by one fetch, however many calls are in
-//! flight. When a fetch fails, the current token is used while it is valid, with retries
+//! its lifetime, but never more than half of it), then refreshed in the background by one
+//! fetch, however many calls are in flight. A token without `expires_in` is kept for a
+//! [default lifetime](BearerLayer::default_lifetime) (5 minutes), and every token for at least
+//! a [minimum](BearerLayer::min_lifetime) (1 second), so `expires_in: 0` does not mean a
+//! fetch per call. When a server answers `UNAUTHENTICATED` with
+//! `www-authenticate: Bearer error="invalid_token"` — in trailers-only headers, as an
+//! `OAuthLayer` refuses, or in the trailers of a streamed answer — the token is dropped and
+//! the next call fetches a new one (one fetch for all the calls waiting); the refused call
+//! itself is not retried, since its request body has been sent. When a fetch fails, the current token is used while it is valid, with retries
 //! backing off; when no valid token can be had, the call fails before anything is sent:
 //! `UNAUTHENTICATED` if the endpoint rejected the credentials, `UNAVAILABLE` if it could not
 //! be reached.
 
 mod auth;
+mod cache;
 mod credentials;
 mod exchange;
 mod grant;

@@ -26,7 +26,9 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    /// A token valid for `lifetime` from now (`None`: no known expiry).
+    /// A token valid for `lifetime` from now. `None`: the endpoint named no expiry; the
+    /// [`BearerLayer`](super::BearerLayer) then keeps it for its
+    /// [default lifetime](super::BearerLayer::default_lifetime).
     ///
     /// ```
     /// let token = oauth_grpc::client::AccessToken::new("t", None);
@@ -50,26 +52,14 @@ impl AccessToken {
         &self.value
     }
 
-    /// Whether the token is still valid at `now`. A lifetime too large to add to an `Instant`
-    /// (an endpoint's `expires_in` is not to be trusted with arithmetic) counts as no expiry.
-    pub(super) fn valid_at(&self, now: Instant) -> bool {
-        self.lifetime
-            .and_then(|lifetime| self.fetched_at.checked_add(lifetime))
-            .is_none_or(|expiry| now < expiry)
+    /// When the token was fetched (made).
+    pub(super) fn fetched_at(&self) -> Instant {
+        self.fetched_at
     }
 
-    /// Whether the refresh margin has been reached: the later of `min_margin` and 10% of the
-    /// lifetime before expiry.
-    pub(super) fn refresh_due(&self, now: Instant, min_margin: Duration) -> bool {
-        match self.lifetime {
-            None => false,
-            Some(lifetime) => {
-                let margin = min_margin.max(lifetime / 10).min(lifetime);
-                self.fetched_at
-                    .checked_add(lifetime - margin)
-                    .is_some_and(|refresh_at| now >= refresh_at)
-            }
-        }
+    /// The lifetime the endpoint gave, if any.
+    pub(super) fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
     }
 }
 
@@ -136,25 +126,5 @@ impl TokenSource for StaticToken {
     fn fetch(&self) -> FetchFuture<'_> {
         let token = AccessToken::new(self.0.to_string(), None);
         Box::pin(async move { Ok(token) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_from_the_endpoint_never_overflow() {
-        let now = Instant::now();
-        let endless = AccessToken::new("t", Some(Duration::from_secs(u64::MAX)));
-        assert!(endless.valid_at(now));
-        assert!(!endless.refresh_due(now, Duration::from_secs(30)));
-        let short = AccessToken::new("t", Some(Duration::from_secs(100)));
-        assert!(short.valid_at(now));
-        assert!(!short.refresh_due(now, Duration::from_secs(30)));
-        assert!(short.refresh_due(now + Duration::from_secs(71), Duration::from_secs(30)));
-        assert!(!short.valid_at(now + Duration::from_secs(101)));
-        let none = AccessToken::new("t", None);
-        assert!(none.valid_at(now + Duration::from_secs(1_000_000)));
     }
 }
