@@ -5,23 +5,31 @@
 //! (`args`) → model (`model`) → validate (`validate`, which reports every error of the impl at
 //! once) → expand (`expand`, which cannot fail), or on error the user's impl unchanged plus
 //! the errors (`expand::fallback`). `scopes!` has its own small pipeline in `scopes.rs`;
-//! `naming` maps proto names to Rust names as tonic does, and `errors` collects errors.
+//! `naming` maps proto names to Rust names as tonic does, `errors` collects errors and
+//! `suggest` finds the rule that a misspelt attribute meant.
 
 mod errors;
 mod naming;
 mod protect;
 mod scopes;
+mod suggest;
 
 use proc_macro::TokenStream;
 
 /// Compiles the access rules of a tonic service impl.
 ///
-/// Put it on the impl of a tonic-generated service trait, named by its module path
-/// (`orders_admin_server::OrdersAdmin`), above or below `#[tonic::async_trait]`. Every method
-/// needs one rule — [`require_scope`](macro@require_scope),
-/// [`require_any_scope`](macro@require_any_scope), [`authenticated`](macro@authenticated) or
-/// [`public`](macro@public) — or the impl a default: `#[protect(default = require_scope("…"))]`,
-/// `default = require_any_scope(…)` or `default = authenticated` (never `public`).
+/// Put it on the impl of a tonic-generated service trait, above or below
+/// `#[tonic::async_trait]`. Every method needs one rule —
+/// [`require_scope`](macro@require_scope), [`require_any_scope`](macro@require_any_scope),
+/// [`authenticated`](macro@authenticated) or [`public`](macro@public) — or the impl a default:
+/// `#[protect(default = require_scope("…"))]`, `default = require_any_scope(…)` or
+/// `default = authenticated` (never `public`).
+///
+/// The macro needs the gRPC service name, which tonic generates beside the trait. It finds it
+/// from the trait named by its module path (`orders_admin_server::OrdersAdmin`, the
+/// module's `SERVICE_NAME`) or, for a trait named alone as tonic's examples import it
+/// (`OrdersAdmin`), from the server type `OrdersAdminServer` in scope. Anywhere else, name
+/// the server: `#[protect(server = orders_admin_server::OrdersAdminServer)]`.
 ///
 /// The macro implements `oauth_grpc::ProtectedService` for the service type, whose `POLICY`
 /// is the `'static` table of paths and rules, and puts at the top of every non-public method a
@@ -53,6 +61,34 @@ use proc_macro::TokenStream;
 ///
 /// let paths: Vec<_> = AdminDesk::POLICY.methods().iter().map(|m| m.path()).collect();
 /// assert_eq!(paths, ["/orders.v1.OrdersAdmin/PurgeCancelled", "/orders.v1.OrdersAdmin/ExportOrders"]);
+/// ```
+///
+/// The trait imported by name, as in tonic's examples, with its server beside it:
+///
+/// ```
+/// # use examples::pb::*;
+/// # use examples::OrderStream;
+/// # use tonic::{Request, Response, Status};
+/// use examples::pb::orders_admin_server::{OrdersAdmin, OrdersAdminServer};
+///
+/// struct AdminDesk;
+///
+/// #[oauth_grpc::protect(default = require_scope("orders:admin"))]
+/// #[tonic::async_trait]
+/// impl OrdersAdmin for AdminDesk {
+///     // …
+///     # async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///     #     Ok(Response::new(PurgeCancelledResponse::default()))
+///     # }
+///     # type ExportOrdersStream = OrderStream;
+///     # async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///     #     Ok(Response::new(Box::pin(tokio_stream::empty())))
+///     # }
+/// }
+///
+/// let _server = OrdersAdminServer::new(AdminDesk);
+/// # use oauth_grpc::ProtectedService;
+/// # assert_eq!(AdminDesk::POLICY.name(), "orders.v1.OrdersAdmin");
 /// ```
 #[proc_macro_attribute]
 pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {

@@ -8,7 +8,7 @@
 // `principal` and `time` are leaves that everything may read; `error` holds the error types
 // and `status` is the only place that turns one into a `tonic::Status`. Imports run down this
 // list, never back up. `client`, `report` and `testing` are the optional parts, public
-// modules of their own.
+// modules of their own; `prelude` re-exports the macros for a glob import.
 mod error;
 mod keys;
 mod policy;
@@ -27,6 +27,8 @@ pub mod client;
 pub mod report;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub mod prelude;
 
 #[doc(hidden)]
 #[path = "private.rs"]

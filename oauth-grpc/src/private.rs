@@ -3,6 +3,8 @@
 
 pub use tonic::async_trait;
 
+use tonic::server::NamedService;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -50,6 +52,11 @@ pub fn reject<'a, T: Send + 'a>(
     status: Status,
 ) -> Pin<Box<dyn Future<Output = Result<T, Status>> + Send + 'a>> {
     Box::pin(std::future::ready(Err(status)))
+}
+
+/// The gRPC service name of a tonic server type, `FooServer<()>`, at compile time.
+pub const fn service_name<S: NamedService>() -> &'static str {
+    S::NAME
 }
 
 /// Joins `/{service}/{method}` into a fixed-size buffer, at compile time.

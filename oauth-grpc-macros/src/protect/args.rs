@@ -9,6 +9,7 @@ use syn::{Ident, LitStr, Path, Token};
 pub(crate) mod kw {
     syn::custom_keyword!(rpc);
     syn::custom_keyword!(default);
+    syn::custom_keyword!(server);
 }
 
 /// The four rule attributes.
@@ -41,19 +42,47 @@ impl RuleKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Recognises `rule`, `oauth_grpc::rule` and `::oauth_grpc::rule`.
+    /// The rule that `name` misspells, if it is a near miss of one (`require_scopes`).
+    pub(crate) fn suggest(name: &str) -> Option<Self> {
+        let names = Self::ALL.map(Self::name);
+        crate::suggest::near_miss(name, &names).and_then(Self::from_name)
+    }
+
+    /// Recognises `rule`, `oauth_grpc::rule`, `oauth_grpc::prelude::rule`, with or without a
+    /// leading `::`.
     pub(crate) fn from_path(path: &Path) -> Option<Self> {
-        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-        match segments.as_slice() {
-            [name] if path.leading_colon.is_none() => Self::from_name(name),
-            [krate, name] if krate == "oauth_grpc" => Self::from_name(name),
-            _ => None,
-        }
+        our_attribute(path).and_then(|name| Self::from_name(&name.to_string()))
     }
 
     pub(crate) fn takes_scopes(self) -> bool {
         matches!(self, RuleKind::RequireScope | RuleKind::RequireAnyScope)
     }
+}
+
+/// The name of an attribute written the way ours are (`name`, `oauth_grpc::name`,
+/// `oauth_grpc::prelude::name`), whatever the name.
+pub(crate) fn our_attribute(path: &Path) -> Option<&Ident> {
+    let segments: Vec<&Ident> = path.segments.iter().map(|s| &s.ident).collect();
+    match segments.as_slice() {
+        [name] if path.leading_colon.is_none() => Some(name),
+        [krate, name] if *krate == "oauth_grpc" => Some(name),
+        [krate, prelude, name] if *krate == "oauth_grpc" && *prelude == "prelude" => Some(name),
+        _ => None,
+    }
+}
+
+/// `#[require_scopes(…)]` and other near misses of a rule attribute: the error to report.
+pub(crate) fn misspelt_rule(attr: &syn::Attribute) -> Option<syn::Error> {
+    let name = our_attribute(attr.path())?;
+    let written = IdentExt::unraw(name).to_string();
+    let kind = RuleKind::suggest(&written)?;
+    Some(syn::Error::new_spanned(
+        name,
+        format!(
+            "unknown rule attribute `{written}`; did you mean `{}`?",
+            kind.name()
+        ),
+    ))
 }
 
 /// One scope in a rule: `"orders:read"` or a path such as `OrderScope::Read`.
@@ -206,68 +235,57 @@ impl RuleAttr {
     }
 }
 
-/// The arguments of `#[protect(..)]`: nothing, or `default = <rule>`.
+/// The arguments of `#[protect(..)]`: `default = <rule>` and `server = path::FooServer`, each
+/// at most once, in any order.
 #[derive(Default)]
 pub(crate) struct ProtectArgs {
     pub(crate) default: Option<RuleAttr>,
+    /// The tonic server type of the trait, when the macro cannot find it by itself.
+    pub(crate) server: Option<Path>,
 }
+
+const PROTECT_ARGUMENTS: &str = "`#[protect]` takes `default = <rule>` (`require_scope(\"…\")`, \
+     `require_any_scope(\"…\")` or `authenticated`) and `server = foo_server::FooServer`";
+
+const DEFAULT_RULES: &str = "`require_scope(\"…\")`, `require_any_scope(\"…\")` or `authenticated`";
 
 impl Parse for ProtectArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = ProtectArgs::default();
         while !input.is_empty() {
             let lookahead = input.lookahead1();
-            if !lookahead.peek(kw::default) {
+            if lookahead.peek(kw::default) {
+                let key: kw::default = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let default = parse_default(input)?;
+                if args.default.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`default =` appears twice; an impl has one default rule",
+                    ));
+                }
+                args.default = Some(default);
+            } else if lookahead.peek(kw::server) {
+                let key: kw::server = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let server = parse_server(input)?;
+                if args.server.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`server =` appears twice; an impl serves one tonic service",
+                    ));
+                }
+                args.server = Some(server);
+            } else {
                 let unexpected = input.fork().parse::<TokenStream>()?;
-                let found = unexpected.into_iter().next();
-                return Err(match found {
+                return Err(match unexpected.into_iter().next() {
                     Some(token) => syn::Error::new_spanned(
                         token,
-                        "unknown argument; `#[protect]` takes `default = require_scope(\"…\")`, \
-                         `default = require_any_scope(\"…\")` or `default = authenticated`",
+                        format!("unknown argument; {PROTECT_ARGUMENTS}"),
                     ),
                     None => lookahead.error(),
                 });
             }
-            let key: kw::default = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let start = input.fork();
-            let name = Ident::parse_any(input).map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected a rule after `default =`: `require_scope(\"…\")`, \
-                     `require_any_scope(\"…\")` or `authenticated`",
-                )
-            })?;
-            let Some(kind) = RuleKind::from_name(&name.to_string()) else {
-                return Err(syn::Error::new(
-                    name.span(),
-                    format!(
-                        "unknown rule `{name}`; `default =` takes `require_scope(\"…\")`, \
-                         `require_any_scope(\"…\")` or `authenticated`"
-                    ),
-                ));
-            };
-            let rule_args = if input.peek(syn::token::Paren) {
-                let content;
-                syn::parenthesized!(content in input);
-                content.parse::<RuleArgs>()?
-            } else {
-                RuleArgs::default()
-            };
-            let tokens = tokens_between(&start, input);
-            if args.default.is_some() {
-                return Err(syn::Error::new(
-                    key.span,
-                    "`default =` appears twice; an impl has one default rule",
-                ));
-            }
-            args.default = Some(RuleAttr {
-                kind,
-                tokens,
-                span: name.span(),
-                args: rule_args,
-            });
             if input.is_empty() {
                 break;
             }
@@ -275,6 +293,66 @@ impl Parse for ProtectArgs {
         }
         Ok(args)
     }
+}
+
+/// The rule after `default =`.
+fn parse_default(input: ParseStream<'_>) -> syn::Result<RuleAttr> {
+    let start = input.fork();
+    let name = Ident::parse_any(input).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("expected a rule after `default =`: {DEFAULT_RULES}"),
+        )
+    })?;
+    let Some(kind) = RuleKind::from_name(&name.to_string()) else {
+        let hint = RuleKind::suggest(&name.to_string())
+            .map(|kind| format!("did you mean `{}`? ", kind.name()))
+            .unwrap_or_default();
+        return Err(syn::Error::new(
+            name.span(),
+            format!("unknown rule `{name}`; {hint}`default =` takes {DEFAULT_RULES}"),
+        ));
+    };
+    let rule_args = if input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in input);
+        content.parse::<RuleArgs>()?
+    } else {
+        RuleArgs::default()
+    };
+    Ok(RuleAttr {
+        kind,
+        tokens: tokens_between(&start, input),
+        span: name.span(),
+        args: rule_args,
+    })
+}
+
+/// The type after `server =`: a path to tonic's `FooServer`, without generic arguments.
+fn parse_server(input: ParseStream<'_>) -> syn::Result<Path> {
+    const EXPECTED: &str = "expected the tonic server type of the trait after `server =`, \
+         e.g. `server = foo_server::FooServer`";
+    if !(input.peek(Ident::peek_any) || input.peek(Token![::])) {
+        return Err(input.error(EXPECTED));
+    }
+    let path: Path = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("{EXPECTED}; {e}")))?;
+    if let Some(segment) = path.segments.iter().find(|s| !s.arguments.is_none()) {
+        return Err(syn::Error::new_spanned(
+            &segment.arguments,
+            format!(
+                "write the server type without generic arguments, e.g. `server = {}`: \
+                 `#[protect]` only reads its service name",
+                path.segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect::<Vec<_>>()
+                    .join("::")
+            ),
+        ));
+    }
+    Ok(path)
 }
 
 /// The tokens consumed between a fork taken earlier and the current position.

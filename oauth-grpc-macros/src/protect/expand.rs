@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, Pat, parse_quote};
 
 use super::args::{RuleAttr, RuleKind, ScopeArg};
-use super::model::Service;
+use super::model::{Service, ServiceName};
 
 /// The impl with a guard at the top of every non-public method, plus the
 /// `ProtectedService` impl that carries the table.
@@ -77,8 +77,20 @@ fn insert_guard(f: &mut ImplItemFn, index: usize) {
     f.block.stmts = stmts;
 }
 
+/// The `&'static str` service name, a const expression. Neither form names `Self`, so it
+/// works in the nested consts of a generic impl (`FooServer<T>` is `NamedService` for any `T`).
+fn service_name(service: &Service) -> TokenStream {
+    match service.service_name() {
+        ServiceName::Module(module) => quote!(#module::SERVICE_NAME),
+        // Spanned on the server path, so a type that is not a tonic server is reported there.
+        ServiceName::Server(server) => quote_spanned! {server.span()=>
+            ::oauth_grpc::__private::service_name::<#server<()>>()
+        },
+    }
+}
+
 fn table(service: &Service) -> TokenStream {
-    let module = service.trait_module();
+    let service_name = service_name(service);
     let self_ty = &service.item.self_ty;
     let (impl_generics, _, where_clause) = service.item.generics.split_for_impl();
 
@@ -115,7 +127,7 @@ fn table(service: &Service) -> TokenStream {
     quote! {
         impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
             const POLICY: &'static ::oauth_grpc::ServicePolicy = {
-                const __OAUTH_GRPC_SERVICE: &::core::primitive::str = #module::SERVICE_NAME;
+                const __OAUTH_GRPC_SERVICE: &::core::primitive::str = #service_name;
                 #(#items)*
                 const __OAUTH_GRPC_TABLE: ::oauth_grpc::ServicePolicy =
                     ::oauth_grpc::ServicePolicy::new(__OAUTH_GRPC_SERVICE, &[#(#entries),*]);
@@ -160,6 +172,10 @@ fn scope_expr(scope: &ScopeArg) -> TokenStream {
 
 /// What is emitted when validation failed: the user's impl without our attributes, and a
 /// placeholder table, so the only errors are the real ones.
+///
+/// The placeholder names the service and the scope paths as the real table would, so that
+/// their imports stay used (no `unused import` beside the real error) and a misspelt scope
+/// variant is reported in the same build.
 pub(crate) fn fallback(service: &Service) -> TokenStream {
     let mut item = service.item.clone();
     if !service.async_trait_below && service.methods.iter().any(|m| m.is_async) {
@@ -171,10 +187,24 @@ pub(crate) fn fallback(service: &Service) -> TokenStream {
     let item = &item;
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let service_name = service_name(service);
+    let rules = service
+        .default
+        .iter()
+        .chain(service.methods.iter().flat_map(|m| &m.rules))
+        .chain(service.misplaced.iter().map(|m| &m.rule));
+    let scopes = rules
+        .flat_map(|rule| &rule.args.scopes)
+        .filter(|scope| matches!(scope, ScopeArg::Path(_)))
+        .map(scope_expr);
     quote! {
         #item
         impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
-            const POLICY: &'static ::oauth_grpc::ServicePolicy = &::oauth_grpc::__private::FALLBACK;
+            const POLICY: &'static ::oauth_grpc::ServicePolicy = {
+                const _: &::core::primitive::str = #service_name;
+                const _: &[::oauth_grpc::Scope] = &[#(#scopes),*];
+                &::oauth_grpc::__private::FALLBACK
+            };
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use syn::{ImplItem, ItemImpl, Path};
 
-use super::args::{ProtectArgs, RuleAttr, RuleKind};
+use super::args::{ProtectArgs, RuleAttr, RuleKind, misspelt_rule};
 use crate::errors::Errors;
 use crate::naming;
 
@@ -49,6 +49,8 @@ pub(crate) struct Service {
     pub(crate) item: ItemImpl,
     pub(crate) trait_path: Path,
     pub(crate) default: Option<RuleAttr>,
+    /// `#[protect(server = …)]`: the tonic server type, when named.
+    pub(crate) server: Option<Path>,
     /// `#[protect(..)]` arguments did not parse (the error is already reported).
     pub(crate) unparsed_default: bool,
     pub(crate) methods: Vec<Method>,
@@ -107,6 +109,7 @@ impl Service {
             item,
             trait_path,
             default: args.default,
+            server: args.server,
             unparsed_default,
             methods,
             misplaced,
@@ -114,13 +117,34 @@ impl Service {
         }
     }
 
-    /// The module that holds the service trait, where tonic also puts `SERVICE_NAME`.
-    pub(crate) fn trait_module(&self) -> Path {
+    /// Where the service name comes from: the server type named in `server =`, tonic's
+    /// `SERVICE_NAME` in the module of a trait named by its path (`foo_server::Foo`), or the
+    /// `FooServer` that tonic generates beside a trait named alone (`Foo`).
+    pub(crate) fn service_name(&self) -> ServiceName {
+        if let Some(server) = &self.server {
+            return ServiceName::Server(server.clone());
+        }
         let mut module = self.trait_path.clone();
-        module.segments.pop();
+        let last = module.segments.pop().map(syn::punctuated::Pair::into_value);
         module.segments.pop_punct();
-        module
+        match last {
+            Some(last) if module.segments.is_empty() => {
+                let name = syn::ext::IdentExt::unraw(&last.ident);
+                // Spanned on the trait, so a `FooServer` not in scope is reported there.
+                let server = syn::Ident::new(&format!("{name}Server"), last.ident.span());
+                ServiceName::Server(Path::from(server))
+            }
+            _ => ServiceName::Module(module),
+        }
     }
+}
+
+/// The source of the service name in `/{service}/{method}`.
+pub(crate) enum ServiceName {
+    /// `module::SERVICE_NAME`.
+    Module(Path),
+    /// `service_name::<Server<()>>()`, tonic's `NamedService::NAME`.
+    Server(Path),
 }
 
 /// Removes our rule attributes from `attrs`, returning the parsed ones and whether any failed
@@ -139,7 +163,15 @@ pub(crate) fn take_rules(
             }
             false
         }
-        None => true,
+        // A misspelt rule is ours to report, and to remove so rustc does not report it again.
+        None => match misspelt_rule(attr) {
+            Some(error) => {
+                errors.push(error);
+                unparsed = true;
+                false
+            }
+            None => true,
+        },
     });
     (rules, unparsed)
 }

@@ -12,24 +12,6 @@ const RULE_FORMS: &str = "`#[require_scope(\"…\")]`, `#[require_any_scope(\"�
      `#[authenticated]` or `#[public]`";
 
 pub(crate) fn service(service: &Service, errors: &mut Errors) {
-    if service.trait_path.segments.len() < 2 {
-        let name = &service
-            .trait_path
-            .segments
-            .last()
-            .map(|s| s.ident.to_string());
-        let name = name.as_deref().unwrap_or("Service");
-        errors.push(Error::new_spanned(
-            &service.trait_path,
-            format!(
-                "name the service trait by its module path, e.g. \
-                 `impl {module}_server::{name} for …`: `#[protect]` reads the service name \
-                 from the `SERVICE_NAME` const that tonic generates beside the trait",
-                module = naming::snake_case(name),
-            ),
-        ));
-    }
-
     if let Some(default) = &service.default {
         if default.kind == RuleKind::Public {
             errors.push(Error::new_spanned(

@@ -1,14 +1,13 @@
-use oauth_grpc_tests::pb::{ping_server, Msg};
+// The trait named by a module path that is not imported: rustc reports the path, once.
+use oauth_grpc_tests::pb::Msg;
 use tonic::{Request, Response, Status};
 
 struct Svc;
 
-use ping_server::Ping;
-
 #[oauth_grpc::protect]
 #[tonic::async_trait]
-impl Ping for Svc {
-    #[require_scope("ping:send")]
+impl ping_server::Ping for Svc {
+    #[public]
     async fn ping(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
         Ok(Response::new(Msg::default()))
     }
