@@ -33,7 +33,7 @@ async fn the_example_service_enforces_its_rules() {
         .expect("run");
     println!("{}", report.table());
     report.assert_passed();
-    assert_eq!(report.calls().len(), 7 * 5);
+    assert_eq!(report.calls().len(), 8 * 5);
     server.stop().await;
 }
 
@@ -83,7 +83,7 @@ async fn a_server_whose_scope_checks_are_configured_away_is_caught() {
             .all(|(_, case)| *case == "all but required scopes"),
         "{failed:?}"
     );
-    assert_eq!(failed.len(), 5, "every scoped rpc: {failed:?}");
+    assert_eq!(failed.len(), 6, "every scoped rpc: {failed:?}");
     let table = report.table();
     assert!(table.contains("FAILED"));
     server.stop().await;

@@ -173,7 +173,7 @@ async fn server_without_layer_fails_closed() {
         (
             "WatchOrders",
             orders
-                .watch_orders(WatchOrdersRequest { limit: 0 })
+                .watch_orders(WatchOrdersRequest::default())
                 .await
                 .map(drop),
         ),

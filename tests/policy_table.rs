@@ -2,7 +2,7 @@
 //! protobuf descriptors the code was generated from.
 
 use examples::{AdminDesk, OrderBook, OrderScope};
-use oauth_grpc::{PolicySet, ProtectedService, Rule, Scope, ScopeCatalog};
+use oauth_grpc::{PolicySet, ProtectedService, RpcKind, Rule, Scope, ScopeCatalog};
 use prost::Message;
 
 fn row(rule: Rule) -> String {
@@ -12,6 +12,25 @@ fn row(rule: Rule) -> String {
 #[test]
 fn orders_table_lists_every_rpc_with_its_rule() {
     let table = OrderBook::POLICY;
+    // The kind of each rpc, read from the signature by the macro.
+    let kinds: Vec<(&str, RpcKind)> = table
+        .methods()
+        .iter()
+        .map(|m| (m.rpc(), m.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("CreateOrder", RpcKind::Unary),
+            ("GetOrder", RpcKind::Unary),
+            ("CancelOrder", RpcKind::Unary),
+            ("WatchOrders", RpcKind::ServerStreaming),
+            ("TrackOrders", RpcKind::BidiStreaming),
+            ("ImportOrders", RpcKind::ClientStreaming),
+            ("WhoAmI", RpcKind::Unary),
+            ("GetHTTPStatus", RpcKind::Unary),
+        ]
+    );
     assert_eq!(table.name(), "orders.v1.Orders");
     let rows: Vec<(&str, &str, &str, String)> = table
         .methods()
@@ -43,6 +62,12 @@ fn orders_table_lists_every_rpc_with_its_rule() {
                 "WatchOrders",
                 "/orders.v1.Orders/WatchOrders",
                 "watch_orders",
+                "all of: orders:read".to_owned()
+            ),
+            (
+                "TrackOrders",
+                "/orders.v1.Orders/TrackOrders",
+                "track_orders",
                 "all of: orders:read".to_owned()
             ),
             (

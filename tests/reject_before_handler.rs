@@ -108,7 +108,7 @@ async fn streaming_calls_are_refused_before_the_service_runs() {
     }
     // Server streaming without a token.
     let status = client
-        .watch_orders(with_token(WatchOrdersRequest { limit: 0 }, None))
+        .watch_orders(with_token(WatchOrdersRequest::default(), None))
         .await
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);

@@ -113,25 +113,50 @@ fn json_follows_the_committed_schema() {
         }
     }
     let totals = &document["totals"];
-    assert_eq!(totals["rpcs"], 9);
+    assert_eq!(totals["rpcs"], 10);
     assert_eq!(totals["public"], 1);
     assert_eq!(totals["authenticated"], 1);
-    assert_eq!(totals["scoped"], 7);
+    assert_eq!(totals["scoped"], 8);
     let create = &document["services"][0]["methods"][1];
     assert_eq!(create["path"], "/orders.v1.Orders/CreateOrder");
     assert_eq!(create["rule"], "all_of");
     assert_eq!(create["scopes"], serde_json::json!(["orders:write"]));
     assert_eq!(document["services"][0]["methods"][4]["streaming"], "client");
+    assert_eq!(document["services"][0]["methods"][5]["streaming"], "bidi");
+    assert_eq!(
+        document["services"][0]["methods"][5]["outlives_token"],
+        serde_json::Value::Null
+    );
+    let export = &document["services"][1]["methods"][0];
+    assert_eq!(export["path"], "/orders.v1.OrdersAdmin/ExportOrders");
+    assert!(
+        export["outlives_token"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("longer than a token lives")),
+        "{export}"
+    );
 }
 
 #[test]
 fn csv_and_istio() {
     let csv = report().render(Format::Csv);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "service,rpc,path,rust_name,streaming,rule,scopes");
-    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel"));
-    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,"));
-    assert_eq!(lines.len(), 10);
+    assert_eq!(
+        lines[0],
+        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token"
+    );
+    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,"));
+    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("orders.v1.OrdersAdmin,ExportOrders,")
+                && l.ends_with(
+                    ",a full export may take longer than a token lives; a cut export is useless"
+                )),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 11);
 
     let istio = report().render(Format::Istio);
     assert_eq!(
@@ -370,11 +395,11 @@ fn public_services_are_reported_in_every_format() {
 
     let csv = with_public.render(Format::Csv);
     assert!(
-        csv.contains("\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,\n"),
+        csv.contains("\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,\n"),
+        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,\n"),
         "{csv}"
     );
 

@@ -90,7 +90,7 @@ async fn streaming(
     let start = Instant::now();
     while start.elapsed() < window {
         let mut stream = client
-            .watch_orders(request(WatchOrdersRequest { limit: 0 }, header))
+            .watch_orders(request(WatchOrdersRequest::default(), header))
             .await
             .unwrap()
             .into_inner();

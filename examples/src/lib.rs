@@ -58,13 +58,46 @@ oauth_grpc::scopes! {
 /// A stream of orders, as the streaming RPCs return it.
 pub type OrderStream = Pin<Box<dyn Stream<Item = Result<Order, Status>> + Send + 'static>>;
 
-/// The orders shared by [`OrderBook`] and [`AdminDesk`].
-#[derive(Debug, Clone, Default)]
+/// The orders shared by [`OrderBook`] and [`AdminDesk`]; watchers hear of every new or
+/// changed order.
+#[derive(Debug, Clone)]
 pub struct Store {
     orders: Arc<Mutex<BTreeMap<u64, Order>>>,
+    changes: tokio::sync::broadcast::Sender<Order>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            orders: Arc::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
 }
 
 impl Store {
+    /// Adds an order as if `owner` had placed it, and tells the watchers.
+    ///
+    /// ```
+    /// let store = examples::Store::default();
+    /// let order = store.place("widget", 2, "alice");
+    /// assert_eq!(order.id, "1");
+    /// assert_eq!(store.len(), 1);
+    /// ```
+    pub fn place(&self, item: impl Into<String>, quantity: u32, owner: impl Into<String>) -> Order {
+        self.insert(item.into(), quantity, owner.into())
+    }
+
+    /// Every new or changed order from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Order> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, order: &Order) {
+        // No watcher is no error.
+        let _ = self.changes.send(order.clone());
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<u64, Order>) -> R) -> R {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
@@ -72,7 +105,7 @@ impl Store {
     }
 
     fn insert(&self, item: String, quantity: u32, owner: String) -> Order {
-        self.with(|orders| {
+        let order = self.with(|orders| {
             let id = orders.keys().next_back().map_or(1, |last| last + 1);
             let order = Order {
                 id: id.to_string(),
@@ -83,7 +116,9 @@ impl Store {
             };
             orders.insert(id, order.clone());
             order
-        })
+        });
+        self.changed(&order);
+        order
     }
 
     /// How many orders the store holds.
@@ -182,15 +217,17 @@ impl orders_server::Orders for OrderBook {
         request: Request<CancelOrderRequest>,
     ) -> Result<Response<Order>, Status> {
         let id = parse_id(&request.get_ref().id)?;
-        self.store
+        let order = self
+            .store
             .with(|orders| {
                 orders.get_mut(&id).map(|order| {
                     order.cancelled = true;
                     order.clone()
                 })
             })
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found("no such order"))
+            .ok_or_else(|| Status::not_found("no such order"))?;
+        self.store.changed(&order);
+        Ok(Response::new(order))
     }
 
     type WatchOrdersStream = OrderStream;
@@ -200,12 +237,38 @@ impl orders_server::Orders for OrderBook {
         &self,
         request: Request<WatchOrdersRequest>,
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
-        let limit = match request.get_ref().limit {
+        let WatchOrdersRequest { limit, follow } = *request.get_ref();
+        let limit = match limit {
             0 => usize::MAX,
             n => n as usize,
         };
-        let orders = self.store.snapshot().into_iter().take(limit).map(Ok);
-        Ok(Response::new(Box::pin(tokio_stream::iter(orders))))
+        // Subscribed before the snapshot, so no change falls between the two.
+        let changes = self.store.subscribe();
+        let current = tokio_stream::iter(self.store.snapshot().into_iter().map(Ok));
+        if !follow {
+            return Ok(Response::new(Box::pin(current.take(limit))));
+        }
+        // A watcher that falls too far behind skips what it missed rather than failing.
+        let updates = tokio_stream::wrappers::BroadcastStream::new(changes)
+            .filter_map(|change| change.ok().map(Ok));
+        Ok(Response::new(Box::pin(current.chain(updates).take(limit))))
+    }
+
+    type TrackOrdersStream = OrderStream;
+
+    #[require_scope(OrderScope::Read)]
+    async fn track_orders(
+        &self,
+        request: Request<Streaming<GetOrderRequest>>,
+    ) -> Result<Response<Self::TrackOrdersStream>, Status> {
+        let store = self.store.clone();
+        let answers = request.into_inner().map(move |asked| {
+            let id = parse_id(&asked?.id)?;
+            store
+                .with(|orders| orders.get(&id).cloned())
+                .ok_or_else(|| Status::not_found("no such order"))
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     #[require_scope(OrderScope::Write)]
@@ -297,6 +360,13 @@ impl orders_admin_server::OrdersAdmin for AdminDesk {
 
     type ExportOrdersStream = OrderStream;
 
+    // A full export of a large book can take longer than an access token lives, and a
+    // half-finished export is worth nothing: let it finish. The risk: whoever held an admin
+    // token when the export began receives the whole book even if the token expires or is
+    // revoked meanwhile.
+    #[outlives_token(
+        reason = "a full export may take longer than a token lives; a cut export is useless"
+    )]
     async fn export_orders(
         &self,
         _request: Request<ExportOrdersRequest>,

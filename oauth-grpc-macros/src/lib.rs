@@ -225,6 +225,44 @@ pub fn public(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("public", item.into()).into()
 }
 
+/// Lets the streams of one rpc run past their token's expiry.
+///
+/// By default a server-streaming, client-streaming or bidi call admitted with a token ends
+/// with `UNAUTHENTICATED` ("the token has expired") when the token expires. A method marked
+/// `#[outlives_token(reason = "…")]` is checked when its stream opens and not again: whoever
+/// held the token then keeps the stream after the token expired or was revoked. Use it only
+/// for streams that must outlive tokens on purpose; the reason is in the compiled table and in
+/// the permission reports. Only valid next to the rule of a streaming method of a
+/// [`protect`](macro@protect) impl.
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::OrderStream;
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = require_scope("orders:admin"))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     # async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///     #     Ok(Response::new(PurgeCancelledResponse::default()))
+///     # }
+///     type ExportOrdersStream = OrderStream;
+///
+///     #[outlives_token(reason = "a full export takes longer than a token lives")]
+///     async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///         # let orders: OrderStream = Box::pin(tokio_stream::empty());
+///         Ok(Response::new(orders))
+///     }
+/// }
+/// # use oauth_grpc::ProtectedService;
+/// let export = AdminDesk::POLICY.method("ExportOrders").unwrap();
+/// assert_eq!(export.outlives_token(), Some("a full export takes longer than a token lives"));
+/// ```
+#[proc_macro_attribute]
+pub fn outlives_token(_args: TokenStream, item: TokenStream) -> TokenStream {
+    protect::stray_rule("outlives_token", item.into()).into()
+}
+
 /// Declares a scope catalog: an enum whose variants stand for scope strings.
 ///
 /// Generates `as_str`, `as_scope` (which rules call), `from_scope`, `VARIANTS`, `Display`,

@@ -41,7 +41,9 @@ pub use crate::error::{
 #[doc(inline)]
 pub use crate::keys::{Algorithm, KeySet, KeySource, KeyType, VerifyingKey, crypto_backend};
 #[doc(inline)]
-pub use crate::policy::{Denial, MethodPolicy, PolicySet, ProtectedService, Rule, ServicePolicy};
+pub use crate::policy::{
+    Denial, MethodPolicy, PolicySet, ProtectedService, RpcKind, Rule, ServicePolicy,
+};
 #[doc(inline)]
 pub use crate::principal::{Actor, Principal, PrincipalBuilder};
 #[cfg(any(feature = "introspection", feature = "client"))]
@@ -56,7 +58,7 @@ pub use crate::scope::{InvalidScope, Scope, ScopeCatalog, ScopeSet};
 pub use crate::server::audit;
 #[doc(inline)]
 pub use crate::server::{
-    OAuth, OAuthLayer, RequestPrincipal, ResponseFuture, UnknownPaths, bearer_token,
+    OAuth, OAuthLayer, RequestPrincipal, ResponseFuture, TokenBound, UnknownPaths, bearer_token,
 };
 #[cfg(feature = "introspection")]
 #[doc(inline)]
@@ -65,5 +67,5 @@ pub use crate::validate::{ClientAuth, Introspection, TokenRouting};
 pub use crate::validate::{TokenTypes, Validator, ValidatorBuilder};
 #[doc(inline)]
 pub use oauth_grpc_macros::{
-    authenticated, protect, public, require_any_scope, require_scope, scopes,
+    authenticated, outlives_token, protect, public, require_any_scope, require_scope, scopes,
 };

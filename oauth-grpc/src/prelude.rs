@@ -60,4 +60,4 @@
 //! ```
 
 #[doc(no_inline)]
-pub use crate::{authenticated, protect, public, require_any_scope, require_scope};
+pub use crate::{authenticated, outlives_token, protect, public, require_any_scope, require_scope};

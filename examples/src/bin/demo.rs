@@ -303,7 +303,7 @@ where
     <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
 {
     let mut stream = client
-        .watch_orders(WatchOrdersRequest { limit: 0 })
+        .watch_orders(WatchOrdersRequest::default())
         .await?
         .into_inner();
     let mut received = 0;

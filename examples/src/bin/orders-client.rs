@@ -179,7 +179,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .cancel_order(CancelOrderRequest { id })
             .await
             .map(|r| format!("{:?}", r.into_inner())),
-        Call::WatchOrders => match client.watch_orders(WatchOrdersRequest { limit: 0 }).await {
+        Call::WatchOrders => match client.watch_orders(WatchOrdersRequest::default()).await {
             Ok(response) => {
                 let mut stream = response.into_inner();
                 let mut lines = Vec::new();

@@ -10,6 +10,69 @@ pub(crate) mod kw {
     syn::custom_keyword!(rpc);
     syn::custom_keyword!(default);
     syn::custom_keyword!(server);
+    syn::custom_keyword!(reason);
+}
+
+/// The name of the opt-out attribute of a streaming rpc.
+pub(crate) const OUTLIVES_TOKEN: &str = "outlives_token";
+
+/// `#[outlives_token(reason = "…")]`: a stream of this rpc may run past its token's expiry.
+pub(crate) struct OutlivesArgs {
+    /// The attribute's name, for spans.
+    pub(crate) name: Ident,
+    pub(crate) reason: LitStr,
+}
+
+impl OutlivesArgs {
+    /// Whether `attr` is ours (`outlives_token`, `oauth_grpc::outlives_token`, …).
+    pub(crate) fn is(attr: &syn::Attribute) -> bool {
+        our_attribute(attr.path()).is_some_and(|name| name == OUTLIVES_TOKEN)
+    }
+
+    pub(crate) fn from_attribute(attr: &syn::Attribute) -> syn::Result<Self> {
+        let name = our_attribute(attr.path())
+            .cloned()
+            .unwrap_or_else(|| Ident::new(OUTLIVES_TOKEN, proc_macro2::Span::call_site()));
+        let missing = || {
+            syn::Error::new_spanned(
+                attr,
+                "`#[outlives_token]` needs a reason: `#[outlives_token(reason = \"…\")]`, saying \
+                 why this stream may run past its token (the permission report shows it)",
+            )
+        };
+        let syn::Meta::List(list) = &attr.meta else {
+            return Err(missing());
+        };
+        let reason = list.parse_args_with(|input: ParseStream<'_>| {
+            input.parse::<kw::reason>()?;
+            input.parse::<Token![=]>()?;
+            let reason: LitStr = input.parse()?;
+            if !input.is_empty() {
+                return Err(input.error("`#[outlives_token]` takes only `reason = \"…\"`"));
+            }
+            Ok(reason)
+        });
+        let reason = match reason {
+            Ok(reason) => reason,
+            Err(error) if list.tokens.is_empty() => {
+                let _ = error;
+                return Err(missing());
+            }
+            Err(error) => {
+                return Err(syn::Error::new(
+                    error.span(),
+                    format!("{error}; write `#[outlives_token(reason = \"…\")]`"),
+                ));
+            }
+        };
+        if reason.value().trim().is_empty() {
+            return Err(syn::Error::new_spanned(
+                &reason,
+                "the reason of `#[outlives_token]` is empty; say why this stream may run past its token",
+            ));
+        }
+        Ok(Self { name, reason })
+    }
 }
 
 /// The four rule attributes.

@@ -119,8 +119,20 @@ fn table(service: &Service) -> TokenStream {
                 }
             };
         });
+        let kind = match (method.client_streams, method.server_streams) {
+            (false, false) => None,
+            (false, true) => Some(quote!(ServerStreaming)),
+            (true, false) => Some(quote!(ClientStreaming)),
+            (true, true) => Some(quote!(BidiStreaming)),
+        };
+        let kind = kind.map(|kind| quote!(.with_kind(::oauth_grpc::RpcKind::#kind)));
+        let outlives = method.outlives.as_ref().map(|o| {
+            let reason = &o.reason;
+            quote!(.outliving_token(#reason))
+        });
         entries.push(quote! {
             ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
+                #kind #outlives
         });
     }
 

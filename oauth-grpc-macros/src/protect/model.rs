@@ -3,7 +3,7 @@
 
 use syn::{ImplItem, ItemImpl, Path};
 
-use super::args::{ProtectArgs, RuleAttr, RuleKind, misspelt_rule};
+use super::args::{OutlivesArgs, ProtectArgs, RuleAttr, RuleKind, misspelt_rule};
 use crate::errors::Errors;
 use crate::naming;
 
@@ -19,6 +19,12 @@ pub(crate) struct Method {
     /// Position of the method among the impl's items.
     pub(crate) item_index: usize,
     pub(crate) is_async: bool,
+    /// Whether the request is a stream (`Request<Streaming<…>>`).
+    pub(crate) client_streams: bool,
+    /// Whether the response is a stream (the impl has tonic's `type {Rpc}Stream`).
+    pub(crate) server_streams: bool,
+    /// `#[outlives_token(reason = "…")]`, if written (and well-formed).
+    pub(crate) outlives: Option<OutlivesArgs>,
 }
 
 impl Method {
@@ -71,6 +77,15 @@ impl Service {
         let args = args.unwrap_or_default();
         let mut methods = Vec::new();
         let mut misplaced = Vec::new();
+        // tonic's trait has a `type {Rpc}Stream` for every server-streaming rpc.
+        let stream_types: Vec<String> = item
+            .items
+            .iter()
+            .filter_map(|impl_item| match impl_item {
+                ImplItem::Type(t) => Some(t.ident.to_string()),
+                _ => None,
+            })
+            .collect();
         for (item_index, impl_item) in item.items.iter_mut().enumerate() {
             let (attrs, what) = match impl_item {
                 ImplItem::Fn(f) => (&mut f.attrs, None),
@@ -82,16 +97,25 @@ impl Service {
                 ImplItem::Macro(m) => (&mut m.attrs, Some("macro invocation".to_owned())),
                 _ => continue,
             };
+            let outlives = take_outlives(attrs, errors, what.as_deref());
             let (rules, unparsed_rule) = take_rules(attrs, errors);
             match (impl_item, what) {
-                (ImplItem::Fn(f), _) => methods.push(Method {
-                    rust_name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
-                    ident: f.sig.ident.clone(),
-                    rules,
-                    unparsed_rule,
-                    item_index,
-                    is_async: f.sig.asyncness.is_some(),
-                }),
+                (ImplItem::Fn(f), _) => {
+                    let mut method = Method {
+                        rust_name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
+                        ident: f.sig.ident.clone(),
+                        rules,
+                        unparsed_rule,
+                        item_index,
+                        is_async: f.sig.asyncness.is_some(),
+                        client_streams: request_streams(&f.sig),
+                        server_streams: false,
+                        outlives,
+                    };
+                    method.server_streams =
+                        stream_types.contains(&format!("{}Stream", method.rpc()));
+                    methods.push(method);
+                }
                 (_, Some(item)) => misplaced.extend(rules.into_iter().map(|rule| Misplaced {
                     rule,
                     item: item.clone(),
@@ -145,6 +169,57 @@ pub(crate) enum ServiceName {
     Module(Path),
     /// `service_name::<Server<()>>()`, tonic's `NamedService::NAME`.
     Server(Path),
+}
+
+/// Removes `#[outlives_token(…)]` from `attrs`: the parsed opt-out of a method (errors for a
+/// malformed one, or one on another item, go to `errors`).
+fn take_outlives(
+    attrs: &mut Vec<syn::Attribute>,
+    errors: &mut Errors,
+    not_a_method: Option<&str>,
+) -> Option<OutlivesArgs> {
+    let mut found = None;
+    attrs.retain(|attr| {
+        if !OutlivesArgs::is(attr) {
+            return true;
+        }
+        if let Some(item) = not_a_method {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                format!("`#[outlives_token]` belongs on a streaming rpc method, not on {item}"),
+            ));
+            return false;
+        }
+        match errors.take(OutlivesArgs::from_attribute(attr)) {
+            Some(args) if found.is_some() => errors.push(syn::Error::new_spanned(
+                &args.name,
+                "`#[outlives_token]` appears twice on this method; keep one",
+            )),
+            Some(args) => found = Some(args),
+            None => {}
+        }
+        false
+    });
+    found
+}
+
+/// Whether the rpc's request is a stream: its argument's type names tonic's `Streaming`.
+fn request_streams(sig: &syn::Signature) -> bool {
+    sig.inputs.iter().any(|input| match input {
+        syn::FnArg::Typed(arg) => names_streaming(&arg.ty),
+        syn::FnArg::Receiver(_) => false,
+    })
+}
+
+fn names_streaming(ty: &syn::Type) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) => ident == "Streaming",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(quote::ToTokens::to_token_stream(ty))
 }
 
 /// Removes our rule attributes from `attrs`, returning the parsed ones and whether any failed

@@ -49,6 +49,30 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
     }
 
     for method in &service.methods {
+        if let Some(outlives) = &method.outlives {
+            if !method.client_streams && !method.server_streams {
+                errors.push(Error::new_spanned(
+                    &outlives.name,
+                    format!(
+                        "`{name}` is a unary rpc: it is checked when it starts and never cut, so \
+                         there is nothing to outlive; remove `#[outlives_token]`",
+                        name = method.rust_name
+                    ),
+                ));
+            } else if method
+                .rule(service.default.as_ref())
+                .is_some_and(|r| r.kind == RuleKind::Public)
+            {
+                errors.push(Error::new_spanned(
+                    &outlives.name,
+                    format!(
+                        "`{name}` is `#[public]`: its calls carry no token to outlive; remove \
+                         `#[outlives_token]`",
+                        name = method.rust_name
+                    ),
+                ));
+            }
+        }
         match method.rules.as_slice() {
             [] if method.unparsed_rule || service.unparsed_default => {}
             [] if service.default.is_none() => errors.push(Error::new_spanned(

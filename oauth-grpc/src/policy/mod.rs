@@ -28,4 +28,4 @@ mod table;
 
 pub use self::rule::{Denial, Rule};
 pub use self::set::PolicySet;
-pub use self::table::{MethodPolicy, ProtectedService, ServicePolicy};
+pub use self::table::{MethodPolicy, ProtectedService, RpcKind, ServicePolicy};

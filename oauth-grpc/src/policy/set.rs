@@ -144,6 +144,20 @@ impl PolicySet {
         names
     }
 
+    /// The compiled entry of the method at a request path, if a table has one (a public
+    /// service's methods have none).
+    ///
+    /// ```
+    /// # use examples::OrderBook;
+    /// # use oauth_grpc::{PolicySet, RpcKind};
+    /// let policies = PolicySet::new().service::<OrderBook>();
+    /// let watch = policies.method_for("/orders.v1.Orders/WatchOrders").unwrap();
+    /// assert_eq!(watch.kind(), RpcKind::ServerStreaming);
+    /// ```
+    pub fn method_for(&self, path: &str) -> Option<&'static MethodPolicy> {
+        self.by_path.get(path).copied()
+    }
+
     /// The rule for a request path: the compiled rule, or [`Rule::Public`] for a service
     /// opened with [`public_service`](Self::public_service), or `None`.
     ///

@@ -20,6 +20,61 @@ pub struct MethodPolicy {
     path: &'static str,
     rust_name: &'static str,
     rule: Rule,
+    kind: RpcKind,
+    /// Why streams of this method may run past their token, when they may.
+    outlives_token: Option<&'static str>,
+}
+
+/// Which way an RPC streams, as the `.proto` declares it.
+///
+/// A call of a streaming kind that was admitted with a token ends when the token expires
+/// (unless the method [outlives its token](MethodPolicy::outlives_token)); a unary call is
+/// checked when it starts, and its response is never cut.
+///
+/// ```
+/// use oauth_grpc::RpcKind;
+///
+/// assert!(RpcKind::BidiStreaming.streams());
+/// assert!(!RpcKind::Unary.streams());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RpcKind {
+    /// One request, one response.
+    #[default]
+    Unary,
+    /// One request, a stream of responses.
+    ServerStreaming,
+    /// A stream of requests, one response.
+    ClientStreaming,
+    /// Streams both ways.
+    BidiStreaming,
+}
+
+impl RpcKind {
+    /// Whether either side streams.
+    ///
+    /// ```
+    /// assert!(oauth_grpc::RpcKind::ServerStreaming.streams());
+    /// ```
+    pub const fn streams(self) -> bool {
+        !matches!(self, Self::Unary)
+    }
+
+    /// The name reports use: `unary`, `server_streaming`, `client_streaming`,
+    /// `bidi_streaming`.
+    ///
+    /// ```
+    /// assert_eq!(oauth_grpc::RpcKind::ClientStreaming.as_str(), "client_streaming");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unary => "unary",
+            Self::ServerStreaming => "server_streaming",
+            Self::ClientStreaming => "client_streaming",
+            Self::BidiStreaming => "bidi_streaming",
+        }
+    }
 }
 
 impl MethodPolicy {
@@ -46,7 +101,75 @@ impl MethodPolicy {
             path,
             rust_name,
             rule,
+            kind: RpcKind::Unary,
+            outlives_token: None,
         }
+    }
+
+    /// The same entry for a method of another kind (the macros read it from the
+    /// signature); [`RpcKind::Unary`] unless set.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule, RpcKind};
+    ///
+    /// const WATCH: MethodPolicy =
+    ///     MethodPolicy::new("Watch", "/grpc.health.v1.Health/Watch", "watch", Rule::Public)
+    ///         .with_kind(RpcKind::ServerStreaming);
+    /// assert_eq!(WATCH.kind(), RpcKind::ServerStreaming);
+    /// ```
+    #[must_use]
+    pub const fn with_kind(mut self, kind: RpcKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The same entry for a stream that may run past its token's expiry, for `reason`: the
+    /// token is checked when the stream opens, and not again. Only for streams that must
+    /// outlive tokens on purpose (a long download, a feed the client cannot reopen): whoever
+    /// held the token when it opened keeps the stream after the token expired or was
+    /// revoked. `#[outlives_token(reason = "…")]` sets it.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule, RpcKind};
+    ///
+    /// const FEED: MethodPolicy =
+    ///     MethodPolicy::new("Feed", "/news.v1.News/Feed", "feed", Rule::Authenticated)
+    ///         .with_kind(RpcKind::ServerStreaming)
+    ///         .outliving_token("clients cannot resume the feed");
+    /// assert_eq!(FEED.outlives_token(), Some("clients cannot resume the feed"));
+    /// ```
+    #[must_use]
+    pub const fn outliving_token(mut self, reason: &'static str) -> Self {
+        self.outlives_token = Some(reason);
+        self
+    }
+
+    /// Which way the method streams.
+    ///
+    /// ```
+    /// # use oauth_grpc::{MethodPolicy, Rule, RpcKind};
+    /// # let m = MethodPolicy::new("Check", "/grpc.health.v1.Health/Check", "check", Rule::Public);
+    /// assert_eq!(m.kind(), RpcKind::Unary);
+    /// ```
+    pub const fn kind(&self) -> RpcKind {
+        self.kind
+    }
+
+    /// Why a stream of this method may run past its token's expiry, if it may (see
+    /// [`outliving_token`](Self::outliving_token)).
+    ///
+    /// ```
+    /// # use oauth_grpc::{MethodPolicy, Rule};
+    /// # let m = MethodPolicy::new("Check", "/grpc.health.v1.Health/Check", "check", Rule::Public);
+    /// assert_eq!(m.outlives_token(), None);
+    /// ```
+    pub const fn outlives_token(&self) -> Option<&'static str> {
+        self.outlives_token
+    }
+
+    /// Whether calls of this method that were admitted with a token end when it expires.
+    pub(crate) const fn ends_with_token(&self) -> bool {
+        self.kind.streams() && self.outlives_token.is_none()
     }
 
     /// The method's name in the `.proto`, e.g. `CreateOrder`.

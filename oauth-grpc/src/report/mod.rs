@@ -49,7 +49,7 @@ use self::coverage::descriptor_rpcs;
 pub use self::coverage::{Coverage, CoverageError, DescriptorError};
 
 /// The version of the JSON document; bumped on any incompatible change.
-pub const JSON_SCHEMA_VERSION: u32 = 2;
+pub const JSON_SCHEMA_VERSION: u32 = 3;
 
 /// How an rpc streams, from the protobuf descriptors.
 ///
@@ -109,6 +109,8 @@ struct Row {
     rust_name: &'static str,
     streaming: Streaming,
     rule: Rule,
+    /// Why its streams may run past their token (`#[outlives_token]`), if they may.
+    outlives_token: Option<&'static str>,
 }
 
 /// The output formats.
@@ -174,6 +176,7 @@ impl Report {
                     rust_name: m.rust_name(),
                     streaming: Streaming::Unknown,
                     rule: m.rule(),
+                    outlives_token: m.outlives_token(),
                 })
             })
             .collect();

@@ -55,9 +55,13 @@ impl Report {
             let _ = writeln!(out, "## `{service}`\n");
             out.push_str("| RPC | Streaming | Rule |\n|---|---|---|\n");
             for row in &rows {
+                let outlives = match row.outlives_token {
+                    Some(reason) => format!("; **outlives its token**: {}", markdown_cell(reason)),
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {} |",
+                    "| `{}` | {} | {}{outlives} |",
                     row.path,
                     row.streaming.as_str(),
                     rule_words(row.rule)
@@ -118,6 +122,7 @@ impl Report {
                             "streaming": r.streaming.json(),
                             "rule": rule_kind(r.rule),
                             "scopes": r.rule.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                            "outlives_token": r.outlives_token,
                         })
                     })
                     .collect();
@@ -142,7 +147,8 @@ impl Report {
     }
 
     pub(super) fn csv(&self) -> String {
-        let mut out = String::from("service,rpc,path,rust_name,streaming,rule,scopes\n");
+        let mut out =
+            String::from("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token\n");
         for r in &self.rows {
             let scopes: Vec<&str> = r.rule.scopes().iter().map(|s| s.as_str()).collect();
             let fields = [
@@ -153,6 +159,7 @@ impl Report {
                 r.streaming.json(),
                 rule_kind(r.rule),
                 &crate::scope::join(scopes.iter().copied()),
+                r.outlives_token.unwrap_or_default(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
@@ -168,6 +175,7 @@ impl Report {
                 "",
                 "unknown",
                 "public",
+                "",
                 "",
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
@@ -218,4 +226,9 @@ pub(super) fn public_path(service: &str) -> String {
     } else {
         format!("/{service}/*")
     }
+}
+
+/// Text for a Markdown table cell: `|` escaped and line breaks flattened.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

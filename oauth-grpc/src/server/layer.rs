@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tonic::Status;
 use tonic::server::NamedService;
@@ -15,12 +15,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::AuthError;
-use crate::policy::{PolicySet, Rule};
+use crate::policy::{MethodPolicy, PolicySet, Rule};
 use crate::principal::Principal;
 use crate::validate::{Attempt, Validator};
 
 use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
 use super::bearer::{DEFAULT_MAX_HEADER_LEN, bearer_value};
+use super::stream::{Side, TokenBound};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
 ///
@@ -264,11 +265,19 @@ impl<S: NamedService> NamedService for OAuth<S> {
 }
 
 /// A decision that had to wait on the identity provider.
-type Pending = Pin<Box<dyn Future<Output = Result<Option<Principal>, Status>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Admission, Status>> + Send>>;
+
+/// An admitted call: the verified caller, if a token was checked, and when the call's
+/// streams end with that token.
+#[derive(Default)]
+struct Admission {
+    principal: Option<Principal>,
+    deadline: Option<SystemTime>,
+}
 
 /// What [`Shared::decide`] concluded without waiting.
 enum Verdict {
-    Allow(Option<Principal>),
+    Allow(Admission),
     Deny(Status),
     Wait(Pending),
 }
@@ -288,7 +297,7 @@ impl Shared {
                 && !self.policies.conflicts().contains(&path)
             {
                 self.audit(AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer));
-                return Verdict::Allow(None);
+                return Verdict::Allow(Admission::default());
             }
             return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, peer));
         };
@@ -298,15 +307,19 @@ impl Shared {
                     .with_rule(rule)
                     .with_peer(peer),
             );
-            return Verdict::Allow(None);
+            return Verdict::Allow(Admission::default());
         }
         let token = match bearer_value(request.headers(), self.max_header_len) {
             Ok(token) => token,
             Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, peer)),
         };
+        let bound = self
+            .policies
+            .method_for(path)
+            .is_some_and(MethodPolicy::ends_with_token);
         match self.validator.begin(token) {
             Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
-                Ok(principal) => Verdict::Allow(Some(principal)),
+                Ok(principal) => Verdict::Allow(self.admit(principal, bound)),
                 Err(status) => Verdict::Deny(status),
             },
             Attempt::Deferred(key) => {
@@ -316,9 +329,25 @@ impl Shared {
                     let result = shared.validator.finish(&token, key).await;
                     shared
                         .conclude(result.map_err(AuthError::from), &path, rule, peer)
-                        .map(Some)
+                        .map(|principal| shared.admit(principal, bound))
                 }))
             }
+        }
+    }
+
+    /// An admitted caller; for a streaming method, its streams end at the token's expiry
+    /// plus the leeway (the instant a new call with the token would be refused).
+    fn admit(&self, principal: Principal, bound: bool) -> Admission {
+        let deadline = if bound {
+            principal
+                .expires_at()
+                .and_then(|exp| exp.checked_add(self.validator.leeway()))
+        } else {
+            None
+        };
+        Admission {
+            principal: Some(principal),
+            deadline,
         }
     }
 
@@ -363,10 +392,14 @@ impl Shared {
     }
 }
 
-/// Puts the decision into the request: the principal for the handler, and the credentials
-/// marked sensitive so that logging the request's metadata does not print the token.
-fn admit<B>(request: &mut http::Request<B>, principal: Option<Principal>) {
-    match principal {
+/// Puts the decision into the request: the principal for the handler, the credentials
+/// marked sensitive so that logging the request's metadata does not print the token, and the
+/// body bound to the token's expiry when the method streams.
+fn admit_request<B>(
+    mut request: http::Request<B>,
+    admission: Admission,
+) -> http::Request<TokenBound<B>> {
+    match admission.principal {
         Some(principal) => {
             request.extensions_mut().insert(principal);
         }
@@ -382,17 +415,21 @@ fn admit<B>(request: &mut http::Request<B>, principal: Option<Principal>) {
             value.set_sensitive(true);
         }
     }
+    request.map(|body| TokenBound::until(body, admission.deadline, Side::Request))
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for OAuth<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S: Service<http::Request<TokenBound<ReqBody>>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,
 {
-    type Response = http::Response<ResBody>;
+    type Response = http::Response<TokenBound<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
@@ -400,13 +437,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         match self.shared.decide(&request) {
-            Verdict::Allow(principal) => {
-                admit(&mut request, principal);
+            Verdict::Allow(admission) => {
+                let deadline = admission.deadline;
                 ResponseFuture {
                     state: State::Inner {
-                        future: self.inner.call(request),
+                        future: self.inner.call(admit_request(request, admission)),
+                        deadline,
                     },
                 }
             }
@@ -423,11 +461,15 @@ where
                     state: State::Waiting {
                         future: Box::pin(async move {
                             match pending.await {
-                                Ok(principal) => {
-                                    admit(&mut request, principal);
-                                    inner.call(request).await
+                                Ok(admission) => {
+                                    let deadline = admission.deadline;
+                                    let response =
+                                        inner.call(admit_request(request, admission)).await?;
+                                    Ok(bind_response(response, deadline))
                                 }
-                                Err(status) => Ok(status.into_http()),
+                                Err(status) => {
+                                    Ok(status.into_http::<ResBody>().map(TokenBound::unbound))
+                                }
                             }
                         }),
                     },
@@ -437,7 +479,14 @@ where
     }
 }
 
-type Waiting<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<B>, E>> + Send>>;
+fn bind_response<B>(
+    response: http::Response<B>,
+    deadline: Option<SystemTime>,
+) -> http::Response<TokenBound<B>> {
+    response.map(|body| TokenBound::until(body, deadline, Side::Response))
+}
+
+type Waiting<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<TokenBound<B>>, E>> + Send>>;
 
 pin_project_lite::pin_project! {
     /// The future of [`OAuth`]: the inner service's, an immediate rejection, or — when the
@@ -451,7 +500,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, deadline: Option<SystemTime> },
         Rejected { response: Option<http::Response<B>> },
         Waiting { future: Waiting<B, E> },
     }
@@ -468,16 +517,19 @@ where
     F: Future<Output = Result<http::Response<B>, E>>,
     B: Default,
 {
-    type Output = Result<http::Response<B>, E>;
+    type Output = Result<http::Response<TokenBound<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Inner { future, deadline } => future
+                .poll(cx)
+                .map(|result| result.map(|response| bind_response(response, *deadline))),
             StateProj::Waiting { future } => future.as_mut().poll(cx),
             StateProj::Rejected { response } => {
                 // Polled again after completion: answer with an empty response rather than
                 // panic.
-                Poll::Ready(Ok(response.take().unwrap_or_default()))
+                let response = response.take().unwrap_or_default();
+                Poll::Ready(Ok(response.map(TokenBound::unbound)))
             }
         }
     }

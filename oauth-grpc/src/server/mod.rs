@@ -5,7 +5,9 @@ pub mod audit;
 mod bearer;
 mod layer;
 mod request;
+mod stream;
 
 pub use self::bearer::bearer_token;
 pub use self::layer::{OAuth, OAuthLayer, ResponseFuture, UnknownPaths};
 pub use self::request::RequestPrincipal;
+pub use self::stream::TokenBound;

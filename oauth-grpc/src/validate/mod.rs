@@ -169,6 +169,11 @@ impl Validator {
         }
     }
 
+    /// The clock-skew leeway: a token is valid until `exp` plus this.
+    pub(crate) fn leeway(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.inner.trust.leeway)
+    }
+
     /// How many verified tokens the cache holds now.
     ///
     /// ```

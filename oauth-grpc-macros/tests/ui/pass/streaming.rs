@@ -26,6 +26,7 @@ impl echo_server::Echo for Echo {
     type SayManyStream = Pin<Box<dyn Stream<Item = Result<Msg, Status>> + Send + 'static>>;
 
     #[require_scope("echo:say")]
+    #[oauth_grpc::outlives_token(reason = "a test of the opt-out")]
     async fn say_many(
         &self,
         request: Request<Msg>,
@@ -58,4 +59,18 @@ fn main() {
             "/ui.v1.Echo/GetHTTPStatus",
         ]
     );
+    let kinds: Vec<oauth_grpc::RpcKind> = Echo::POLICY.methods().iter().map(|m| m.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            oauth_grpc::RpcKind::Unary,
+            oauth_grpc::RpcKind::Unary,
+            oauth_grpc::RpcKind::ServerStreaming,
+            oauth_grpc::RpcKind::ClientStreaming,
+            oauth_grpc::RpcKind::Unary,
+        ]
+    );
+    let outlives: Vec<Option<&str>> =
+        Echo::POLICY.methods().iter().map(|m| m.outlives_token()).collect();
+    assert_eq!(outlives, [None, None, Some("a test of the opt-out"), None, None]);
 }

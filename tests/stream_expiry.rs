@@ -1,0 +1,304 @@
+//! Streams end when their token does: a server stream, a client stream and a bidi stream
+//! opened with a token that expires two seconds later end with 16 `invalid_token` ("the token
+//! has expired") at `exp` (leeway 0 here), and nothing stamped after that instant crosses. A
+//! method that outlives its token keeps streaming.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use examples::Store;
+use examples::pb::orders_client::OrdersClient;
+use examples::pb::{CreateOrderRequest, GetOrderRequest, WatchOrdersRequest};
+use oauth_grpc::{
+    KeySet, MethodPolicy, OAuthLayer, PolicySet, ProtectedService, RpcKind, ServicePolicy,
+    Validator,
+};
+use oauth_grpc_tests::issuer::{self, AUDIENCE, ISSUER, TestKey, claims, header, sign_json};
+use oauth_grpc_tests::{TestServer, challenge, orders_server};
+use serde_json::json;
+use tokio_stream::{Stream, StreamExt};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+const EXPIRED: &str = r#"Bearer error="invalid_token", error_description="the token has expired""#;
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// A validator without leeway: a token is refused from `exp` on.
+fn strict_validator() -> Validator {
+    Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys(KeySet::from_jwks(&issuer::jwks()).expect("test JWKS"))
+        .leeway(Duration::ZERO)
+        .build()
+        .expect("validator")
+}
+
+/// A token granting `scope` that expires at least `seconds` from now (`exp` is whole
+/// seconds); returns it and its expiry in Unix milliseconds.
+fn expiring_token(scope: &str, seconds: i64) -> (String, u128) {
+    let mut c = claims(scope);
+    let exp = issuer::now() + seconds;
+    c["exp"] = json!(exp);
+    c["jti"] = json!(format!("stream-{}", now_ms()));
+    let token = sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1);
+    (token, u128::try_from(exp).unwrap_or_default() * 1000)
+}
+
+fn authorized<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    let value = MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+async fn server(layer: OAuthLayer, store: Store) -> (TestServer, OrdersClient<Channel>) {
+    let server = orders_server(layer, store).await.expect("bind");
+    let client = OrdersClient::new(server.channel().await.expect("connect"));
+    (server, client)
+}
+
+/// Places an order stamped with the current time every 100 ms until `stop`.
+fn keep_placing(store: Store, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::SeqCst) {
+            store.place(now_ms().to_string(), 1, "ticker");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn stamp(item: &str) -> u128 {
+    item.parse().expect("a stamped item")
+}
+
+fn assert_expired(status: &Status, ended_ms: u128, exp_ms: u128) {
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(challenge(status), EXPIRED);
+    assert!(
+        ended_ms >= exp_ms,
+        "ended {} ms before exp",
+        exp_ms - ended_ms
+    );
+    // Generous for a loaded machine: the cut is a timer at `exp`, not a poll.
+    assert!(
+        ended_ms <= exp_ms + 1500,
+        "ended {} ms after exp",
+        ended_ms - exp_ms
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_ends_when_its_token_expires() {
+    let store = Store::default();
+    let layer = OAuthLayer::new(
+        strict_validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
+    let (server, mut client) = server(layer, store.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+
+    let (token, exp_ms) = expiring_token("orders:read", 2);
+    let mut stream = client
+        .watch_orders(authorized(
+            WatchOrdersRequest {
+                limit: 0,
+                follow: true,
+            },
+            &token,
+        ))
+        .await
+        .expect("opened with a valid token")
+        .into_inner();
+    let mut received = 0;
+    let status = loop {
+        match stream.next().await {
+            Some(Ok(order)) => {
+                let stamped = stamp(&order.item);
+                assert!(
+                    stamped < exp_ms,
+                    "an order stamped {} ms after exp arrived",
+                    stamped - exp_ms
+                );
+                received += 1;
+            }
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without a status after {received} orders"),
+        }
+    };
+    assert_expired(&status, now_ms(), exp_ms);
+    assert!(
+        received >= 5,
+        "the watch delivered {received} orders before exp"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_stops_at_expiry() {
+    let store = Store::default();
+    let layer = OAuthLayer::new(
+        strict_validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
+    let (server, mut client) = server(layer, store.clone()).await;
+
+    let (token, exp_ms) = expiring_token("orders:write", 2);
+    // An endless upload, one stamped order every 100 ms.
+    let uploads: Pin<Box<dyn Stream<Item = CreateOrderRequest> + Send>> = Box::pin(
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_millis(
+            100,
+        )))
+        .map(|_| CreateOrderRequest {
+            item: now_ms().to_string(),
+            quantity: 1,
+        }),
+    );
+    let status = client
+        .import_orders(authorized(uploads, &token))
+        .await
+        .expect_err("the upload outlived the token");
+    assert_expired(&status, now_ms(), exp_ms);
+    assert!(
+        store.len() >= 5,
+        "{} orders imported before exp",
+        store.len()
+    );
+    let mut watch = client
+        .watch_orders(authorized(
+            WatchOrdersRequest::default(),
+            &issuer::token(TestKey::Rsa1, "orders:read"),
+        ))
+        .await
+        .expect("a fresh token reads")
+        .into_inner();
+    while let Some(order) = watch.next().await {
+        let order = order.expect("listed");
+        let stamped = stamp(&order.item);
+        assert!(
+            stamped < exp_ms,
+            "an order sent {} ms after exp was imported",
+            stamped - exp_ms
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bidi_stream_ends_at_expiry() {
+    let store = Store::default();
+    let placed = store.place("tracked", 1, "alice");
+    let layer = OAuthLayer::new(
+        strict_validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
+    let (server, mut client) = server(layer, store).await;
+
+    let (token, exp_ms) = expiring_token("orders:read", 2);
+    let id = placed.id.clone();
+    let asks: Pin<Box<dyn Stream<Item = GetOrderRequest> + Send>> = Box::pin(
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_millis(
+            100,
+        )))
+        .map(move |_| GetOrderRequest { id: id.clone() }),
+    );
+    let mut answers = client
+        .track_orders(authorized(asks, &token))
+        .await
+        .expect("opened")
+        .into_inner();
+    let mut received = 0;
+    let status = loop {
+        match answers.next().await {
+            Some(Ok(order)) => {
+                assert!(now_ms() < exp_ms + 50, "an answer arrived after exp");
+                assert_eq!(order.id, placed.id);
+                received += 1;
+            }
+            Some(Err(status)) => break status,
+            None => panic!("ended without a status after {received} answers"),
+        }
+    };
+    assert_expired(&status, now_ms(), exp_ms);
+    assert!(received >= 5, "{received} answers before exp");
+    server.stop().await;
+}
+
+/// The orders table with `WatchOrders` allowed to outlive its token.
+struct OutlivingWatch;
+
+const fn outliving(table: &'static ServicePolicy) -> [MethodPolicy; 8] {
+    let mut methods = [MethodPolicy::new("", "", "", oauth_grpc::Rule::Public); 8];
+    let mut i = 0;
+    while i < 8 {
+        let m = table.methods()[i];
+        methods[i] = if matches!(m.kind(), RpcKind::ServerStreaming) {
+            m.outliving_token("the test opts WatchOrders out")
+        } else {
+            m
+        };
+        i += 1;
+    }
+    methods
+}
+
+const OUTLIVING_METHODS: [MethodPolicy; 8] =
+    outliving(<examples::OrderBook as ProtectedService>::POLICY);
+const OUTLIVING_TABLE: ServicePolicy = ServicePolicy::new("orders.v1.Orders", &OUTLIVING_METHODS);
+
+impl ProtectedService for OutlivingWatch {
+    const POLICY: &'static ServicePolicy = &OUTLIVING_TABLE;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_out_stream_keeps_streaming_past_exp() {
+    assert_eq!(examples::OrderBook::POLICY.methods().len(), 8);
+    let store = Store::default();
+    let layer = OAuthLayer::new(
+        strict_validator(),
+        PolicySet::new().service::<OutlivingWatch>(),
+    );
+    let (server, mut client) = server(layer, store.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+
+    let (token, exp_ms) = expiring_token("orders:read", 1);
+    let mut stream = client
+        .watch_orders(authorized(
+            WatchOrdersRequest {
+                limit: 0,
+                follow: true,
+            },
+            &token,
+        ))
+        .await
+        .expect("opened")
+        .into_inner();
+    let mut after_exp = 0;
+    while after_exp < 5 {
+        let order = stream
+            .next()
+            .await
+            .expect("still streaming")
+            .expect("no status: the method outlives its token");
+        if stamp(&order.item) > exp_ms {
+            after_exp += 1;
+        }
+    }
+    // The client cancels the watch (the server's graceful stop waits for open streams).
+    drop(stream);
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}
