@@ -302,3 +302,198 @@ async fn an_opted_out_stream_keeps_streaming_past_exp() {
     let _ = ticker.await;
     server.stop().await;
 }
+
+/// Reads a stream until it ends with a status; `Err` if it ends without one.
+async fn until_status<S>(stream: &mut S) -> Result<Status, usize>
+where
+    S: Stream<Item = Result<examples::pb::Order, Status>> + Unpin,
+{
+    let mut received = 0;
+    loop {
+        match stream.next().await {
+            Some(Ok(_)) => received += 1,
+            Some(Err(status)) => return Ok(status),
+            None => return Err(received),
+        }
+    }
+}
+
+fn follow() -> WatchOrdersRequest {
+    WatchOrdersRequest {
+        limit: 0,
+        follow: true,
+    }
+}
+
+/// A JWT whose signing key leaves the JWKS: its open stream ends when the key set without it
+/// is installed (the next refresh), with 16; a stream of the key that stays runs on. Emptying
+/// the JWKS then ends that one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_key_ends_its_streams() {
+    use oauth_grpc::KeySource;
+    use oauth_grpc_tests::idp::IdentityProvider;
+
+    let idp = IdentityProvider::start(&[TestKey::Rsa1, TestKey::Rsa2]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .keys(
+            KeySource::discover(idp.issuer())
+                .refresh_between(Duration::from_millis(200), Duration::from_millis(300))
+                .unknown_kid_cooldown(Duration::from_millis(200)),
+        )
+        .start()
+        .await
+        .expect("keys load");
+    let store = Store::default();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    let (server, mut client) = server(layer, store.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+    let token_of = |key: TestKey| {
+        let mut c = claims("orders:read");
+        c["iss"] = json!(idp.issuer());
+        sign_json(&header(key), &c, key)
+    };
+
+    let mut withdrawn = client
+        .watch_orders(authorized(follow(), &token_of(TestKey::Rsa1)))
+        .await
+        .expect("opened")
+        .into_inner();
+    let mut kept = client
+        .watch_orders(authorized(follow(), &token_of(TestKey::Rsa2)))
+        .await
+        .expect("opened")
+        .into_inner();
+    for stream in [&mut withdrawn, &mut kept] {
+        stream.next().await.expect("streaming").expect("an order");
+    }
+
+    idp.set_keys(&[TestKey::Rsa2]);
+    // Bounded only so that a stream that is never cut fails instead of hanging.
+    let status = tokio::time::timeout(Duration::from_secs(20), until_status(&mut withdrawn))
+        .await
+        .expect("the stream of the withdrawn key ends")
+        .expect("with a status");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(
+        challenge(&status),
+        r#"Bearer error="invalid_token", error_description="the token's signing key is not trusted""#
+    );
+    // The other stream is still alive.
+    kept.next()
+        .await
+        .expect("streaming")
+        .expect("an order of the kept key's stream");
+
+    idp.set_keys(&[]);
+    let status = tokio::time::timeout(Duration::from_secs(20), until_status(&mut kept))
+        .await
+        .expect("an emptied JWKS ends every stream")
+        .expect("with a status");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}
+
+/// An introspected token turned inactive ends its stream at the next re-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inactive_introspected_token_ends_its_stream() {
+    use oauth_grpc::{ClientSecret, Introspection};
+    use oauth_grpc_tests::idp::{CLIENT_ID, CLIENT_SECRET, IdentityProvider};
+
+    let idp = IdentityProvider::start(&[]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .introspection(
+            Introspection::new(
+                idp.introspection_url(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .cache_ttl(Duration::from_millis(200)),
+        )
+        .build()
+        .expect("validator");
+    let answer = json!({
+        "active": true,
+        "scope": "orders:read",
+        "client_id": "orders-web",
+        "sub": "bob",
+        "aud": AUDIENCE,
+        "iss": idp.issuer(),
+        "exp": issuer::now() + 300,
+    });
+    idp.set_introspection("opaque-stream", answer);
+    let store = Store::default();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>())
+        .stream_recheck(Duration::from_millis(300));
+    let (server, mut client) = server(layer, store.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+
+    let mut stream = client
+        .watch_orders(authorized(follow(), "opaque-stream"))
+        .await
+        .expect("opened")
+        .into_inner();
+    stream.next().await.expect("streaming").expect("an order");
+    let asked = idp.introspection_requests();
+    idp.set_introspection("opaque-stream", json!({"active": false}));
+    let status = tokio::time::timeout(Duration::from_secs(20), until_status(&mut stream))
+        .await
+        .expect("the stream ends at a re-check")
+        .expect("with a status");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        challenge(&status).contains("invalid_token"),
+        "{}",
+        challenge(&status)
+    );
+    assert!(idp.introspection_requests() > asked, "re-introspected");
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}
+
+/// 10,000 short streams opened and closed with a bound token: the timers and re-checks go
+/// with each stream, so no task is left behind (counted by the runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_streams_leave_nothing_behind() {
+    let store = Store::default();
+    store.place("one", 1, "alice");
+    let layer = OAuthLayer::new(
+        strict_validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
+    let (server, mut client) = server(layer, store).await;
+    let (token, _) = expiring_token("orders:read", 600);
+    let metrics = tokio::runtime::Handle::current().metrics();
+
+    let mut run = async |count: usize| {
+        for _ in 0..count {
+            let mut stream = client
+                .watch_orders(authorized(WatchOrdersRequest::default(), &token))
+                .await
+                .expect("opened")
+                .into_inner();
+            while let Some(order) = stream.next().await {
+                order.expect("an order");
+            }
+        }
+    };
+    run(100).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = metrics.num_alive_tasks();
+    run(10_000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = metrics.num_alive_tasks();
+    assert!(
+        after <= before + 2,
+        "{before} tasks alive before 10,000 streams, {after} after"
+    );
+    server.stop().await;
+}

@@ -53,6 +53,8 @@ pub(crate) struct RemoteKeys {
     fetch_lock: tokio::sync::Mutex<()>,
     attempts: AtomicU64,
     refresher: AtomicBool,
+    /// The generation of the keys, for streams that re-check their token when it changes.
+    generations: tokio::sync::watch::Sender<u64>,
 }
 
 /// Usable keys and their generation.
@@ -76,6 +78,7 @@ impl RemoteKeys {
             fetch_lock: tokio::sync::Mutex::new(()),
             attempts: AtomicU64::new(0),
             refresher: AtomicBool::new(false),
+            generations: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -113,6 +116,12 @@ impl RemoteKeys {
             (Some(keys), true) => Some((keys.clone(), snapshot.generation)),
             _ => None,
         }
+    }
+
+    /// Tells of every change of the keys (a new generation), for open streams to re-check
+    /// their token.
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generations.subscribe()
     }
 
     /// The generation of the current keys (0 before the first fetch).
@@ -273,6 +282,12 @@ impl RemoteKeys {
                     s.jwks_uri = Some(uri);
                     s.next_refresh = next_refresh;
                     s.last_error = None;
+                });
+                let generation = self.generation();
+                self.generations.send_if_modified(|seen| {
+                    let changed = *seen != generation;
+                    *seen = generation;
+                    changed
                 });
             }
             Err(error) => {

@@ -271,6 +271,16 @@ impl Keys {
         }
     }
 
+    /// Changes of the keys, for open streams to re-check their token; `None` for keys that
+    /// never change.
+    pub(crate) fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            Self::Static(_) => None,
+            #[cfg(feature = "jwks")]
+            Self::Remote(remote) => Some(remote.changes()),
+        }
+    }
+
     /// The generation of the keys held now; cached tokens of other generations are checked
     /// again.
     pub(crate) fn generation(&self) -> u64 {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tonic::Status;
 use tonic::server::NamedService;
@@ -15,13 +15,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::AuthError;
-use crate::policy::{MethodPolicy, PolicySet, Rule};
+use crate::policy::{MethodPolicy, PolicySet, RpcKind, Rule};
 use crate::principal::Principal;
 use crate::validate::{Attempt, Validator};
 
 use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
 use super::bearer::{DEFAULT_MAX_HEADER_LEN, bearer_value};
-use super::stream::{Side, TokenBound};
+use super::stream::{Recheck, Side, TokenBound};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
 ///
@@ -85,7 +85,11 @@ struct Shared {
     unknown: UnknownPaths,
     max_header_len: usize,
     unknown_calls: Arc<UnknownPathLog>,
+    stream_recheck: Duration,
 }
+
+/// How often an open stream's token is checked again, by default.
+const DEFAULT_STREAM_RECHECK: Duration = Duration::from_secs(300);
 
 impl fmt::Debug for OAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,6 +114,7 @@ impl OAuthLayer {
                 unknown: UnknownPaths::Deny,
                 max_header_len: DEFAULT_MAX_HEADER_LEN,
                 unknown_calls: Arc::new(UnknownPathLog::new()),
+                stream_recheck: DEFAULT_STREAM_RECHECK,
             }),
         }
     }
@@ -146,6 +151,30 @@ impl OAuthLayer {
     /// ```
     pub fn unknown_path_calls(&self) -> u64 {
         self.shared.unknown_calls.calls.load(Ordering::Relaxed)
+    }
+
+    /// How often the token of an open stream is checked again (5 minutes by default): an
+    /// introspected token turned inactive, or keys past their maximum staleness, end the
+    /// stream at the next check. An introspection answer is reused for its cache TTL, so the
+    /// provider is not asked more often than that. A change of the provider's keys (a
+    /// withdrawn key, an emptied key set) re-checks every open stream at once, whatever this
+    /// interval. Streams of rpcs marked `#[outlives_token]` are never re-checked.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new())
+    ///     .stream_recheck(Duration::from_secs(60));
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn stream_recheck(self, every: Duration) -> Self {
+        // A zero interval would re-check in a loop.
+        let every = every.max(Duration::from_millis(10));
+        self.with(|s| s.stream_recheck = every)
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
@@ -267,12 +296,21 @@ impl<S: NamedService> NamedService for OAuth<S> {
 /// A decision that had to wait on the identity provider.
 type Pending = Pin<Box<dyn Future<Output = Result<Admission, Status>> + Send>>;
 
-/// An admitted call: the verified caller, if a token was checked, and when the call's
+/// An admitted call: the verified caller, if a token was checked, and how the call's
 /// streams end with that token.
 #[derive(Default)]
 struct Admission {
     principal: Option<Principal>,
+    request: Binding,
+    response: Binding,
+}
+
+/// How one body of a call is bound to its token: the expiry, and the re-checks (on one side
+/// only: the side that streams to the handler for client streams, the response otherwise).
+#[derive(Default)]
+struct Binding {
     deadline: Option<SystemTime>,
+    recheck: Option<Recheck>,
 }
 
 /// What [`Shared::decide`] concluded without waiting.
@@ -316,10 +354,11 @@ impl Shared {
         let bound = self
             .policies
             .method_for(path)
-            .is_some_and(MethodPolicy::ends_with_token);
+            .filter(|method| method.ends_with_token())
+            .map(MethodPolicy::kind);
         match self.validator.begin(token) {
             Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
-                Ok(principal) => Verdict::Allow(self.admit(principal, bound)),
+                Ok(principal) => Verdict::Allow(self.admit(principal, bound, token)),
                 Err(status) => Verdict::Deny(status),
             },
             Attempt::Deferred(key) => {
@@ -329,25 +368,45 @@ impl Shared {
                     let result = shared.validator.finish(&token, key).await;
                     shared
                         .conclude(result.map_err(AuthError::from), &path, rule, peer)
-                        .map(|principal| shared.admit(principal, bound))
+                        .map(|principal| shared.admit(principal, bound, &token))
                 }))
             }
         }
     }
 
-    /// An admitted caller; for a streaming method, its streams end at the token's expiry
-    /// plus the leeway (the instant a new call with the token would be refused).
-    fn admit(&self, principal: Principal, bound: bool) -> Admission {
-        let deadline = if bound {
-            principal
-                .expires_at()
-                .and_then(|exp| exp.checked_add(self.validator.leeway()))
+    /// An admitted caller; for a streaming method (`bound`: its kind), its streams end at
+    /// the token's expiry plus the leeway (the instant a new call with the token would be
+    /// refused), or when a re-check refuses the token.
+    fn admit(&self, principal: Principal, bound: Option<RpcKind>, token: &str) -> Admission {
+        let Some(kind) = bound else {
+            return Admission {
+                principal: Some(principal),
+                ..Admission::default()
+            };
+        };
+        let deadline = principal
+            .expires_at()
+            .and_then(|exp| exp.checked_add(self.validator.leeway()));
+        let recheck = Some(Recheck::new(
+            self.validator.clone(),
+            Arc::from(token),
+            self.stream_recheck,
+        ));
+        let (request, response) = if kind == RpcKind::ClientStreaming {
+            (recheck, None)
         } else {
-            None
+            (None, recheck)
         };
         Admission {
             principal: Some(principal),
-            deadline,
+            request: Binding {
+                deadline,
+                recheck: request,
+            },
+            response: Binding {
+                deadline,
+                recheck: response,
+            },
         }
     }
 
@@ -398,7 +457,7 @@ impl Shared {
 fn admit_request<B>(
     mut request: http::Request<B>,
     admission: Admission,
-) -> http::Request<TokenBound<B>> {
+) -> (http::Request<TokenBound<B>>, Binding) {
     match admission.principal {
         Some(principal) => {
             request.extensions_mut().insert(principal);
@@ -415,7 +474,9 @@ fn admit_request<B>(
             value.set_sensitive(true);
         }
     }
-    request.map(|body| TokenBound::until(body, admission.deadline, Side::Request))
+    let Binding { deadline, recheck } = admission.request;
+    let request = request.map(|body| TokenBound::until(body, deadline, recheck, Side::Request));
+    (request, admission.response)
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for OAuth<S>
@@ -440,11 +501,11 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         match self.shared.decide(&request) {
             Verdict::Allow(admission) => {
-                let deadline = admission.deadline;
+                let (request, binding) = admit_request(request, admission);
                 ResponseFuture {
                     state: State::Inner {
-                        future: self.inner.call(admit_request(request, admission)),
-                        deadline,
+                        future: self.inner.call(request),
+                        binding: Some(binding),
                     },
                 }
             }
@@ -462,10 +523,9 @@ where
                         future: Box::pin(async move {
                             match pending.await {
                                 Ok(admission) => {
-                                    let deadline = admission.deadline;
-                                    let response =
-                                        inner.call(admit_request(request, admission)).await?;
-                                    Ok(bind_response(response, deadline))
+                                    let (request, binding) = admit_request(request, admission);
+                                    let response = inner.call(request).await?;
+                                    Ok(bind_response(response, binding))
                                 }
                                 Err(status) => {
                                     Ok(status.into_http::<ResBody>().map(TokenBound::unbound))
@@ -481,9 +541,10 @@ where
 
 fn bind_response<B>(
     response: http::Response<B>,
-    deadline: Option<SystemTime>,
+    binding: Binding,
 ) -> http::Response<TokenBound<B>> {
-    response.map(|body| TokenBound::until(body, deadline, Side::Response))
+    let Binding { deadline, recheck } = binding;
+    response.map(|body| TokenBound::until(body, deadline, recheck, Side::Response))
 }
 
 type Waiting<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<TokenBound<B>>, E>> + Send>>;
@@ -500,7 +561,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
-        Inner { #[pin] future: F, deadline: Option<SystemTime> },
+        Inner { #[pin] future: F, binding: Option<Binding> },
         Rejected { response: Option<http::Response<B>> },
         Waiting { future: Waiting<B, E> },
     }
@@ -521,9 +582,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner { future, deadline } => future
-                .poll(cx)
-                .map(|result| result.map(|response| bind_response(response, *deadline))),
+            StateProj::Inner { future, binding } => future.poll(cx).map(|result| {
+                result.map(|response| bind_response(response, binding.take().unwrap_or_default()))
+            }),
             StateProj::Waiting { future } => future.as_mut().poll(cx),
             StateProj::Rejected { response } => {
                 // Polled again after completion: answer with an empty response rather than

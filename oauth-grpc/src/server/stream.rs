@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio_stream::Stream;
 use tonic::Status;
 
 use crate::error::{AuthError, TokenError};
@@ -75,8 +76,84 @@ struct Expiry {
     deadline: tokio::time::Instant,
     /// Set the first time the body has to wait, so a body that never waits costs no timer.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Re-checks of the token while the stream runs (revocation), for one side only.
+    recheck: Option<Recheck>,
     side: Side,
     ended: bool,
+}
+
+/// How a stream's token is checked again while it runs: at each change of the validator's
+/// keys (a withdrawn key, an emptied key set) and every `interval` (an introspected token
+/// turned inactive; keys past their maximum staleness). The check is the validator's own, so
+/// an introspection answer is reused for its cache TTL and a refetch is rate-limited as for
+/// calls.
+pub(crate) struct Recheck {
+    validator: crate::validate::Validator,
+    token: std::sync::Arc<str>,
+    changes: Option<tokio_stream::wrappers::WatchStream<u64>>,
+    interval: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    running: Option<Check>,
+}
+
+/// A re-check under way.
+type Check = Pin<Box<dyn std::future::Future<Output = Result<(), TokenError>> + Send>>;
+
+impl Recheck {
+    pub(crate) fn new(
+        validator: crate::validate::Validator,
+        token: std::sync::Arc<str>,
+        interval: Duration,
+    ) -> Self {
+        let changes = validator
+            .key_changes()
+            .map(tokio_stream::wrappers::WatchStream::from_changes);
+        Self {
+            validator,
+            token,
+            changes,
+            interval,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            running: None,
+        }
+    }
+
+    /// `Ready(Err)` once a check refuses the token; `Pending` otherwise (woken by the next
+    /// key change, the next interval or the running check).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Status> {
+        loop {
+            if let Some(running) = self.running.as_mut() {
+                match running.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {
+                        self.running = None;
+                        let next = tokio::time::Instant::now() + self.interval;
+                        self.timer.as_mut().reset(next);
+                    }
+                    Poll::Ready(Err(error)) => {
+                        self.running = None;
+                        return Poll::Ready(Status::from(AuthError::InvalidToken(error)));
+                    }
+                }
+            }
+            let mut due = self.timer.as_mut().poll(cx).is_ready();
+            if let Some(changes) = self.changes.as_mut() {
+                match Pin::new(changes).poll_next(cx) {
+                    Poll::Ready(Some(_)) => due = true,
+                    // The validator is gone; only the interval is left.
+                    Poll::Ready(None) => self.changes = None,
+                    Poll::Pending => {}
+                }
+            }
+            if !due {
+                return Poll::Pending;
+            }
+            let (validator, token) = (self.validator.clone(), self.token.clone());
+            self.running = Some(Box::pin(async move {
+                validator.finish(&token, None).await.map(drop)
+            }));
+        }
+    }
 }
 
 impl<B> TokenBound<B> {
@@ -93,21 +170,31 @@ impl<B> TokenBound<B> {
         }
     }
 
-    /// A body cut at `deadline` (wall clock); `None` for no deadline.
-    pub(crate) fn until(inner: B, deadline: Option<SystemTime>, side: Side) -> Self {
-        let Some(deadline) = deadline else {
+    /// A body cut at `deadline` (wall clock; `None`: none) or when `recheck` refuses the
+    /// token; unbound when there is neither.
+    pub(crate) fn until(
+        inner: B,
+        deadline: Option<SystemTime>,
+        recheck: Option<Recheck>,
+        side: Side,
+    ) -> Self {
+        if deadline.is_none() && recheck.is_none() {
             return Self::unbound(inner);
-        };
+        }
+        // No deadline, or one beyond what the clock can hold, is none in practice: a year.
+        let year = Duration::from_secs(365 * 24 * 3600);
         let left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        // A deadline beyond what the clock can hold is no deadline in practice: a year.
-        let left = left.min(Duration::from_secs(365 * 24 * 3600));
+            .map_or(year, |at| {
+                at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            })
+            .min(year);
         Self {
             inner,
             expiry: Some(Box::new(Expiry {
                 deadline: tokio::time::Instant::now() + left,
                 timer: None,
+                recheck,
                 side,
                 ended: false,
             })),
@@ -164,6 +251,13 @@ pub(crate) fn expired() -> Status {
 }
 
 impl Expiry {
+    /// Ended, one way or the other: the timers and the re-check are released at once.
+    fn finish(&mut self) {
+        self.ended = true;
+        self.timer = None;
+        self.recheck = None;
+    }
+
     fn passed(&self) -> bool {
         tokio::time::Instant::now() >= self.deadline
     }
@@ -177,11 +271,9 @@ impl Expiry {
         timer.as_mut().poll(cx).is_ready()
     }
 
-    /// The last frame of a cut body.
-    fn end(&mut self) -> Result<Frame<Bytes>, Status> {
-        self.ended = true;
-        self.timer = None;
-        let status = expired();
+    /// The last frame of a body cut with `status`.
+    fn end(&mut self, status: Status) -> Result<Frame<Bytes>, Status> {
+        self.finish();
         match self.side {
             Side::Request => Err(status),
             Side::Response => {
@@ -217,26 +309,29 @@ where
             return Poll::Ready(None);
         }
         if expiry.passed() {
-            return Poll::Ready(Some(expiry.end()));
+            return Poll::Ready(Some(expiry.end(expired())));
+        }
+        if let Some(recheck) = expiry.recheck.as_mut()
+            && let Poll::Ready(status) = recheck.poll(cx)
+        {
+            return Poll::Ready(Some(expiry.end(status)));
         }
         match this.inner.poll_frame(cx) {
             Poll::Ready(None) => {
-                expiry.ended = true;
-                expiry.timer = None;
+                expiry.finish();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Ok(frame))) => {
                 if frame.is_trailers() {
                     // The call ended on its own, in time.
-                    expiry.ended = true;
-                    expiry.timer = None;
+                    expiry.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(status_of(error)))),
             Poll::Pending => {
                 if expiry.poll_deadline(cx) {
-                    Poll::Ready(Some(expiry.end()))
+                    Poll::Ready(Some(expiry.end(expired())))
                 } else {
                     Poll::Pending
                 }

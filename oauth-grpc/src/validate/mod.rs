@@ -169,6 +169,12 @@ impl Validator {
         }
     }
 
+    /// Changes of the validator's keys (`None` when they never change): a stream re-checks
+    /// its token at each.
+    pub(crate) fn key_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.inner.keys.changes()
+    }
+
     /// The clock-skew leeway: a token is valid until `exp` plus this.
     pub(crate) fn leeway(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.inner.trust.leeway)
