@@ -497,3 +497,82 @@ async fn ten_thousand_streams_leave_nothing_behind() {
     );
     server.stop().await;
 }
+
+/// The client side: a `BearerLayer` with 2-second tokens follows a watch for five seconds,
+/// reopening it each time the server ends it for expiry (`client::should_reopen`); every
+/// reopened stream carries a fresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reopens_a_stream_ended_by_expiry() {
+    use oauth_grpc::ClientSecret;
+    use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, should_reopen};
+    use oauth_grpc_tests::idp::{IdentityProvider, TOKEN_CLIENT_ID, TOKEN_CLIENT_SECRET};
+    use tower::ServiceBuilder;
+
+    let idp = IdentityProvider::start(&[]).await;
+    idp.set_token_lifetime(2);
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .keys(KeySet::from_jwks(&issuer::jwks()).expect("test JWKS"))
+        .leeway(Duration::ZERO)
+        .build()
+        .expect("validator");
+    let store = Store::default();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    let server = orders_server(layer, store.clone()).await.expect("bind");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+    let bearer = BearerLayer::new(
+        ClientCredentials::new(
+            idp.token_url(),
+            TOKEN_CLIENT_ID,
+            ClientAuthentication::SecretBasic(ClientSecret::new(TOKEN_CLIENT_SECRET)),
+        )
+        .scope("orders:read")
+        .audience(AUDIENCE),
+    );
+    let channel = server.channel().await.expect("connect");
+    let mut client = OrdersClient::new(ServiceBuilder::new().layer(bearer).service(channel));
+
+    let until = now_ms() + 5000;
+    let mut newest = 0;
+    let mut reopened = 0;
+    let follow_for_five_seconds = async {
+        while newest < until {
+            let mut stream = client
+                .watch_orders(follow())
+                .await
+                .expect("opened with a fresh token")
+                .into_inner();
+            loop {
+                match stream.next().await {
+                    Some(Ok(order)) => newest = newest.max(stamp(&order.item)),
+                    Some(Err(status)) if should_reopen(&status) => {
+                        reopened += 1;
+                        break;
+                    }
+                    Some(Err(status)) => panic!("ended otherwise: {status:?}"),
+                    None => panic!("a follow watch ended without a status"),
+                }
+                if newest >= until {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), follow_for_five_seconds)
+        .await
+        .expect("followed for five seconds");
+    assert!(
+        reopened >= 2,
+        "reopened {reopened} times over 5 s of 2 s tokens"
+    );
+    assert!(
+        idp.token_requests() >= 3,
+        "{} token requests",
+        idp.token_requests()
+    );
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}

@@ -332,7 +332,7 @@ fn refuses_token(headers: &http::HeaderMap) -> bool {
 /// Whether a `www-authenticate` value (RFC 9110 §11.6.1: challenges of a scheme and
 /// auth-params) has an `error` parameter of `invalid_token`. Quoted strings are read as a
 /// whole, so an `error_description` mentioning `error="invalid_token"` does not count.
-fn names_invalid_token(value: &str) -> bool {
+pub(super) fn names_invalid_token(value: &str) -> bool {
     let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     let mut rest = value;
     loop {

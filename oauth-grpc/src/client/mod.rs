@@ -56,4 +56,45 @@ pub use self::credentials::ClientCredentials;
 pub use self::exchange::TokenExchange;
 pub use self::layer::{Bearer, BearerLayer};
 pub use self::token::{AccessToken, FetchFuture, StaticToken, TokenSource};
+
+/// Whether the server ended a call because its token is no longer valid — `UNAUTHENTICATED`
+/// with `www-authenticate: Bearer error="invalid_token"`, as an `OAuthLayer` ends a stream
+/// whose token expired or was revoked. Open such a stream again: a [`BearerLayer`] cannot
+/// change the headers of a stream that is already open, but it has dropped the refused token
+/// and attaches a fresh one to the next call. Where to resume is the application's to say.
+///
+/// ```no_run
+/// # use examples::pb::{orders_client::OrdersClient, WatchOrdersRequest};
+/// # use tokio_stream::StreamExt;
+/// # async fn run(mut client: OrdersClient<tonic::transport::Channel>) -> Result<(), tonic::Status> {
+/// loop {
+///     let request = WatchOrdersRequest { limit: 0, follow: true };
+///     let mut stream = client.watch_orders(request).await?.into_inner();
+///     while let Some(item) = stream.next().await {
+///         match item {
+///             Ok(order) => println!("{}", order.id),
+///             Err(status) if oauth_grpc::client::should_reopen(&status) => break,
+///             Err(status) => return Err(status),
+///         }
+///     }
+/// }
+/// # }
+/// ```
+///
+/// ```
+/// use oauth_grpc::{AuthError, TokenError};
+///
+/// let expired = tonic::Status::from(AuthError::InvalidToken(TokenError::Expired));
+/// assert!(oauth_grpc::client::should_reopen(&expired));
+/// assert!(!oauth_grpc::client::should_reopen(&tonic::Status::unavailable("down")));
+/// ```
+pub fn should_reopen(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unauthenticated
+        && status
+            .metadata()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(layer::names_invalid_token)
+}
 pub use crate::error::FetchError;
