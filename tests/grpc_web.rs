@@ -35,7 +35,11 @@ async fn grpc_web_server(layer: OAuthLayer, store: Store) -> TestServer {
 fn frame(message: &impl Message) -> Vec<u8> {
     let payload = message.encode_to_vec();
     let mut out = vec![0];
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     out.extend_from_slice(&payload);
     out
 }
@@ -69,7 +73,10 @@ impl Answer {
     }
 
     fn messages(&self) -> usize {
-        self.frames.iter().filter(|(flag, _)| flag & 0x80 == 0).count()
+        self.frames
+            .iter()
+            .filter(|(flag, _)| flag & 0x80 == 0)
+            .count()
     }
 }
 
@@ -110,7 +117,10 @@ fn validator() -> Validator {
 
 #[tokio::test]
 async fn refusals_over_grpc_web_carry_the_same_codes_and_challenges() {
-    let layer = OAuthLayer::new(validator(), PolicySet::new().service::<examples::OrderBook>());
+    let layer = OAuthLayer::new(
+        validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
     let server = grpc_web_server(layer, Store::default()).await;
     let get = frame(&GetOrderRequest { id: "1".into() });
 
@@ -119,7 +129,13 @@ async fn refusals_over_grpc_web_carry_the_same_codes_and_challenges() {
     assert_eq!(none.trailer("www-authenticate").as_deref(), Some("Bearer"));
 
     let forged = issuer::token(TestKey::Rsa1, "orders:read").replace('.', ".x");
-    let bad = call(&server, "/orders.v1.Orders/GetOrder", get.clone(), Some(&forged)).await;
+    let bad = call(
+        &server,
+        "/orders.v1.Orders/GetOrder",
+        get.clone(),
+        Some(&forged),
+    )
+    .await;
     assert_eq!(bad.trailer("grpc-status").as_deref(), Some("16"));
     assert!(
         bad.trailer("www-authenticate")
@@ -145,7 +161,10 @@ async fn refusals_over_grpc_web_carry_the_same_codes_and_challenges() {
 async fn a_server_stream_over_grpc_web_ends_at_expiry() {
     let store = Store::default();
     store.place("first", 1, "alice");
-    let layer = OAuthLayer::new(validator(), PolicySet::new().service::<examples::OrderBook>());
+    let layer = OAuthLayer::new(
+        validator(),
+        PolicySet::new().service::<examples::OrderBook>(),
+    );
     let server = grpc_web_server(layer, store.clone()).await;
     let placing = {
         let store = store.clone();
@@ -166,11 +185,20 @@ async fn a_server_stream_over_grpc_web_ends_at_expiry() {
     // The body ends only when the stream does: at expiry.
     let answer = tokio::time::timeout(
         Duration::from_secs(20),
-        call(&server, "/orders.v1.Orders/WatchOrders", watch, Some(&token)),
+        call(
+            &server,
+            "/orders.v1.Orders/WatchOrders",
+            watch,
+            Some(&token),
+        ),
     )
     .await
     .expect("the stream ends at expiry");
-    assert!(answer.messages() >= 5, "{} orders before expiry", answer.messages());
+    assert!(
+        answer.messages() >= 5,
+        "{} orders before expiry",
+        answer.messages()
+    );
     assert_eq!(answer.trailer("grpc-status").as_deref(), Some("16"));
     assert_eq!(
         answer.trailer("www-authenticate").as_deref(),

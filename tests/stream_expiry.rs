@@ -576,3 +576,57 @@ async fn a_client_reopens_a_stream_ended_by_expiry() {
     let _ = ticker.await;
     server.stop().await;
 }
+
+/// A provider outage cuts nothing while the last good keys are within their maximum
+/// staleness; past it, the next re-check ends the stream with 14, as a new call would get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_ends_streams_only_past_the_maximum_staleness() {
+    use oauth_grpc::KeySource;
+    use oauth_grpc_tests::idp::IdentityProvider;
+
+    let idp = IdentityProvider::start(&[TestKey::Rsa1]).await;
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .keys(
+            KeySource::discover(idp.issuer())
+                .refresh_between(Duration::from_millis(200), Duration::from_millis(300))
+                .retry_after(Duration::from_millis(100))
+                .max_staleness(Duration::from_millis(1500)),
+        )
+        .start()
+        .await
+        .expect("keys load");
+    let store = Store::default();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>())
+        .stream_recheck(Duration::from_millis(200));
+    let (server, mut client) = server(layer, store.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = keep_placing(store.clone(), stop.clone());
+    let mut c = claims("orders:read");
+    c["iss"] = json!(idp.issuer());
+    let token = sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1);
+    let mut stream = client
+        .watch_orders(authorized(follow(), &token))
+        .await
+        .expect("opened")
+        .into_inner();
+    stream.next().await.expect("streaming").expect("an order");
+
+    idp.down().await;
+    let down_at = now_ms();
+    let status = tokio::time::timeout(Duration::from_secs(20), until_status(&mut stream))
+        .await
+        .expect("the stream ends once the keys are too stale")
+        .expect("with a status");
+    let after = now_ms() - down_at;
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    // The keys were last fetched at most one refresh interval before the outage.
+    assert!(
+        after >= 1500 - 300,
+        "cut {after} ms into the outage, within the staleness"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    server.stop().await;
+}
