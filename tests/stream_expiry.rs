@@ -66,14 +66,41 @@ async fn server(layer: OAuthLayer, store: Store) -> (TestServer, OrdersClient<Ch
     (server, client)
 }
 
-/// Places an order stamped with the current time every 100 ms until `stop`.
-fn keep_placing(store: Store, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while !stop.load(Ordering::SeqCst) {
-            store.place(now_ms().to_string(), 1, "ticker");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+/// Places an order stamped with the current time every 100 ms until stopped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(store: &Store) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, store) = (stop.clone(), store.clone());
+        let task = tokio::spawn(async move {
+            while !flag.load(Ordering::SeqCst) {
+                store.place(now_ms().to_string(), 1, "ticker");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.task.await;
+    }
+}
+
+/// A `WatchOrders` that follows changes, opened with `token`.
+async fn watch(
+    client: &mut OrdersClient<Channel>,
+    token: &str,
+) -> tonic::Streaming<examples::pb::Order> {
+    client
+        .watch_orders(authorized(follow(), token))
+        .await
+        .expect("opened with a valid token")
+        .into_inner()
 }
 
 fn stamp(item: &str) -> u128 {
@@ -104,21 +131,10 @@ async fn a_server_stream_ends_when_its_token_expires() {
         PolicySet::new().service::<examples::OrderBook>(),
     );
     let (server, mut client) = server(layer, store.clone()).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
 
     let (token, exp_ms) = expiring_token("orders:read", 2);
-    let mut stream = client
-        .watch_orders(authorized(
-            WatchOrdersRequest {
-                limit: 0,
-                follow: true,
-            },
-            &token,
-        ))
-        .await
-        .expect("opened with a valid token")
-        .into_inner();
+    let mut stream = watch(&mut client, &token).await;
     let mut received = 0;
     let status = loop {
         match stream.next().await {
@@ -140,8 +156,7 @@ async fn a_server_stream_ends_when_its_token_expires() {
         received >= 5,
         "the watch delivered {received} orders before exp"
     );
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
 
@@ -270,21 +285,10 @@ async fn an_opted_out_stream_keeps_streaming_past_exp() {
         PolicySet::new().service::<OutlivingWatch>(),
     );
     let (server, mut client) = server(layer, store.clone()).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
 
     let (token, exp_ms) = expiring_token("orders:read", 1);
-    let mut stream = client
-        .watch_orders(authorized(
-            WatchOrdersRequest {
-                limit: 0,
-                follow: true,
-            },
-            &token,
-        ))
-        .await
-        .expect("opened")
-        .into_inner();
+    let mut stream = watch(&mut client, &token).await;
     let mut after_exp = 0;
     while after_exp < 5 {
         let order = stream
@@ -298,8 +302,7 @@ async fn an_opted_out_stream_keeps_streaming_past_exp() {
     }
     // The client cancels the watch (the server's graceful stop waits for open streams).
     drop(stream);
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
 
@@ -348,24 +351,15 @@ async fn a_withdrawn_key_ends_its_streams() {
     let store = Store::default();
     let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
     let (server, mut client) = server(layer, store.clone()).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
     let token_of = |key: TestKey| {
         let mut c = claims("orders:read");
         c["iss"] = json!(idp.issuer());
         sign_json(&header(key), &c, key)
     };
 
-    let mut withdrawn = client
-        .watch_orders(authorized(follow(), &token_of(TestKey::Rsa1)))
-        .await
-        .expect("opened")
-        .into_inner();
-    let mut kept = client
-        .watch_orders(authorized(follow(), &token_of(TestKey::Rsa2)))
-        .await
-        .expect("opened")
-        .into_inner();
+    let mut withdrawn = watch(&mut client, &token_of(TestKey::Rsa1)).await;
+    let mut kept = watch(&mut client, &token_of(TestKey::Rsa2)).await;
     for stream in [&mut withdrawn, &mut kept] {
         stream.next().await.expect("streaming").expect("an order");
     }
@@ -393,8 +387,7 @@ async fn a_withdrawn_key_ends_its_streams() {
         .expect("an emptied JWKS ends every stream")
         .expect("with a status");
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
 
@@ -432,14 +425,9 @@ async fn an_inactive_introspected_token_ends_its_stream() {
     let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>())
         .stream_recheck(Duration::from_millis(300));
     let (server, mut client) = server(layer, store.clone()).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
 
-    let mut stream = client
-        .watch_orders(authorized(follow(), "opaque-stream"))
-        .await
-        .expect("opened")
-        .into_inner();
+    let mut stream = watch(&mut client, "opaque-stream").await;
     stream.next().await.expect("streaming").expect("an order");
     let asked = idp.introspection_requests();
     idp.set_introspection("opaque-stream", json!({"active": false}));
@@ -454,8 +442,7 @@ async fn an_inactive_introspected_token_ends_its_stream() {
         challenge(&status)
     );
     assert!(idp.introspection_requests() > asked, "re-introspected");
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
 
@@ -520,8 +507,7 @@ async fn a_client_reopens_a_stream_ended_by_expiry() {
     let store = Store::default();
     let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
     let server = orders_server(layer, store.clone()).await.expect("bind");
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
     let bearer = BearerLayer::new(
         ClientCredentials::new(
             idp.token_url(),
@@ -572,8 +558,7 @@ async fn a_client_reopens_a_stream_ended_by_expiry() {
         "{} token requests",
         idp.token_requests()
     );
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
 
@@ -601,16 +586,11 @@ async fn an_outage_ends_streams_only_past_the_maximum_staleness() {
     let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>())
         .stream_recheck(Duration::from_millis(200));
     let (server, mut client) = server(layer, store.clone()).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = keep_placing(store.clone(), stop.clone());
+    let ticker = Ticker::start(&store);
     let mut c = claims("orders:read");
     c["iss"] = json!(idp.issuer());
     let token = sign_json(&header(TestKey::Rsa1), &c, TestKey::Rsa1);
-    let mut stream = client
-        .watch_orders(authorized(follow(), &token))
-        .await
-        .expect("opened")
-        .into_inner();
+    let mut stream = watch(&mut client, &token).await;
     stream.next().await.expect("streaming").expect("an order");
 
     idp.down().await;
@@ -626,7 +606,6 @@ async fn an_outage_ends_streams_only_past_the_maximum_staleness() {
         after >= 1500 - 300,
         "cut {after} ms into the outage, within the staleness"
     );
-    stop.store(true, Ordering::SeqCst);
-    let _ = ticker.await;
+    ticker.stop().await;
     server.stop().await;
 }
