@@ -226,7 +226,7 @@ impl MethodPolicy {
 /// for method in OrderBook::POLICY.methods() {
 ///     println!("{:40} {}", method.path(), method.rule());
 /// }
-/// assert_eq!(OrderBook::POLICY.methods().len(), 7);
+/// assert_eq!(OrderBook::POLICY.methods().len(), 8);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServicePolicy {
@@ -296,7 +296,7 @@ impl ServicePolicy {
 /// fn rules_of<S: ProtectedService>() -> usize {
 ///     S::POLICY.methods().len()
 /// }
-/// assert_eq!(rules_of::<OrderBook>(), 7);
+/// assert_eq!(rules_of::<OrderBook>(), 8);
 /// ```
 pub trait ProtectedService {
     /// The service's access table.

@@ -329,7 +329,7 @@ impl Report {
     /// # use examples::OrderBook;
     /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
     /// let report = Report::new(&PolicySet::new().service::<OrderBook>());
-    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes\n"));
+    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token\n"));
     /// ```
     pub fn render(&self, format: Format) -> String {
         match format {

@@ -205,7 +205,7 @@ impl OAuthLayer {
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
     /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>());
-    /// assert_eq!(layer.policies().methods().count(), 7);
+    /// assert_eq!(layer.policies().methods().count(), 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn policies(&self) -> &PolicySet {
