@@ -130,7 +130,7 @@ async fn a_server_stream_ends_when_its_token_expires() {
         strict_validator(),
         PolicySet::new().service::<examples::OrderBook>(),
     );
-    let (server, mut client) = server(layer, store.clone()).await;
+    let (server, mut client) = server(layer.clone(), store.clone()).await;
     let ticker = Ticker::start(&store);
 
     let (token, exp_ms) = expiring_token("orders:read", 2);
@@ -155,6 +155,11 @@ async fn a_server_stream_ends_when_its_token_expires() {
     assert!(
         received >= 5,
         "the watch delivered {received} orders before exp"
+    );
+    assert_eq!(
+        layer.bound_streams(),
+        0,
+        "the cut stream released its re-check"
     );
     ticker.stop().await;
     server.stop().await;
@@ -253,10 +258,15 @@ async fn a_bidi_stream_ends_at_expiry() {
 /// The orders table with `WatchOrders` allowed to outlive its token.
 struct OutlivingWatch;
 
-const fn outliving(table: &'static ServicePolicy) -> [MethodPolicy; 8] {
-    let mut methods = [MethodPolicy::new("", "", "", oauth_grpc::Rule::Public); 8];
+/// The number of rpcs of the orders table.
+const ORDERS: usize = <examples::OrderBook as ProtectedService>::POLICY
+    .methods()
+    .len();
+
+const fn outliving(table: &'static ServicePolicy) -> [MethodPolicy; ORDERS] {
+    let mut methods = [MethodPolicy::new("", "", "", oauth_grpc::Rule::Public); ORDERS];
     let mut i = 0;
-    while i < 8 {
+    while i < ORDERS {
         let m = table.methods()[i];
         methods[i] = if matches!(m.kind(), RpcKind::ServerStreaming) {
             m.outliving_token("the test opts WatchOrders out")
@@ -268,7 +278,7 @@ const fn outliving(table: &'static ServicePolicy) -> [MethodPolicy; 8] {
     methods
 }
 
-const OUTLIVING_METHODS: [MethodPolicy; 8] =
+const OUTLIVING_METHODS: [MethodPolicy; ORDERS] =
     outliving(<examples::OrderBook as ProtectedService>::POLICY);
 const OUTLIVING_TABLE: ServicePolicy = ServicePolicy::new("orders.v1.Orders", &OUTLIVING_METHODS);
 
@@ -278,7 +288,6 @@ impl ProtectedService for OutlivingWatch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opted_out_stream_keeps_streaming_past_exp() {
-    assert_eq!(examples::OrderBook::POLICY.methods().len(), 8);
     let store = Store::default();
     let layer = OAuthLayer::new(
         strict_validator(),
@@ -456,9 +465,24 @@ async fn ten_thousand_streams_leave_nothing_behind() {
         strict_validator(),
         PolicySet::new().service::<examples::OrderBook>(),
     );
-    let (server, mut client) = server(layer, store).await;
+    let (server, mut client) = server(layer.clone(), store).await;
     let (token, _) = expiring_token("orders:read", 600);
     let metrics = tokio::runtime::Handle::current().metrics();
+
+    // An open stream holds its deadline and re-check; a unary call holds none.
+    let open = watch(&mut client, &token).await;
+    assert_eq!(layer.bound_streams(), 1);
+    drop(open);
+    let mut settled = 0;
+    while layer.bound_streams() != 0 && settled < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        settled += 1;
+    }
+    assert_eq!(
+        layer.bound_streams(),
+        0,
+        "a cancelled stream releases its re-check"
+    );
 
     let mut run = async |count: usize| {
         for _ in 0..count {
@@ -481,6 +505,11 @@ async fn ten_thousand_streams_leave_nothing_behind() {
     assert!(
         after <= before + 2,
         "{before} tasks alive before 10,000 streams, {after} after"
+    );
+    assert_eq!(
+        layer.bound_streams(),
+        0,
+        "every ended stream released its re-check"
     );
     server.stop().await;
 }

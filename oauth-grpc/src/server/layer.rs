@@ -86,6 +86,8 @@ struct Shared {
     max_header_len: usize,
     unknown_calls: Arc<UnknownPathLog>,
     stream_recheck: Duration,
+    /// Streams bound to their token now open (each holds one re-check).
+    bound_streams: Arc<AtomicU64>,
 }
 
 /// How often an open stream's token is checked again, by default.
@@ -115,6 +117,7 @@ impl OAuthLayer {
                 max_header_len: DEFAULT_MAX_HEADER_LEN,
                 unknown_calls: Arc::new(UnknownPathLog::new()),
                 stream_recheck: DEFAULT_STREAM_RECHECK,
+                bound_streams: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -175,6 +178,22 @@ impl OAuthLayer {
         // A zero interval would re-check in a loop.
         let every = every.max(Duration::from_millis(10));
         self.with(|s| s.stream_recheck = every)
+    }
+
+    /// How many streams that end with their token are open now, across every clone of this
+    /// layer: each holds a deadline and a re-check of its token, released when the stream
+    /// ends, normally or cut.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new());
+    /// assert_eq!(layer.bound_streams(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bound_streams(&self) -> u64 {
+        self.shared.bound_streams.load(Ordering::Relaxed)
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
@@ -391,6 +410,7 @@ impl Shared {
             self.validator.clone(),
             Arc::from(token),
             self.stream_recheck,
+            self.bound_streams.clone(),
         ));
         let (request, response) = if kind == RpcKind::ClientStreaming {
             (recheck, None)

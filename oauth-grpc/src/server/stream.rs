@@ -94,6 +94,14 @@ pub(crate) struct Recheck {
     interval: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
     running: Option<Check>,
+    /// The layer's count of open bound streams, which this one is in until it is dropped.
+    open: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for Recheck {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A re-check under way.
@@ -104,7 +112,9 @@ impl Recheck {
         validator: crate::validate::Validator,
         token: std::sync::Arc<str>,
         interval: Duration,
+        open: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
+        open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let changes = validator
             .key_changes()
             .map(tokio_stream::wrappers::WatchStream::from_changes);
@@ -115,6 +125,7 @@ impl Recheck {
             interval,
             timer: Box::pin(tokio::time::sleep(interval)),
             running: None,
+            open,
         }
     }
 
