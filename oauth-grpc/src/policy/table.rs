@@ -23,6 +23,8 @@ pub struct MethodPolicy {
     kind: RpcKind,
     /// Why streams of this method may run past their token, when they may.
     outlives_token: Option<&'static str>,
+    /// Whether the method refuses bearer tokens not bound to the caller.
+    sender_constrained: bool,
 }
 
 /// Which way an RPC streams, as the `.proto` declares it.
@@ -103,6 +105,7 @@ impl MethodPolicy {
             rule,
             kind: RpcKind::Unary,
             outlives_token: None,
+            sender_constrained: false,
         }
     }
 
@@ -142,6 +145,39 @@ impl MethodPolicy {
     pub const fn outliving_token(mut self, reason: &'static str) -> Self {
         self.outlives_token = Some(reason);
         self
+    }
+
+    /// The same entry for a method that admits only sender-constrained tokens: a token
+    /// bound to the caller's TLS client certificate (RFC 8705 `cnf.x5t#S256`), checked
+    /// against the certificate of the connection. A plain bearer token, which works from
+    /// whichever connection it was stolen to, is refused with `UNAUTHENTICATED`
+    /// (`invalid_token`, "this method needs a sender-constrained token"). The `bound` option
+    /// of a rule sets it: `#[require_scope("payments:execute", bound)]`.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule};
+    ///
+    /// const PAY: MethodPolicy =
+    ///     MethodPolicy::new("Pay", "/pay.v1.Payments/Pay", "pay", Rule::Authenticated)
+    ///         .bound_to_sender();
+    /// assert!(PAY.sender_constrained());
+    /// ```
+    #[must_use]
+    pub const fn bound_to_sender(mut self) -> Self {
+        self.sender_constrained = true;
+        self
+    }
+
+    /// Whether the method admits only tokens bound to the caller (see
+    /// [`bound_to_sender`](Self::bound_to_sender)).
+    ///
+    /// ```
+    /// # use oauth_grpc::{MethodPolicy, Rule};
+    /// # let m = MethodPolicy::new("Check", "/grpc.health.v1.Health/Check", "check", Rule::Public);
+    /// assert!(!m.sender_constrained());
+    /// ```
+    pub const fn sender_constrained(&self) -> bool {
+        self.sender_constrained
     }
 
     /// Which way the method streams.
