@@ -1,10 +1,19 @@
-//! `orders-server`'s key-source timings: each flag is documented in `--help`, takes a
-//! humantime duration, and refuses a bad value or an inverted refresh range with a message
-//! that names the flag, before anything is fetched.
+//! `orders-server`'s flags: the key-source timings (each documented in `--help`, a humantime
+//! duration, a bad value or an inverted refresh range refused with a message that names the
+//! flag) and the TLS files (`--tls-cert`, `--tls-key`, `--client-ca`, `--idp-ca`: a missing
+//! partner flag, an unreadable, malformed or mismatched file refused with a message naming the
+//! flag and the file, never its content), all before anything is fetched.
 
 #![allow(clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+#[allow(dead_code)]
+#[path = "../src/bin/shared/test_pki.rs"]
+mod test_pki;
+
+use test_pki::TestPki;
 
 fn orders_server(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orders-server"))
@@ -83,4 +92,243 @@ fn an_environment_variable_sets_a_timing() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--unknown-kid-cooldown"), "{stderr}");
+}
+
+/// A directory of this test's PEM files: a CA, a server certificate and key, another key.
+struct Files {
+    dir: PathBuf,
+    key_pem: String,
+}
+
+impl Files {
+    fn new(test: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("orders-server-flags-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pki = TestPki::new("flags CA").expect("a CA");
+        let server = pki.server().expect("a server certificate");
+        let other = pki.client("other", None).expect("another certificate");
+        for (name, pem) in [
+            ("ca.pem", pki.ca_pem()),
+            ("server.pem", server.cert_pem.clone()),
+            ("server-key.pem", server.key_pem.clone()),
+            ("other-key.pem", other.key_pem),
+            // A certificate cut short: BEGIN without END.
+            (
+                "truncated.pem",
+                server.cert_pem[..server.cert_pem.len() / 2].to_owned(),
+            ),
+            ("empty.pem", String::new()),
+        ] {
+            std::fs::write(dir.join(name), pem).expect("write a PEM file");
+        }
+        Self {
+            dir,
+            key_pem: server.key_pem,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// Whether `text` quotes any of the server key's PEM body.
+    fn leaks_key(&self, text: &str) -> bool {
+        self.key_pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .any(|line| text.contains(&line[..line.len().min(16)]))
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn refused(args: &[&str]) -> String {
+    let out = orders_server(args);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn help_lists_the_tls_files_with_their_variables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-server"))
+        .arg("--help")
+        .output()
+        .expect("orders-server runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, env) in [
+        ("--tls-cert <FILE>", "ORDERS_TLS_CERT"),
+        ("--tls-key <FILE>", "ORDERS_TLS_KEY"),
+        ("--client-ca <FILE>", "ORDERS_CLIENT_CA"),
+        ("--idp-ca <FILE>", "ORDERS_IDP_CA"),
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+        assert!(help.contains(env), "{env} missing from --help");
+    }
+    assert!(
+        help.contains("in clear"),
+        "the plaintext risk is not said:\n{help}"
+    );
+}
+
+#[test]
+fn client_ca_without_a_server_certificate_names_the_fix() {
+    let files = Files::new("ca-alone");
+    let stderr = refused(&["--client-ca", &files.path("ca.pem")]);
+    assert!(
+        stderr.contains("--client-ca needs --tls-cert and --tls-key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn client_ca_from_the_environment_is_checked_the_same() {
+    let files = Files::new("ca-env");
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-server"))
+        .args([
+            "--issuer",
+            "https://idp.invalid/",
+            "--audience",
+            "orders-api",
+        ])
+        .env_clear()
+        .env("ORDERS_CLIENT_CA", files.path("ca.pem"))
+        .output()
+        .expect("orders-server runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--client-ca needs --tls-cert and --tls-key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certificate_without_its_key_names_the_fix() {
+    let files = Files::new("cert-alone");
+    let stderr = refused(&["--tls-cert", &files.path("server.pem")]);
+    assert!(stderr.contains("--tls-cert needs --tls-key"), "{stderr}");
+    let stderr = refused(&["--tls-key", &files.path("server-key.pem")]);
+    assert!(stderr.contains("--tls-key needs --tls-cert"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let files = Files::new("unreadable");
+    let missing = files.path("no-such.pem");
+    let stderr = refused(&[
+        "--tls-cert",
+        &missing,
+        "--tls-key",
+        &files.path("server-key.pem"),
+    ]);
+    assert!(
+        stderr.contains(&format!("--tls-cert {missing}: cannot read the file")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_of_the_wrong_kind_is_named_without_its_content() {
+    let files = Files::new("wrong-kind");
+    let (cert, key) = (files.path("server.pem"), files.path("server-key.pem"));
+
+    // The key given as the certificate.
+    let stderr = refused(&["--tls-cert", &key, "--tls-key", &key]);
+    assert!(
+        stderr.contains(&format!("--tls-cert {key}: no certificate in the file")),
+        "{stderr}"
+    );
+    assert!(!files.leaks_key(&stderr), "key material in: {stderr}");
+
+    // The certificate given as the key.
+    let stderr = refused(&["--tls-cert", &cert, "--tls-key", &cert]);
+    assert!(
+        stderr.contains(&format!("--tls-key {cert}: no private key in the file")),
+        "{stderr}"
+    );
+
+    // The key given as the client CA.
+    let stderr = refused(&["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &key]);
+    assert!(
+        stderr.contains(&format!("--client-ca {key}: no certificate in the file")),
+        "{stderr}"
+    );
+    assert!(!files.leaks_key(&stderr), "key material in: {stderr}");
+
+    // An empty file, and the key given as the provider's CA.
+    let empty = files.path("empty.pem");
+    let stderr = refused(&["--tls-cert", &empty, "--tls-key", &key]);
+    assert!(
+        stderr.contains(&format!("--tls-cert {empty}: no certificate in the file")),
+        "{stderr}"
+    );
+    let stderr = refused(&["--idp-ca", &key]);
+    assert!(
+        stderr.contains(&format!("--idp-ca {key}: no certificate in the file")),
+        "{stderr}"
+    );
+    assert!(!files.leaks_key(&stderr), "key material in: {stderr}");
+}
+
+#[test]
+fn a_truncated_certificate_is_named() {
+    let files = Files::new("truncated");
+    let truncated = files.path("truncated.pem");
+    let stderr = refused(&[
+        "--tls-cert",
+        &truncated,
+        "--tls-key",
+        &files.path("server-key.pem"),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "--tls-cert {truncated}: a PEM section has no END line"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_key_of_another_certificate_is_refused() {
+    let files = Files::new("mismatch");
+    let stderr = refused(&[
+        "--tls-cert",
+        &files.path("server.pem"),
+        "--tls-key",
+        &files.path("other-key.pem"),
+    ]);
+    assert!(
+        stderr.contains("--tls-cert, --tls-key or --client-ca refused by TLS"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("KeyMismatch"), "{stderr}");
+}
+
+#[test]
+fn plaintext_is_served_with_a_warning() {
+    // Nothing listens on port 1: the start-up fetch fails at once, after the warning.
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-server"))
+        .args([
+            "--issuer",
+            "http://127.0.0.1:1/",
+            "--audience",
+            "orders-api",
+        ])
+        .env_clear()
+        .output()
+        .expect("orders-server runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: plaintext gRPC (no --tls-cert): bearer tokens cross the network in clear"
+        ),
+        "{stderr}"
+    );
 }

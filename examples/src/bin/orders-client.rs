@@ -5,10 +5,20 @@
 //! orders-client --token eyJ… who-am-i
 //! orders-client --issuer https://idp.example.com/ --client-id billing \
 //!     --client-secret-file /run/secrets/billing --scope orders:write create-order --item widget
+//! orders-client --server https://orders.example.com:50051 --ca ca.pem \
+//!     --cert billing.pem --key billing-key.pem --token eyJ… who-am-i
 //! ```
+//!
+//! With `--cert` and `--key` it presents a client certificate (mutual TLS) to an `https://`
+//! server and, when it fetches its token by client credentials, to the token endpoint too,
+//! so a provider can bind the token to that certificate (RFC 8705).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+#[path = "shared/pem_files.rs"]
+mod pem_files;
 
 use clap::{Parser, Subcommand};
 use examples::pb::orders_client::OrdersClient;
@@ -20,6 +30,7 @@ use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
 use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
 use tokio_stream::StreamExt;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tower::ServiceBuilder;
 
 /// A client of the orders service.
@@ -34,12 +45,13 @@ struct Args {
     #[arg(long, conflicts_with_all = ["issuer", "token_endpoint"])]
     token: Option<String>,
 
-    /// The issuer whose discovery document names the token endpoint.
-    #[arg(long, env = "ORDERS_ISSUER", requires_all = ["client_id", "client_secret_file"])]
+    /// The issuer whose discovery document names the token endpoint (needs --client-id and
+    /// --client-secret-file).
+    #[arg(long, env = "ORDERS_ISSUER", requires = "client_id")]
     issuer: Option<String>,
 
     /// The token endpoint, instead of discovery.
-    #[arg(long, env = "ORDERS_TOKEN_ENDPOINT", requires_all = ["client_id", "client_secret_file"])]
+    #[arg(long, env = "ORDERS_TOKEN_ENDPOINT", requires = "client_id")]
     token_endpoint: Option<String>,
 
     /// The client id for the client credentials grant.
@@ -69,6 +81,26 @@ struct Args {
     /// Allow plain-http token endpoints on non-loopback hosts (test providers only).
     #[arg(long)]
     allow_insecure_http: bool,
+
+    /// Trust only this CA (PEM) for the server's certificate, instead of the system's roots
+    /// (needs an `https://` --server).
+    #[arg(long, env = "ORDERS_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+
+    /// Present this client certificate (PEM chain, needs --key) to the `https://` server:
+    /// mutual TLS. A token fetched by client credentials is fetched with the same
+    /// certificate, so the provider can bind the token to it (RFC 8705 `cnf.x5t#S256`).
+    #[arg(long, env = "ORDERS_CERT", value_name = "FILE")]
+    cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ORDERS_KEY", value_name = "FILE")]
+    key: Option<PathBuf>,
+
+    /// Trust only this CA (PEM) for the identity provider's HTTPS (discovery and token
+    /// endpoint), instead of the system's roots.
+    #[arg(long, env = "ORDERS_IDP_CA", value_name = "FILE")]
+    idp_ca: Option<PathBuf>,
 
     /// The call to make.
     #[command(subcommand)]
@@ -118,12 +150,70 @@ async fn main() -> ExitCode {
     }
 }
 
-fn layer(args: &Args) -> Result<Option<BearerLayer>, Box<dyn std::error::Error>> {
+/// `--cert` and `--key`, read and checked: the PEM of the chain and of the key.
+fn client_certificate(args: &Args) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Ok(Some((
+            pem_files::certificates("--cert", cert)?,
+            pem_files::private_key("--key", key)?,
+        ))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("--cert needs --key: give the certificate's private key too".into()),
+        (None, Some(_)) => Err("--key needs --cert: give the certificate of this key too".into()),
+    }
+}
+
+/// The HTTP client towards the identity provider: trusting `--idp-ca` if given, presenting
+/// `--cert` if given.
+fn http_client(
+    args: &Args,
+    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+) -> Result<HttpClient, String> {
+    let http = if args.idp_ca.is_none() && certificate.is_none() {
+        HttpClient::new().map_err(|e| e.to_string())?
+    } else {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("orders-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &args.idp_ca {
+            let pem = pem_files::certificates("--idp-ca", path)?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|_| format!("--idp-ca {}: not a certificate", path.display()))?;
+            builder = builder.tls_certs_only(roots);
+        }
+        if let Some((chain, key)) = certificate {
+            let mut pem = chain.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|_| "--cert and --key: not a certificate and its key".to_owned())?;
+            builder = builder.identity(identity);
+        }
+        HttpClient::from_builder(builder)
+            .map_err(|e| format!("the identity provider's HTTPS client: {e}"))?
+    };
+    Ok(if args.allow_insecure_http {
+        http.allow_insecure_http()
+    } else {
+        http
+    })
+}
+
+fn layer(
+    args: &Args,
+    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+) -> Result<Option<BearerLayer>, Box<dyn std::error::Error>> {
     if let Some(token) = &args.token {
         return Ok(Some(BearerLayer::new(StaticToken::new(token))));
     }
-    let (Some(id), Some(file)) = (&args.client_id, &args.client_secret_file) else {
+    if args.issuer.is_none() && args.token_endpoint.is_none() && args.client_id.is_none() {
         return Ok(None);
+    }
+    let Some(id) = &args.client_id else {
+        return Err("give --client-id with --issuer or --token-endpoint".into());
+    };
+    let Some(file) = &args.client_secret_file else {
+        return Err("client credentials need a secret: give --client-secret-file".into());
     };
     let secret = ClientSecret::from_file(file);
     secret
@@ -148,19 +238,68 @@ fn layer(args: &Args) -> Result<Option<BearerLayer>, Box<dyn std::error::Error>>
     if let Some(resource) = &args.resource {
         source = source.resource(resource);
     }
-    let mut http = HttpClient::new()?;
-    if args.allow_insecure_http {
-        http = http.allow_insecure_http();
-    }
+    let http = http_client(args, certificate)?;
     Ok(Some(BearerLayer::new(source.http_client(http))))
 }
 
+/// The server's endpoint, with TLS from `--ca`, `--cert` and `--key` for `https://`.
+fn endpoint(
+    args: &Args,
+    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+) -> Result<Endpoint, Box<dyn std::error::Error>> {
+    let endpoint = Endpoint::from_shared(args.server.clone())
+        .map_err(|e| format!("--server {}: {e}", args.server))?;
+    let https = endpoint.uri().scheme_str() == Some("https");
+    if !https {
+        if args.ca.is_some() || certificate.is_some() {
+            return Err(format!(
+                "--ca, --cert and --key are for TLS: give an https:// --server (not {})",
+                args.server
+            )
+            .into());
+        }
+        return Ok(endpoint);
+    }
+    let mut tls = ClientTlsConfig::new();
+    tls = match &args.ca {
+        Some(path) => tls.ca_certificate(Certificate::from_pem(pem_files::certificates(
+            "--ca", path,
+        )?)),
+        None => tls.with_native_roots(),
+    };
+    if let Some((chain, key)) = certificate {
+        tls = tls.identity(Identity::from_pem(chain, key));
+    }
+    Ok(endpoint
+        .tls_config(tls)
+        .map_err(|e| format!("--ca, --cert or --key refused by TLS: {}", chain(&e)))?)
+}
+
+/// An error and its sources on one line (tonic's transport errors say little at the top).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if said != last {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
+        source = cause.source();
+    }
+    text
+}
+
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
+    let certificate = client_certificate(&args)?;
+    let layer = layer(&args, certificate.as_ref())?;
+    let channel = endpoint(&args, certificate.as_ref())?
         .connect()
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", args.server))?;
-    let layer = layer(&args)?;
+        .map_err(|e| format!("cannot connect to {}: {}", args.server, chain(&e)))?;
     let mut client = OrdersClient::new(ServiceBuilder::new().option_layer(layer).service(channel));
     let outcome = match args.call {
         Call::WhoAmI => client

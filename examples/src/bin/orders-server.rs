@@ -2,8 +2,14 @@
 //! JWKS URL, opaque tokens by introspection.
 //!
 //! ```text
-//! orders-server --issuer https://idp.example.com/ --audience orders-api --listen 0.0.0.0:50051
+//! orders-server --issuer https://idp.example.com/ --audience orders-api --listen 0.0.0.0:50051 \
+//!     --tls-cert server.pem --tls-key server-key.pem --client-ca clients-ca.pem
 //! ```
+//!
+//! With `--tls-cert` and `--tls-key` it serves TLS; `--client-ca` makes it mutual TLS, and a
+//! certificate-bound token (RFC 8705, `cnf.x5t#S256`) is accepted only over a connection
+//! presenting that certificate. Without `--tls-cert` it serves plaintext gRPC and warns that
+//! bearer tokens cross the network in clear.
 //!
 //! Every option is also an environment variable (`ORDERS_ISSUER`, …). Secrets are read only
 //! from files: arguments and environment variables leak into process listings and crash
@@ -13,6 +19,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+#[path = "shared/pem_files.rs"]
+mod pem_files;
 
 use clap::Parser;
 use examples::pb::orders_admin_server::OrdersAdminServer;
@@ -25,6 +34,7 @@ use oauth_grpc::{KeySource, TokenTypes};
 use oauth_grpc::{OAuthLayer, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// The orders gRPC service, protected by oauth-grpc.
 #[derive(Debug, Parser)]
@@ -98,6 +108,27 @@ struct Args {
     /// Clock skew tolerated on `exp`, `nbf` and `iat`.
     #[arg(long, env = "ORDERS_LEEWAY", default_value = "60s", value_parser = humantime::parse_duration)]
     leeway: Duration,
+
+    /// Serve TLS with this certificate chain (PEM, the server's certificate first; needs
+    /// --tls-key). Without it the server speaks plaintext gRPC: bearer tokens cross the
+    /// network in clear.
+    #[arg(long, env = "ORDERS_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ORDERS_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: every connection must present a client certificate chaining to this CA
+    /// (PEM; needs --tls-cert). Certificate-bound tokens (RFC 8705 `cnf.x5t#S256`) are then
+    /// accepted only from the certificate they are bound to.
+    #[arg(long, env = "ORDERS_CLIENT_CA", value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+
+    /// Trust only this CA (PEM) for the identity provider's HTTPS (discovery, JWKS,
+    /// introspection) instead of the system's roots: a provider with a private CA.
+    #[arg(long, env = "ORDERS_IDP_CA", value_name = "FILE")]
+    idp_ca: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -112,11 +143,84 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let mut http = HttpClient::new()?;
-    if args.allow_insecure_http {
-        http = http.allow_insecure_http();
+/// The TLS set-up of `--tls-cert`, `--tls-key` and `--client-ca`: the files read and checked
+/// before anything is fetched or bound. `None` is plaintext.
+fn tls(args: &Args) -> Result<Option<ServerTlsConfig>, String> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key, &args.client_ca) {
+        (None, None, None) => return Ok(None),
+        (None, _, Some(_)) => {
+            return Err(
+                "--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS that also \
+                 asks clients for certificates; give the server's certificate chain and key too"
+                    .into(),
+            );
+        }
+        (Some(_), None, _) => {
+            return Err(
+                "--tls-cert needs --tls-key: give the certificate's private key (PEM) too".into(),
+            );
+        }
+        (None, Some(_), None) => {
+            return Err(
+                "--tls-key needs --tls-cert: give the certificate chain (PEM) of this key too"
+                    .into(),
+            );
+        }
+        (Some(cert), Some(key), _) => (cert, key),
+    };
+    let chain = pem_files::certificates("--tls-cert", cert)?;
+    let key = pem_files::private_key("--tls-key", key)?;
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(chain, key));
+    if let Some(ca) = &args.client_ca {
+        let ca = pem_files::certificates("--client-ca", ca)?;
+        config = config.client_ca_root(Certificate::from_pem(ca));
     }
+    Ok(Some(config))
+}
+
+/// The HTTP client towards the identity provider: the default one, or one trusting only
+/// `--idp-ca`.
+fn http_client(args: &Args) -> Result<HttpClient, String> {
+    let http = match &args.idp_ca {
+        None => HttpClient::new().map_err(|e| e.to_string())?,
+        Some(path) => {
+            let pem = pem_files::certificates("--idp-ca", path)?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|_| format!("--idp-ca {}: not a certificate", path.display()))?;
+            let builder = reqwest::Client::builder()
+                .tls_certs_only(roots)
+                .connect_timeout(Duration::from_secs(5))
+                .user_agent(concat!("orders-server/", env!("CARGO_PKG_VERSION")));
+            HttpClient::from_builder(builder)
+                .map_err(|e| format!("--idp-ca {}: {e}", path.display()))?
+        }
+    };
+    Ok(if args.allow_insecure_http {
+        http.allow_insecure_http()
+    } else {
+        http
+    })
+}
+
+/// An error and its sources on one line (tonic's transport errors say little at the top).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if said != last {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
+        source = cause.source();
+    }
+    text
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.jwks_refresh_min > args.jwks_refresh_max {
         return Err(format!(
             "--jwks-refresh-min ({}) is longer than --jwks-refresh-max ({}); give a minimum at most the maximum",
@@ -125,6 +229,30 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    let tls = tls(&args)?;
+    let mutual = args.client_ca.is_some();
+    let server = match tls {
+        Some(config) => tonic::transport::Server::builder()
+            .tls_config(config)
+            .map_err(|e| {
+                format!(
+                    "--tls-cert, --tls-key or --client-ca refused by TLS: {}",
+                    chain(&e)
+                )
+            })?,
+        None => tonic::transport::Server::builder(),
+    };
+    match (args.tls_cert.is_some(), mutual) {
+        (false, _) => eprintln!(
+            "orders-server: warning: plaintext gRPC (no --tls-cert): bearer tokens cross the \
+             network in clear; serve TLS with --tls-cert and --tls-key"
+        ),
+        (true, false) => eprintln!("orders-server: TLS, no client certificates asked"),
+        (true, true) => {
+            eprintln!("orders-server: mutual TLS, client certificates from --client-ca");
+        }
+    }
+    let http = http_client(&args)?;
     let keys = match &args.jwks_url {
         Some(url) => KeySource::jwks_url(url),
         None => KeySource::discover(&args.issuer),
@@ -174,7 +302,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     println!("orders-server listening on {addr}");
     let store = Store::default();
-    tonic::transport::Server::builder()
+    server
         .layer(layer)
         .add_service(OrdersServer::new(OrderBook::new(store.clone())))
         .add_service(OrdersAdminServer::new(AdminDesk::new(store)))
