@@ -297,9 +297,18 @@ impl orders_server::Orders for OrderBook {
         request: Request<WhoAmIRequest>,
     ) -> Result<Response<WhoAmIResponse>, Status> {
         let caller = request.principal()?;
+        let certificate = caller.client_certificate();
         Ok(Response::new(WhoAmIResponse {
             subject: caller.subject().unwrap_or_default().to_owned(),
             scopes: caller.scopes().iter().map(str::to_owned).collect(),
+            client_certificate: certificate
+                .map(|c| c.thumbprint().to_owned())
+                .unwrap_or_default(),
+            spiffe_id: certificate
+                .and_then(|c| c.spiffe_id())
+                .unwrap_or_default()
+                .to_owned(),
+            sender_constrained: caller.is_sender_constrained(),
         }))
     }
 

@@ -36,7 +36,8 @@ pub mod __private;
 
 #[doc(inline)]
 pub use crate::error::{
-    AuthError, ConfigError, KeyError, ProviderError, SecretError, TokenError, UrlError,
+    AuthError, CertificateError, ConfigError, KeyError, ProviderError, SecretError, TokenError,
+    UrlError,
 };
 #[doc(inline)]
 pub use crate::keys::{Algorithm, KeySet, KeySource, KeyType, VerifyingKey, crypto_backend};
@@ -45,7 +46,7 @@ pub use crate::policy::{
     Denial, MethodPolicy, PolicySet, ProtectedService, RpcKind, Rule, ServicePolicy,
 };
 #[doc(inline)]
-pub use crate::principal::{Actor, Principal, PrincipalBuilder};
+pub use crate::principal::{Actor, ClientCertificate, Confirmation, Principal, PrincipalBuilder};
 #[cfg(any(feature = "introspection", feature = "client"))]
 #[doc(inline)]
 pub use crate::provider::ClientSecret;

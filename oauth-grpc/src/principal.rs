@@ -121,6 +121,9 @@ impl Actor {
 #[derive(Clone, PartialEq)]
 pub struct Principal {
     inner: Arc<Inner>,
+    /// The TLS client certificate of the call's connection: per call, while the token's
+    /// part is shared with the verified-token cache.
+    certificate: Option<Arc<ClientCertificate>>,
 }
 
 #[derive(Clone, Default, PartialEq)]
@@ -133,6 +136,7 @@ struct Inner {
     expires_at: Option<SystemTime>,
     token_id: Option<String>,
     actor: Option<Actor>,
+    confirmation: Option<Confirmation>,
     claims: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -249,6 +253,59 @@ impl Principal {
         self.inner.actor.as_ref()
     }
 
+    /// What the token is bound to (its `cnf` claim, RFC 7800), if it is bound.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Confirmation, Principal};
+    /// let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+    /// let p = Principal::builder().confirmation(Confirmation::certificate(thumbprint)).build();
+    /// assert_eq!(p.confirmation().unwrap().certificate_thumbprint(), Some(thumbprint));
+    /// ```
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        self.inner.confirmation.as_ref()
+    }
+
+    /// The TLS client certificate the call came with, when the connection is mutual TLS:
+    /// its thumbprint, subject and subject alternative names (a SPIFFE ID is a SAN URI).
+    ///
+    /// ```
+    /// # use oauth_grpc::Principal;
+    /// assert!(Principal::builder().build().client_certificate().is_none());
+    /// ```
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.certificate.as_deref()
+    }
+
+    /// Whether the token is bound to the client certificate of this call's connection
+    /// (RFC 8705 §3): its `cnf.x5t#S256` is the certificate's thumbprint. Whoever stole
+    /// such a token cannot use it without the certificate's private key. The layer refuses a
+    /// bound token on any other connection, so on a call it admitted this is `true` for
+    /// every bound token.
+    ///
+    /// ```
+    /// # use oauth_grpc::Principal;
+    /// assert!(!Principal::builder().build().is_sender_constrained());
+    /// ```
+    pub fn is_sender_constrained(&self) -> bool {
+        match (
+            self.confirmation()
+                .and_then(Confirmation::certificate_thumbprint),
+            self.client_certificate(),
+        ) {
+            (Some(bound), Some(certificate)) => bound == certificate.thumbprint(),
+            _ => false,
+        }
+    }
+
+    /// The same principal, on a connection with `certificate`.
+    pub(crate) fn with_client_certificate(
+        mut self,
+        certificate: Option<Arc<ClientCertificate>>,
+    ) -> Self {
+        self.certificate = certificate;
+        self
+    }
+
     /// Every claim of the token as JSON, for claims this type has no accessor for.
     ///
     /// ```
@@ -273,6 +330,8 @@ impl fmt::Debug for Principal {
             .field("expires_at", &self.inner.expires_at)
             .field("token_id", &self.inner.token_id)
             .field("actor", &self.inner.actor)
+            .field("confirmation", &self.inner.confirmation)
+            .field("client_certificate", &self.certificate)
             .finish_non_exhaustive()
     }
 }
@@ -287,6 +346,7 @@ impl fmt::Debug for Principal {
 #[derive(Debug, Default, Clone)]
 pub struct PrincipalBuilder {
     inner: Inner,
+    certificate: Option<Arc<ClientCertificate>>,
 }
 
 impl fmt::Debug for Inner {
@@ -417,6 +477,37 @@ impl PrincipalBuilder {
         self
     }
 
+    /// Sets what the token is bound to (`cnf`).
+    ///
+    /// ```
+    /// # use oauth_grpc::{Confirmation, Principal};
+    /// let p = Principal::builder().confirmation(Confirmation::certificate("x")).build();
+    /// # assert!(p.confirmation().is_some());
+    /// ```
+    #[must_use]
+    pub fn confirmation(mut self, confirmation: Confirmation) -> Self {
+        self.inner.confirmation = Some(confirmation);
+        self
+    }
+
+    /// Sets the TLS client certificate of the call, for tests of handlers that read it.
+    ///
+    /// ```
+    /// # use oauth_grpc::{ClientCertificate, Principal};
+    /// # fn test(der: &[u8]) -> Result<(), oauth_grpc::CertificateError> {
+    /// let p = Principal::builder()
+    ///     .client_certificate(ClientCertificate::from_der(der)?)
+    ///     .build();
+    /// # assert!(p.client_certificate().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.certificate = Some(Arc::new(certificate));
+        self
+    }
+
     /// Adds one raw claim.
     ///
     /// ```
@@ -452,6 +543,151 @@ impl PrincipalBuilder {
     pub fn build(self) -> Principal {
         Principal {
             inner: Arc::new(self.inner),
+            certificate: self.certificate,
+        }
+    }
+}
+
+/// What a token is bound to: the confirmation (`cnf`, RFC 7800) its issuer put in it. A
+/// bound token is accepted only from the holder of the bound key; the layer checks it on
+/// every call.
+///
+/// ```
+/// use oauth_grpc::Confirmation;
+///
+/// let cnf = Confirmation::certificate("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2");
+/// assert_eq!(cnf.certificate_thumbprint(), Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Confirmation {
+    certificate: Option<String>,
+}
+
+impl Confirmation {
+    /// Bound to a TLS client certificate (RFC 8705 §3.1 `x5t#S256`): the SHA-256 of its DER
+    /// encoding, base64url without padding.
+    ///
+    /// ```
+    /// # use oauth_grpc::Confirmation;
+    /// assert!(Confirmation::certificate("t").certificate_thumbprint().is_some());
+    /// ```
+    pub fn certificate(thumbprint: impl Into<String>) -> Self {
+        Self {
+            certificate: Some(thumbprint.into()),
+        }
+    }
+
+    /// The `x5t#S256` thumbprint of the certificate the token is bound to, if it is.
+    ///
+    /// ```
+    /// # use oauth_grpc::Confirmation;
+    /// assert_eq!(Confirmation::certificate("t").certificate_thumbprint(), Some("t"));
+    /// ```
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.certificate.as_deref()
+    }
+}
+
+/// The TLS client certificate of a mutual-TLS connection, as the handler and the audit log
+/// see it: its thumbprint and who it names. Made by the layer from the connection's leaf
+/// certificate (verified by the TLS handshake against the server's client CA).
+///
+/// ```
+/// # use oauth_grpc::ClientCertificate;
+/// fn spiffe_id(certificate: &ClientCertificate) -> Option<&str> {
+///     certificate.spiffe_id()
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub(crate) thumbprint: String,
+    pub(crate) subject: String,
+    pub(crate) uris: Vec<String>,
+    pub(crate) dns_names: Vec<String>,
+}
+
+impl ClientCertificate {
+    /// The SHA-256 of the certificate's DER encoding, base64url without padding: the value
+    /// a bound token carries in `cnf.x5t#S256` (RFC 8705 §3.1).
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// # fn test(der: &[u8]) -> Result<(), oauth_grpc::CertificateError> {
+    /// let certificate = ClientCertificate::from_der(der)?;
+    /// assert_eq!(certificate.thumbprint(), ClientCertificate::thumbprint_of(der));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The SHA-256 thumbprint of a DER certificate, as [`thumbprint`](Self::thumbprint)
+    /// gives it: for minting bound tokens in tests, or for allow-lists.
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// // The SHA-256 of no bytes.
+    /// assert_eq!(ClientCertificate::thumbprint_of(b""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+    /// ```
+    pub fn thumbprint_of(der: &[u8]) -> String {
+        use base64::Engine as _;
+        use sha2::{Digest, Sha256};
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+    }
+
+    /// The subject's distinguished name, RFC 4514 style (`CN=client-a,O=Orders`); empty
+    /// when the certificate names its holder only in SANs, as SPIFFE certificates do.
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// fn common_name_line(c: &ClientCertificate) -> String {
+    ///     format!("client {}", c.subject())
+    /// }
+    /// ```
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The URIs among its subject alternative names.
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// fn uris(c: &ClientCertificate) -> &[String] {
+    ///     c.uris()
+    /// }
+    /// ```
+    pub fn uris(&self) -> &[String] {
+        &self.uris
+    }
+
+    /// The DNS names among its subject alternative names.
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// fn names(c: &ClientCertificate) -> &[String] {
+    ///     c.dns_names()
+    /// }
+    /// ```
+    pub fn dns_names(&self) -> &[String] {
+        &self.dns_names
+    }
+
+    /// The workload's SPIFFE ID: the SAN URI starting with `spiffe://`, if there is exactly
+    /// one (a SPIFFE X.509-SVID carries exactly one URI SAN; two would be ambiguous).
+    ///
+    /// ```
+    /// # use oauth_grpc::ClientCertificate;
+    /// fn workload(c: &ClientCertificate) -> &str {
+    ///     c.spiffe_id().unwrap_or("not a SPIFFE workload")
+    /// }
+    /// ```
+    pub fn spiffe_id(&self) -> Option<&str> {
+        let mut ids = self.uris.iter().filter(|uri| uri.starts_with("spiffe://"));
+        match (ids.next(), ids.next()) {
+            (Some(id), None) => Some(id),
+            _ => None,
         }
     }
 }

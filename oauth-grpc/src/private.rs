@@ -28,7 +28,18 @@ pub fn guard<T>(
         // Unreachable with generated tables; refuse rather than guess.
         return Err(crate::status::no_rule());
     };
-    match method.rule().evaluate(request.try_principal()) {
+    let principal = request.try_principal();
+    match method.rule().evaluate(principal) {
+        // The layer refuses unbound tokens on such a method; a principal that got here
+        // without that check (put in by other code) is refused too.
+        Ok(())
+            if method.sender_constrained()
+                && !principal.is_some_and(crate::principal::Principal::is_sender_constrained) =>
+        {
+            Err(crate::status::invalid_token(
+                crate::error::TokenError::NotSenderConstrained,
+            ))
+        }
         Ok(()) => Ok(()),
         // A token was sent, but no layer verified it: say so, to the caller and (once) to
         // the operator, instead of claiming that no token came.

@@ -85,7 +85,7 @@ fn insufficient_scope(rule: &Rule) -> Status {
 }
 
 /// A token that was refused: RFC 6750 §3.1 `invalid_token`, with a fixed description.
-fn invalid_token(error: TokenError) -> Status {
+pub(crate) fn invalid_token(error: TokenError) -> Status {
     let description = error.to_string();
     let challenge = format!(r#"Bearer error="invalid_token", error_description="{description}""#);
     with_challenge(Status::unauthenticated(description), &challenge)

@@ -105,6 +105,7 @@ impl Drop for TestServer {
 
 pub mod idp;
 pub mod issuer;
+pub mod tls;
 
 /// The validator of the test servers: trusts the test issuer's JWKS, audience `orders-api`.
 ///

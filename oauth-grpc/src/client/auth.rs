@@ -147,4 +147,38 @@ pub enum ClientAuthentication {
     SecretPost(ClientSecret),
     /// `private_key_jwt` (RFC 7523): a signed assertion, no shared secret.
     PrivateKeyJwt(PrivateKey),
+    /// `tls_client_auth` or `self_signed_tls_client_auth` (RFC 8705 §2): the client proves
+    /// itself with the certificate of its TLS connection to the token endpoint, and the form
+    /// carries only `client_id`. Both methods look the same on the wire; which one applies
+    /// is the provider's registration of the client (a PKI subject, or the certificate's
+    /// own key). A provider issuing certificate-bound tokens (RFC 8705 §3) binds them to that
+    /// certificate, so the token is useless without its private key.
+    ///
+    /// The certificate goes into the grant's [`HttpClient`](crate::HttpClient), built from
+    /// a `reqwest::ClientBuilder` with an identity; without one, fetching fails with
+    /// [`ConfigError::TlsClientAuthWithoutCertificate`].
+    ///
+    /// ```no_run
+    /// use oauth_grpc::HttpClient;
+    /// use oauth_grpc::client::{ClientAuthentication, ClientCredentials};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The client certificate and its key, PEM, in one buffer.
+    /// let mut pem = std::fs::read("/run/secrets/billing.crt")?;
+    /// pem.extend(std::fs::read("/run/secrets/billing.key")?);
+    /// let http = HttpClient::from_builder(
+    ///     reqwest::Client::builder().identity(reqwest::Identity::from_pem(&pem)?),
+    /// )?;
+    /// let source = ClientCredentials::discover(
+    ///     "https://idp.example.com/",
+    ///     "billing-service",
+    ///     ClientAuthentication::TlsClientAuth,
+    /// )
+    /// .http_client(http)
+    /// .scope("orders:read");
+    /// # let _ = source;
+    /// # Ok(())
+    /// # }
+    /// ```
+    TlsClientAuth,
 }

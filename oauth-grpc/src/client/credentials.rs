@@ -89,6 +89,10 @@ impl ClientCredentials {
                     key.assertion(&grant.client_id, &endpoint)?,
                 ));
             }
+            ClientAuthentication::TlsClientAuth => {
+                // `client_id` in the form, and the certificate on the connection.
+                client = client.set_auth_type(oauth2::AuthType::RequestBody);
+            }
         }
         grant.targets(&mut extra);
         let mut request = client

@@ -47,6 +47,10 @@ impl Grant {
     pub(super) fn http(&self) -> Result<HttpClient, FetchError> {
         match &self.http {
             Some(http) => Ok(http.clone()),
+            // The default client has no certificate to authenticate with.
+            None if matches!(self.auth, ClientAuthentication::TlsClientAuth) => {
+                Err(ConfigError::TlsClientAuthWithoutCertificate.into())
+            }
             None => Ok(HttpClient::new()?),
         }
     }
@@ -108,6 +112,10 @@ impl Grant {
                     "client_assertion".into(),
                     key.assertion(&self.client_id, endpoint)?,
                 ));
+                Ok(None)
+            }
+            ClientAuthentication::TlsClientAuth => {
+                form.push(("client_id".into(), self.client_id.clone()));
                 Ok(None)
             }
         }

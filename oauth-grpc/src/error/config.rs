@@ -91,6 +91,12 @@ pub enum ConfigError {
     /// both backend features on with one chosen before this crate could choose).
     #[error("the crypto backend of jsonwebtoken does not work: {0}")]
     CryptoBackend(&'static str),
+    /// `ClientAuthentication::TlsClientAuth` on a grant without its own `HttpClient`: the
+    /// default client has no certificate to present.
+    #[error(
+        "`ClientAuthentication::TlsClientAuth` authenticates with a client certificate, and the grant has none; add `.http_client(HttpClient::from_builder(reqwest::Client::builder().identity(reqwest::Identity::from_pem(&cert_and_key_pem)?))?)`"
+    )]
+    TlsClientAuthWithoutCertificate,
     /// The first load of remote keys failed (with `fail_on_startup`, the default).
     #[error("cannot load the identity provider's keys at start-up: {0}")]
     Startup(#[source] ProviderError),

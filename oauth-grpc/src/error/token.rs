@@ -69,6 +69,18 @@ pub enum TokenError {
     /// Introspection says the token is not active (revoked, expired or unknown).
     #[error("the token is not active")]
     Inactive,
+    /// The token is bound (`cnf`, RFC 7800) by a confirmation method this server cannot
+    /// check, and by none it can: refused rather than used as a bearer token.
+    #[error("the token is bound by a confirmation method this server cannot check")]
+    UnsupportedConfirmation,
+    /// The token is bound to a TLS client certificate (RFC 8705 `cnf.x5t#S256`), and the
+    /// call came with another certificate or none.
+    #[error("the token is bound to another client certificate")]
+    CertificateMismatch,
+    /// The method admits only sender-constrained tokens (the `bound` rule option, or
+    /// `OAuthLayer::require_sender_constrained`), and this token is a plain bearer token.
+    #[error("this method needs a sender-constrained token")]
+    NotSenderConstrained,
     /// The identity provider cannot be reached for keys or introspection right now. Maps to
     /// `UNAVAILABLE`, so that clients retry.
     #[error("the identity provider is unavailable")]
@@ -102,6 +114,9 @@ impl TokenError {
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
             Self::Inactive => "inactive",
+            Self::UnsupportedConfirmation => "unsupported_confirmation",
+            Self::CertificateMismatch => "certificate_mismatch",
+            Self::NotSenderConstrained => "not_sender_constrained",
             Self::Unavailable => "provider_unavailable",
         }
     }
@@ -168,4 +183,19 @@ impl From<Denial> for AuthError {
             Denial::InsufficientScope(rule) => Self::InsufficientScope(rule),
         }
     }
+}
+
+/// Why a TLS client certificate could not be read.
+///
+/// ```
+/// use oauth_grpc::{CertificateError, ClientCertificate};
+///
+/// assert_eq!(ClientCertificate::from_der(b"not DER"), Err(CertificateError::Malformed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// Not one well-formed X.509 certificate in DER.
+    #[error("the client certificate is not a well-formed X.509 certificate (DER)")]
+    Malformed,
 }

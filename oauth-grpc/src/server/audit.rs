@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::policy::Rule;
-use crate::principal::{Actor, Principal};
+use crate::principal::{Actor, ClientCertificate, Principal};
 
 /// Whether a call was let through.
 ///
@@ -78,8 +78,11 @@ pub struct AuditEvent<'a> {
     pub rule: Option<Rule>,
     /// The verified caller, if the token was valid.
     pub principal: Option<&'a Principal>,
-    /// The client's address, when the transport knows it.
+    /// The client's address, when the transport knows it (plain TCP or TLS).
     pub peer: Option<SocketAddr>,
+    /// The TLS client certificate of the connection, under mutual TLS: its thumbprint,
+    /// subject and SANs (a SPIFFE ID), whether the call was allowed or refused.
+    pub client_certificate: Option<&'a ClientCertificate>,
 }
 
 impl<'a> AuditEvent<'a> {
@@ -98,6 +101,7 @@ impl<'a> AuditEvent<'a> {
             rule: None,
             principal: None,
             peer: None,
+            client_certificate: None,
         }
     }
 
@@ -141,6 +145,19 @@ impl<'a> AuditEvent<'a> {
         self.peer = peer;
         self
     }
+
+    /// Records the connection's TLS client certificate.
+    ///
+    /// ```
+    /// # use oauth_grpc::audit::{AuditEvent, Decision};
+    /// let event = AuditEvent::new(Decision::Allow, "public", "/x.Y/Z").with_client_certificate(None);
+    /// # assert!(event.client_certificate.is_none());
+    /// ```
+    #[must_use]
+    pub fn with_client_certificate(mut self, certificate: Option<&'a ClientCertificate>) -> Self {
+        self.client_certificate = certificate;
+        self
+    }
 }
 
 /// Where decisions go. Implemented for every `Fn(&AuditEvent) + Send + Sync`.
@@ -175,7 +192,9 @@ where
 /// `pass_through`), at `DEBUG`: the layer counts those and warns at most once a minute.
 ///
 /// Fields: `decision`, `reason`, `rpc`, `rule`, `required`, `granted`, `subject`,
-/// `client_id`, `issuer`, `jti`, `actor`, `peer`. Absent values are empty strings.
+/// `client_id`, `issuer`, `jti`, `actor`, `peer`, and under mutual TLS `client_cert` (the
+/// certificate's SHA-256 thumbprint), `client_cert_subject` and `spiffe_id`; `bound` is
+/// whether the token was bound to that certificate. Absent values are empty strings.
 ///
 /// ```
 /// use oauth_grpc::audit::{AuditEvent, AuditSink, Decision, TracingSink};
@@ -221,6 +240,17 @@ impl AuditSink for TracingSink {
         let jti = p.and_then(Principal::token_id).unwrap_or_default();
         let actor = Field(p.and_then(Principal::actor).map(actor_chain));
         let peer = Field(event.peer.map(|a| a.to_string()));
+        let certificate = event.client_certificate;
+        let client_cert = certificate
+            .map(ClientCertificate::thumbprint)
+            .unwrap_or_default();
+        let client_cert_subject = certificate
+            .map(ClientCertificate::subject)
+            .unwrap_or_default();
+        let spiffe_id = certificate
+            .and_then(ClientCertificate::spiffe_id)
+            .unwrap_or_default();
+        let bound = p.is_some_and(Principal::is_sender_constrained);
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(
@@ -238,6 +268,10 @@ impl AuditSink for TracingSink {
                     jti,
                     actor = %actor,
                     peer = %peer,
+                    client_cert,
+                    client_cert_subject,
+                    spiffe_id,
+                    bound,
                     "access {}", event.decision.as_str()
                 )
             };

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +13,14 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, TokenError};
 use crate::policy::{MethodPolicy, PolicySet, RpcKind, Rule};
-use crate::principal::Principal;
+use crate::principal::{ClientCertificate, Principal};
 use crate::validate::{Attempt, Validator};
 
 use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
 use super::bearer::{DEFAULT_MAX_HEADER_LEN, bearer_value};
+use super::certificate::{Certificates, Peer};
 use super::stream::{Recheck, Side, TokenBound};
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
@@ -88,6 +88,10 @@ struct Shared {
     stream_recheck: Duration,
     /// Streams bound to their token now open (each holds one re-check).
     bound_streams: Arc<AtomicU64>,
+    /// Every method that needs a token needs a sender-constrained one.
+    require_sender_constrained: bool,
+    /// Parsed TLS client certificates, shared by the calls that present them.
+    certificates: Certificates,
 }
 
 /// How often an open stream's token is checked again, by default.
@@ -100,6 +104,10 @@ impl fmt::Debug for OAuthLayer {
             .field("policies", &self.shared.policies.methods().count())
             .field("unknown", &self.shared.unknown)
             .field("max_header_len", &self.shared.max_header_len)
+            .field(
+                "require_sender_constrained",
+                &self.shared.require_sender_constrained,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +126,8 @@ impl OAuthLayer {
                 unknown_calls: Arc::new(UnknownPathLog::new()),
                 stream_recheck: DEFAULT_STREAM_RECHECK,
                 bound_streams: Arc::new(AtomicU64::new(0)),
+                require_sender_constrained: false,
+                certificates: Certificates::new(),
             }),
         }
     }
@@ -194,6 +204,26 @@ impl OAuthLayer {
     /// ```
     pub fn bound_streams(&self) -> u64 {
         self.shared.bound_streams.load(Ordering::Relaxed)
+    }
+
+    /// Admits only sender-constrained tokens on every method that needs a token, as if each
+    /// rule had the `bound` option: a token must be bound to the TLS client certificate of
+    /// the call's connection (RFC 8705 `cnf.x5t#S256`). A plain bearer token is refused with
+    /// `UNAUTHENTICATED` (`invalid_token`, "this method needs a sender-constrained token");
+    /// public methods stay public. Off by default: then only methods marked `bound` refuse
+    /// plain tokens, while a bound token is checked against its certificate everywhere.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new()).require_sender_constrained(true);
+    /// assert!(format!("{layer:?}").contains("require_sender_constrained: true"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn require_sender_constrained(self, required: bool) -> Self {
+        self.with(|s| s.require_sender_constrained = required)
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
@@ -332,7 +362,32 @@ struct Binding {
     recheck: Option<Recheck>,
 }
 
+/// Who is calling, as the connection says: its address and its TLS client certificate.
+struct Caller {
+    peer: Option<std::net::SocketAddr>,
+    certificate: Option<Arc<ClientCertificate>>,
+}
+
+/// A caller known only by address (before its certificate is read, or without one).
+fn caller(peer: Option<std::net::SocketAddr>) -> Caller {
+    Caller {
+        peer,
+        certificate: None,
+    }
+}
+
+/// What a token must satisfy on the called method.
+#[derive(Clone, Copy)]
+struct Check {
+    rule: Rule,
+    /// Only a token bound to the caller's certificate is accepted.
+    sender_constrained: bool,
+}
+
 /// What [`Shared::decide`] concluded without waiting.
+// Returned and matched at once, never stored: boxing the admission would cost an allocation
+// on every admitted call.
+#[allow(clippy::large_enum_variant)]
 enum Verdict {
     Allow(Admission),
     Deny(Status),
@@ -343,10 +398,8 @@ impl Shared {
     /// Decides a call, or hands back the part that must wait on the network.
     fn decide<B>(self: &Arc<Self>, request: &http::Request<B>) -> Verdict {
         let path = request.uri().path();
-        let peer = request
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
-            .and_then(|info| info.remote_addr());
+        let connection = Peer::of(request);
+        let peer = connection.addr;
         let Some(rule) = self.policies.rule_for(path) else {
             self.unknown_calls.record(path);
             // A path two tables disagree about is refused even under pass-through.
@@ -356,7 +409,7 @@ impl Shared {
                 self.audit(AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer));
                 return Verdict::Allow(Admission::default());
             }
-            return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, peer));
+            return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, &caller(peer)));
         };
         if rule == Rule::Public {
             self.audit(
@@ -366,17 +419,29 @@ impl Shared {
             );
             return Verdict::Allow(Admission::default());
         }
+        let certificate = match self.certificates.of(&connection) {
+            Ok(certificate) => certificate,
+            Err(_) => {
+                let error = AuthError::InvalidRequest("the client certificate cannot be read");
+                return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller(peer)));
+            }
+        };
+        let caller = Caller { peer, certificate };
         let token = match bearer_value(request.headers(), self.max_header_len) {
             Ok(token) => token,
-            Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, peer)),
+            Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller)),
         };
-        let bound = self
-            .policies
-            .method_for(path)
+        let method = self.policies.method_for(path);
+        let bound = method
             .filter(|method| method.ends_with_token())
             .map(MethodPolicy::kind);
+        let check = Check {
+            rule,
+            sender_constrained: self.require_sender_constrained
+                || method.is_some_and(MethodPolicy::sender_constrained),
+        };
         match self.validator.begin(token) {
-            Attempt::Done(result) => match self.conclude(result, path, rule, peer) {
+            Attempt::Done(result) => match self.conclude(result, path, check, caller) {
                 Ok(principal) => Verdict::Allow(self.admit(principal, bound, token)),
                 Err(status) => Verdict::Deny(status),
             },
@@ -386,7 +451,7 @@ impl Shared {
                 Verdict::Wait(Box::pin(async move {
                     let result = shared.validator.finish(&token, key).await;
                     shared
-                        .conclude(result.map_err(AuthError::from), &path, rule, peer)
+                        .conclude(result.map_err(AuthError::from), &path, check, caller)
                         .map(|principal| shared.admit(principal, bound, &token))
                 }))
             }
@@ -430,23 +495,49 @@ impl Shared {
         }
     }
 
-    /// The rule against a validation result; audits the decision.
+    /// The binding and the rule against a validation result; audits the decision.
+    ///
+    /// The binding is checked here, on every call, and not by the validator: a verified
+    /// token comes from the cache shared by every connection, the certificate from this one.
     fn conclude(
         &self,
         result: Result<Principal, AuthError>,
         path: &str,
-        rule: Rule,
-        peer: Option<SocketAddr>,
+        check: Check,
+        caller: Caller,
     ) -> Result<Principal, Status> {
-        let principal = result.map_err(|error| self.deny(error, path, Some(rule), None, peer))?;
+        let Check {
+            rule,
+            sender_constrained,
+        } = check;
+        let principal =
+            result.map_err(|error| self.deny(error, path, Some(rule), None, &caller))?;
+        let principal = principal.with_client_certificate(caller.certificate.clone());
+        let bound_to = principal
+            .confirmation()
+            .and_then(|cnf| cnf.certificate_thumbprint());
+        let binding = match (bound_to, principal.client_certificate()) {
+            (Some(bound), Some(certificate)) if bound == certificate.thumbprint() => Ok(()),
+            (Some(_), _) => Err(TokenError::CertificateMismatch),
+            // The validator refuses every other `cnf`; should one get here, refuse it too.
+            (None, _) if principal.confirmation().is_some() => {
+                Err(TokenError::UnsupportedConfirmation)
+            }
+            (None, _) if sender_constrained => Err(TokenError::NotSenderConstrained),
+            (None, _) => Ok(()),
+        };
+        if let Err(error) = binding {
+            return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
+        }
         if let Err(denial) = rule.evaluate(Some(&principal)) {
-            return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), peer));
+            return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), &caller));
         }
         self.audit(
             AuditEvent::new(Decision::Allow, "authorized", path)
                 .with_rule(rule)
                 .with_principal(&principal)
-                .with_peer(peer),
+                .with_peer(caller.peer)
+                .with_client_certificate(principal.client_certificate()),
         );
         Ok(principal)
     }
@@ -457,9 +548,11 @@ impl Shared {
         path: &str,
         rule: Option<Rule>,
         principal: Option<&Principal>,
-        peer: Option<SocketAddr>,
+        caller: &Caller,
     ) -> Status {
-        let mut event = AuditEvent::new(Decision::Deny, error.code(), path).with_peer(peer);
+        let mut event = AuditEvent::new(Decision::Deny, error.code(), path)
+            .with_peer(caller.peer)
+            .with_client_certificate(caller.certificate.as_deref());
         event.rule = rule;
         event.principal = principal;
         self.audit(event);

@@ -3,6 +3,7 @@
 
 pub mod audit;
 mod bearer;
+mod certificate;
 mod layer;
 mod request;
 mod stream;

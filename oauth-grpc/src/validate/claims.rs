@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::TokenError;
-use crate::principal::{Actor, Principal};
+use crate::principal::{Actor, Confirmation, Principal};
 use crate::scope::ScopeSet;
 
 use super::{TokenTypes, Validator};
@@ -115,6 +115,7 @@ impl Validator {
             Some(act) => Some(actor(act, 0)?),
         };
         let scopes = self.scopes(&claims)?;
+        let confirmation = confirmation(&claims)?;
 
         let mut builder = Principal::builder()
             .issuer(issuer.clone())
@@ -132,6 +133,9 @@ impl Validator {
         }
         if let Some(actor) = actor {
             builder = builder.actor(actor);
+        }
+        if let Some(confirmation) = confirmation {
+            builder = builder.confirmation(confirmation);
         }
         Ok(builder.claims(claims).build())
     }
@@ -254,4 +258,101 @@ fn actor(value: &Value, depth: usize) -> Result<Actor, TokenError> {
         actor = actor.acting_for(self::actor(prior, depth + 1)?);
     }
     Ok(actor)
+}
+
+/// The confirmation (`cnf`, RFC 7800) of a token or an introspection answer: what the token
+/// is bound to. A bound token is only as good as the check of its binding, so a `cnf` this
+/// crate cannot check is refused, never ignored:
+///
+/// - `x5t#S256` (RFC 8705 §3.1) must be the base64url SHA-256 of a certificate (43
+///   characters, no padding); other members beside it are not read, the certificate binding
+///   alone is then enforced;
+/// - without `x5t#S256`, any member (`jkt` of DPoP, `jwk`, `kid`, `x5t`, …) or an empty
+///   `cnf` means a binding that cannot be checked here: [`TokenError::UnsupportedConfirmation`];
+/// - a `cnf` that is not an object, or an `x5t#S256` that is not such a thumbprint:
+///   [`TokenError::InvalidClaim`].
+pub(crate) fn confirmation(
+    claims: &Map<String, Value>,
+) -> Result<Option<Confirmation>, TokenError> {
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(None);
+    };
+    let Value::Object(cnf) = cnf else {
+        return Err(TokenError::InvalidClaim);
+    };
+    match cnf.get("x5t#S256") {
+        Some(Value::String(thumbprint)) if is_sha256_thumbprint(thumbprint) => {
+            Ok(Some(Confirmation::certificate(thumbprint.clone())))
+        }
+        Some(_) => Err(TokenError::InvalidClaim),
+        None => Err(TokenError::UnsupportedConfirmation),
+    }
+}
+
+/// 32 bytes in base64url without padding: 43 characters of the URL-safe alphabet. (Its
+/// unused last bits are not checked: the value is compared with the certificate's canonical
+/// thumbprint, which a value with stray bits never equals.)
+fn is_sha256_thumbprint(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn cnf(value: Value) -> Result<Option<Confirmation>, TokenError> {
+        let claims = json!({ "cnf": value });
+        confirmation(claims.as_object().unwrap_or(&Map::new()))
+    }
+
+    #[test]
+    fn a_certificate_thumbprint_is_read() {
+        let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+        assert_eq!(
+            cnf(json!({ "x5t#S256": thumbprint })),
+            Ok(Some(Confirmation::certificate(thumbprint)))
+        );
+        // Unknown members beside it do not weaken the certificate binding.
+        assert_eq!(
+            cnf(json!({ "x5t#S256": thumbprint, "future": 1 })),
+            Ok(Some(Confirmation::certificate(thumbprint)))
+        );
+        assert_eq!(confirmation(&Map::new()), Ok(None));
+    }
+
+    #[test]
+    fn a_binding_that_cannot_be_checked_is_refused() {
+        for value in [
+            json!({}),
+            json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
+            json!({ "jwk": { "kty": "EC" } }),
+            json!({ "x5t": "sha1-thumbprint" }),
+            json!({ "X5T#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+        ] {
+            assert_eq!(cnf(value), Err(TokenError::UnsupportedConfirmation));
+        }
+    }
+
+    #[test]
+    fn a_malformed_binding_is_an_invalid_claim() {
+        for value in [
+            json!("x5t#S256"),
+            json!(null),
+            json!([]),
+            json!({ "x5t#S256": 1 }),
+            json!({ "x5t#S256": "" }),
+            // Padded, standard alphabet, too short, too long.
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2=" }),
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5/lESsXE8o9ltc05O89jdN+dg2" }),
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg" }),
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2A" }),
+        ] {
+            assert_eq!(cnf(value.clone()), Err(TokenError::InvalidClaim), "{value}");
+        }
+    }
 }

@@ -420,6 +420,10 @@ impl Introspector {
         if let Some(jti) = members.jti {
             builder = builder.token_id(jti);
         }
+        // RFC 8705 §3.2: the answer for a certificate-bound token carries its `cnf`.
+        if let Some(confirmation) = super::claims::confirmation(&answer)? {
+            builder = builder.confirmation(confirmation);
+        }
         let principal = builder.claims(answer).build();
         Ok(Answer::Active { principal, exp })
     }
