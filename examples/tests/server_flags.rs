@@ -167,6 +167,10 @@ fn help_lists_the_tls_files_with_their_variables() {
         ("--tls-key <FILE>", "ORDERS_TLS_KEY"),
         ("--client-ca <FILE>", "ORDERS_CLIENT_CA"),
         ("--idp-ca <FILE>", "ORDERS_IDP_CA"),
+        (
+            "--require-sender-constrained",
+            "ORDERS_REQUIRE_SENDER_CONSTRAINED",
+        ),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
         assert!(help.contains(env), "{env} missing from --help");
@@ -205,6 +209,22 @@ fn client_ca_from_the_environment_is_checked_the_same() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("--client-ca needs --tls-cert and --tls-key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn requiring_bound_tokens_without_client_certificates_names_the_fix() {
+    let files = Files::new("require-bound");
+    let stderr = refused(&[
+        "--tls-cert",
+        &files.path("server.pem"),
+        "--tls-key",
+        &files.path("server-key.pem"),
+        "--require-sender-constrained",
+    ]);
+    assert!(
+        stderr.contains("--require-sender-constrained needs --client-ca"),
         "{stderr}"
     );
 }

@@ -21,10 +21,11 @@ use std::time::Duration;
 mod pem_files;
 
 use clap::{Parser, Subcommand};
+use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::{
     CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
-    WatchOrdersRequest, WhoAmIRequest,
+    PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
 };
 use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
@@ -45,8 +46,8 @@ struct Args {
     #[arg(long, conflicts_with_all = ["issuer", "token_endpoint"])]
     token: Option<String>,
 
-    /// The issuer whose discovery document names the token endpoint (needs --client-id and
-    /// --client-secret-file).
+    /// The issuer whose discovery document names the token endpoint (needs --client-id, and
+    /// --client-secret-file or --tls-client-auth).
     #[arg(long, env = "ORDERS_ISSUER", requires = "client_id")]
     issuer: Option<String>,
 
@@ -65,6 +66,12 @@ struct Args {
     /// Send the secret in the form body (client_secret_post) instead of HTTP Basic.
     #[arg(long)]
     secret_post: bool,
+
+    /// Authenticate to the token endpoint with the --cert client certificate instead of a
+    /// secret (RFC 8705 `tls_client_auth` or `self_signed_tls_client_auth`: the form carries
+    /// only the client id). The provider binds the token to that certificate.
+    #[arg(long, conflicts_with_all = ["client_secret_file", "secret_post"])]
+    tls_client_auth: bool,
 
     /// A scope to ask for; repeat for several.
     #[arg(long = "scope")]
@@ -136,6 +143,9 @@ enum Call {
     WatchOrders,
     /// The service's health (public).
     GetHttpStatus,
+    /// Drop the cancelled orders (`orders.v1.OrdersAdmin`; orders:admin and a
+    /// certificate-bound token).
+    PurgeCancelled,
 }
 
 #[tokio::main]
@@ -212,17 +222,31 @@ fn layer(
     let Some(id) = &args.client_id else {
         return Err("give --client-id with --issuer or --token-endpoint".into());
     };
-    let Some(file) = &args.client_secret_file else {
-        return Err("client credentials need a secret: give --client-secret-file".into());
-    };
-    let secret = ClientSecret::from_file(file);
-    secret
-        .reveal()
-        .map_err(|e| format!("--client-secret-file: {e}"))?;
-    let auth = if args.secret_post {
-        ClientAuthentication::SecretPost(secret)
+    let auth = if args.tls_client_auth {
+        if certificate.is_none() {
+            return Err(
+                "--tls-client-auth needs --cert and --key: the client certificate is the credential"
+                    .into(),
+            );
+        }
+        ClientAuthentication::TlsClientAuth
     } else {
-        ClientAuthentication::SecretBasic(secret)
+        let Some(file) = &args.client_secret_file else {
+            return Err(
+                "client credentials need a credential: give --client-secret-file, or \
+                 --tls-client-auth with --cert and --key"
+                    .into(),
+            );
+        };
+        let secret = ClientSecret::from_file(file);
+        secret
+            .reveal()
+            .map_err(|e| format!("--client-secret-file: {e}"))?;
+        if args.secret_post {
+            ClientAuthentication::SecretPost(secret)
+        } else {
+            ClientAuthentication::SecretBasic(secret)
+        }
     };
     let mut source = match (&args.token_endpoint, &args.issuer) {
         (Some(endpoint), _) => ClientCredentials::new(endpoint, id, auth),
@@ -300,7 +324,8 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .connect()
         .await
         .map_err(|e| format!("cannot connect to {}: {}", args.server, chain(&e)))?;
-    let mut client = OrdersClient::new(ServiceBuilder::new().option_layer(layer).service(channel));
+    let service = ServiceBuilder::new().option_layer(layer).service(channel);
+    let mut client = OrdersClient::new(service.clone());
     let outcome = match args.call {
         Call::WhoAmI => client
             .who_am_i(WhoAmIRequest {})
@@ -341,6 +366,10 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         },
         Call::GetHttpStatus => client
             .get_http_status(GetHttpStatusRequest {})
+            .await
+            .map(|r| format!("{:?}", r.into_inner())),
+        Call::PurgeCancelled => OrdersAdminClient::new(service)
+            .purge_cancelled(PurgeCancelledRequest {})
             .await
             .map(|r| format!("{:?}", r.into_inner())),
     };

@@ -125,6 +125,11 @@ struct Args {
     #[arg(long, env = "ORDERS_CLIENT_CA", value_name = "FILE")]
     client_ca: Option<PathBuf>,
 
+    /// Admit only certificate-bound tokens (RFC 8705) on every method that needs a token,
+    /// not only on the methods marked `bound`; public methods stay public. Needs --client-ca.
+    #[arg(long, env = "ORDERS_REQUIRE_SENDER_CONSTRAINED")]
+    require_sender_constrained: bool,
+
     /// Trust only this CA (PEM) for the identity provider's HTTPS (discovery, JWKS,
     /// introspection) instead of the system's roots: a provider with a private CA.
     #[arg(long, env = "ORDERS_IDP_CA", value_name = "FILE")]
@@ -231,6 +236,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let tls = tls(&args)?;
     let mutual = args.client_ca.is_some();
+    if args.require_sender_constrained && !mutual {
+        return Err(
+            "--require-sender-constrained needs --client-ca: a token can only be bound \
+             to a client certificate the server asks for"
+                .into(),
+        );
+    }
     let server = match tls {
         Some(config) => tonic::transport::Server::builder()
             .tls_config(config)
@@ -295,7 +307,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let validator = builder.start().await?;
 
-    let layer = OAuthLayer::new(validator, examples::policies());
+    let layer = OAuthLayer::new(validator, examples::policies())
+        .require_sender_constrained(args.require_sender_constrained);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -12,12 +12,10 @@
 //! let bound = json!({ "cnf": { "x5t#S256": client.thumbprint() } });
 //! ```
 
-use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
 };
-use sha2::{Digest as _, Sha256};
 
 /// A certificate authority that signs the server's and the clients' certificates.
 pub(crate) struct TestPki {
@@ -38,7 +36,7 @@ impl Leaf {
     /// The RFC 8705 thumbprint: SHA-256 of the DER, base64url without padding — the value a
     /// certificate-bound token carries in `cnf.x5t#S256`.
     pub(crate) fn thumbprint(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&self.der))
+        oauth_grpc::ClientCertificate::thumbprint_of(&self.der)
     }
 }
 

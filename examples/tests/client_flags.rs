@@ -1,0 +1,169 @@
+//! `orders-client`'s TLS flags (`--ca`, `--cert`, `--key`, `--idp-ca`, `--tls-client-auth`):
+//! documented in `--help`, and a missing partner flag, a plaintext server or an unreadable
+//! file refused with a message naming the fix, before any connection.
+
+#![allow(clippy::expect_used)]
+
+use std::process::Command;
+
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-client"))
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("orders-client runs");
+    assert!(!out.status.success(), "{args:?} was accepted");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// A PEM file of this test's, removed on drop.
+struct Pem(std::path::PathBuf);
+
+impl Pem {
+    fn new(name: &str) -> Self {
+        let pki = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let path = std::env::temp_dir().join(format!(
+            "orders-client-flags-{}-{name}.pem",
+            std::process::id()
+        ));
+        std::fs::write(&path, pki.cert.pem()).expect("write a PEM file");
+        Self(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Pem {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn help_lists_the_tls_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-client"))
+        .arg("--help")
+        .output()
+        .expect("orders-client runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, env) in [
+        ("--ca <FILE>", Some("ORDERS_CA")),
+        ("--cert <FILE>", Some("ORDERS_CERT")),
+        ("--key <FILE>", Some("ORDERS_KEY")),
+        ("--idp-ca <FILE>", Some("ORDERS_IDP_CA")),
+        ("--tls-client-auth", None),
+        ("purge-cancelled", None),
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+        if let Some(env) = env {
+            assert!(help.contains(env), "{env} missing from --help");
+        }
+    }
+}
+
+#[test]
+fn tls_files_need_an_https_server() {
+    let ca = Pem::new("ca-http");
+    let stderr = refused(&[
+        "--server",
+        "http://127.0.0.1:1",
+        "--ca",
+        &ca.path(),
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("--ca, --cert and --key are for TLS: give an https:// --server"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certificate_needs_its_key() {
+    let cert = Pem::new("cert-alone");
+    let stderr = refused(&[
+        "--server",
+        "https://127.0.0.1:1",
+        "--cert",
+        &cert.path(),
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("--cert needs --key"), "{stderr}");
+    let stderr = refused(&[
+        "--server",
+        "https://127.0.0.1:1",
+        "--key",
+        &cert.path(),
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("--key needs --cert"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_ca_is_named() {
+    let missing = std::env::temp_dir().join("orders-client-flags-no-such-ca.pem");
+    let missing = missing.to_string_lossy();
+    let stderr = refused(&[
+        "--server",
+        "https://127.0.0.1:1",
+        "--ca",
+        &missing,
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains(&format!("--ca {missing}: cannot read the file")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn certificate_authentication_needs_a_certificate() {
+    let stderr = refused(&[
+        "--server",
+        "https://127.0.0.1:1",
+        "--issuer",
+        "https://idp.invalid/",
+        "--client-id",
+        "billing",
+        "--tls-client-auth",
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("--tls-client-auth needs --cert and --key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn client_credentials_need_a_credential() {
+    let stderr = refused(&[
+        "--issuer",
+        "https://idp.invalid/",
+        "--client-id",
+        "billing",
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("give --client-secret-file, or --tls-client-auth with --cert and --key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn certificate_authentication_sends_no_secret() {
+    let stderr = refused(&[
+        "--issuer",
+        "https://idp.invalid/",
+        "--client-id",
+        "billing",
+        "--client-secret-file",
+        "/run/secrets/billing",
+        "--tls-client-auth",
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
