@@ -1,6 +1,6 @@
 //! A development identity provider on 127.0.0.1 for the demo and local experiments: a key
 //! pair generated at start, OIDC discovery, JWKS and a client-credentials token endpoint over
-//! real HTTP. Not for production: it keeps no state and trusts two fixed clients.
+//! real HTTP. Not for production: it keeps no state and trusts three fixed clients.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -50,7 +50,14 @@ pub const WRITER: DevClient = DevClient {
     scopes: &["orders:read", "orders:write", "orders:cancel"],
 };
 
-const CLIENTS: [DevClient; 2] = [READER, WRITER];
+/// May read orders and use the back office (`orders.v1.OrdersAdmin`).
+pub const ADMIN: DevClient = DevClient {
+    id: "orders-admin",
+    secret: "admin-secret",
+    scopes: &["orders:read", "orders:admin"],
+};
+
+const CLIENTS: [DevClient; 3] = [READER, WRITER, ADMIN];
 
 /// The running development issuer. Stops when dropped.
 #[derive(Debug)]
@@ -112,6 +119,46 @@ impl DevIssuer {
             .token(&self.state.audience)
             .scopes(scopes)
             .expired()
+            .sign()
+    }
+
+    /// A token for `client` bound to a client certificate (RFC 8705): it carries
+    /// `"cnf": {"x5t#S256": thumbprint}`, the base64url SHA-256 of the certificate's DER (see
+    /// [`ClientCertificate::thumbprint_of`](oauth_grpc::ClientCertificate::thumbprint_of)).
+    /// A provider issues such a token when the client fetched it over mutual TLS with that
+    /// certificate; this development issuer's token endpoint is plain HTTP, so it mints it
+    /// here.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// use examples::dev_issuer::{ADMIN, DevIssuer};
+    /// use oauth_grpc::ClientCertificate;
+    ///
+    /// let issuer = DevIssuer::start("orders-api").await?;
+    /// # let certificate_der: Vec<u8> = Vec::new();
+    /// let thumbprint = ClientCertificate::thumbprint_of(&certificate_der);
+    /// let token = issuer.certificate_bound_token(ADMIN, &["orders:admin"], &thumbprint)?;
+    /// # let _ = token;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When signing fails.
+    pub fn certificate_bound_token(
+        &self,
+        client: DevClient,
+        scopes: &[&str],
+        thumbprint: &str,
+    ) -> Result<String, TestingError> {
+        self.state
+            .keys
+            .token(&self.state.audience)
+            .subject(client.id)
+            .claim("client_id", client.id.into())
+            .claim("cnf", json!({ "x5t#S256": thumbprint }))
+            .scopes(scopes)
             .sign()
     }
 }

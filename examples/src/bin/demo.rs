@@ -4,6 +4,12 @@
 //! read-only token, a write token, an expired token, a public call and streaming calls —
 //! printing each outcome, then the permission report.
 //!
+//! The back office's `PurgeCancelled` is marked `bound`: it takes only certificate-bound
+//! tokens (RFC 8705). So the demo also serves the same service over mutual TLS, with a CA,
+//! a server certificate and two client certificates made at start (`rcgen`), and shows a plain
+//! admin token refused, a token bound to the client's certificate accepted over mutual TLS,
+//! and the same token refused from another certificate.
+//!
 //! Exits 0 when every outcome is the expected one.
 //!
 //! ```text
@@ -13,14 +19,17 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use examples::dev_issuer::{DevClient, DevIssuer, READER, WRITER};
+#[path = "shared/test_pki.rs"]
+mod test_pki;
+
+use examples::dev_issuer::{ADMIN, DevClient, DevIssuer, READER, WRITER};
 use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_admin_server::OrdersAdminServer;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::pb::{
-    CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest, PurgeCancelledRequest,
-    WatchOrdersRequest, WhoAmIRequest,
+    CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
+    PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
 };
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
@@ -31,8 +40,11 @@ use oauth_grpc::{OAuthLayer, PolicySet, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 use tonic::{Code, Status};
 use tower::ServiceBuilder;
+
+use test_pki::{Leaf, TestPki};
 
 const AUDIENCE: &str = "orders-api";
 
@@ -87,8 +99,8 @@ async fn run() -> Result<bool, Error> {
         idp.issuer()
     );
     println!(
-        "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel)",
-        READER.id, WRITER.id
+        "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel), {} (orders:read orders:admin)",
+        READER.id, WRITER.id, ADMIN.id
     );
 
     // 2. The protected server: keys by discovery, the compiled tables of both services.
@@ -107,13 +119,38 @@ async fn run() -> Result<bool, Error> {
     let addr = listener.local_addr()?;
     let store = Store::default();
     let server = tonic::transport::Server::builder()
-        .layer(layer)
+        .layer(layer.clone())
         .add_service(OrdersServer::new(OrderBook::new(store.clone())))
-        .add_service(OrdersAdminServer::new(AdminDesk::new(store)))
+        .add_service(OrdersAdminServer::new(AdminDesk::new(store.clone())))
         .serve_with_incoming(TcpListenerStream::new(listener));
     let server = tokio::spawn(server);
     heading("Orders server");
     println!("  listening  http://{addr}  (keys from discovery, every rpc covered by a rule)");
+
+    // 2b. The same service and layer over mutual TLS: a CA, the server's certificate and two
+    // clients' certificates, made now.
+    let pki = TestPki::new("orders demo CA")?;
+    let server_certificate = pki.server()?;
+    let client_a = pki.client("admin-a", Some("spiffe://demo.test/admin-a"))?;
+    let client_b = pki.client("admin-b", Some("spiffe://demo.test/admin-b"))?;
+    let mtls_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let mtls_addr = mtls_listener.local_addr()?;
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            &server_certificate.cert_pem,
+            &server_certificate.key_pem,
+        ))
+        .client_ca_root(Certificate::from_pem(pki.ca_pem()));
+    let mtls_server = tonic::transport::Server::builder()
+        .tls_config(tls)?
+        .layer(layer)
+        .add_service(OrdersServer::new(OrderBook::new(store.clone())))
+        .add_service(OrdersAdminServer::new(AdminDesk::new(store)))
+        .serve_with_incoming(TcpListenerStream::new(mtls_listener));
+    let mtls_server = tokio::spawn(mtls_server);
+    println!(
+        "  listening  https://{mtls_addr}  (the same service and layer, mutual TLS: client certificates from the demo CA)"
+    );
 
     // 3. The scenario.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -138,10 +175,26 @@ async fn run() -> Result<bool, Error> {
     let mut reader = OrdersClient::new(with_source(credentials(READER, &["orders:read"])));
     let mut writer = OrdersClient::new(with_source(credentials(
         WRITER,
-        &["orders:read", "orders:write"],
+        &["orders:read", "orders:write", "orders:cancel"],
     )));
-    let mut admin_as_reader =
-        OrdersAdminClient::new(with_source(credentials(READER, &["orders:read"])));
+    let mut admin = OrdersAdminClient::new(with_source(credentials(ADMIN, &["orders:admin"])));
+    // A token bound to client A's certificate, as a provider issues it over mutual TLS.
+    let bound = idp.certificate_bound_token(ADMIN, &["orders:admin"], &client_a.thumbprint())?;
+    let over_mtls = |client: &Leaf| -> Result<Endpoint, Error> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(pki.ca_pem()))
+            .identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
+        Ok(Endpoint::from_shared(format!("https://{mtls_addr}"))?.tls_config(tls)?)
+    };
+    let as_a = ServiceBuilder::new()
+        .layer(BearerLayer::new(StaticToken::new(bound.clone())))
+        .service(over_mtls(&client_a)?.connect().await?);
+    let as_b = ServiceBuilder::new()
+        .layer(BearerLayer::new(StaticToken::new(bound)))
+        .service(over_mtls(&client_b)?.connect().await?);
+    let mut admin_a = OrdersAdminClient::new(as_a.clone());
+    let mut whoami_a = OrdersClient::new(as_a);
+    let mut admin_b = OrdersAdminClient::new(as_b);
     let expired = idp.expired_token(&["orders:read", "orders:write"])?;
     let mut stale = OrdersClient::new(with_source(BearerLayer::new(StaticToken::new(expired))));
 
@@ -205,15 +258,6 @@ async fn run() -> Result<bool, Error> {
                 .map(|r| format!("{} [{}]", r.get_ref().subject, r.get_ref().scopes.join(" "))),
         },
         Line {
-            who: "read-only token",
-            rpc: "OrdersAdmin/PurgeCancelled",
-            expected: Code::PermissionDenied,
-            got: admin_as_reader
-                .purge_cancelled(PurgeCancelledRequest {})
-                .await
-                .map(|r| r.into_inner().purged.to_string()),
-        },
-        Line {
             who: "expired token",
             rpc: "GetOrder",
             expected: Code::Unauthenticated,
@@ -245,6 +289,59 @@ async fn run() -> Result<bool, Error> {
         got: watch(&mut anonymous).await,
     });
 
+    // Certificate-bound tokens: PurgeCancelled is `bound`.
+    lines.push(Line {
+        who: "write token",
+        rpc: "CancelOrder",
+        expected: Code::Ok,
+        got: writer
+            .cancel_order(CancelOrderRequest { id: "1".into() })
+            .await
+            .map(|r| format!("order {} cancelled", r.get_ref().id)),
+    });
+    lines.push(Line {
+        who: "admin token",
+        rpc: "OrdersAdmin/PurgeCancelled",
+        expected: Code::Unauthenticated,
+        got: admin
+            .purge_cancelled(PurgeCancelledRequest {})
+            .await
+            .map(|r| format!("{} purged", r.get_ref().purged)),
+    });
+    lines.push(Line {
+        who: "bound token, cert A",
+        rpc: "WhoAmI (mutual TLS)",
+        expected: Code::Ok,
+        got: whoami_a.who_am_i(WhoAmIRequest {}).await.map(|r| {
+            let me = r.into_inner();
+            format!(
+                "{} [{}] from {}, bound: {}",
+                me.subject,
+                me.scopes.join(" "),
+                me.spiffe_id,
+                me.sender_constrained
+            )
+        }),
+    });
+    lines.push(Line {
+        who: "bound token, cert A",
+        rpc: "PurgeCancelled (mutual TLS)",
+        expected: Code::Ok,
+        got: admin_a
+            .purge_cancelled(PurgeCancelledRequest {})
+            .await
+            .map(|r| format!("{} cancelled order purged", r.get_ref().purged)),
+    });
+    lines.push(Line {
+        who: "bound token, cert B",
+        rpc: "PurgeCancelled (mutual TLS)",
+        expected: Code::Unauthenticated,
+        got: admin_b
+            .purge_cancelled(PurgeCancelledRequest {})
+            .await
+            .map(|r| format!("{} purged", r.get_ref().purged)),
+    });
+
     heading("Calls");
     let mut all_expected = true;
     for line in &lines {
@@ -273,7 +370,7 @@ async fn run() -> Result<bool, Error> {
             _ => style.paint("33", &format!("{code_text:19}")),
         };
         println!(
-            "  {:16} {:32} {code_text} {verdict:11}  {detail}",
+            "  {:20} {:31} {code_text} {verdict:11}  {detail}",
             line.who, line.rpc
         );
     }
@@ -292,6 +389,7 @@ async fn run() -> Result<bool, Error> {
     };
     println!("{summary}");
     server.abort();
+    mtls_server.abort();
     Ok(all_expected)
 }
 
