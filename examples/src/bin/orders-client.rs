@@ -160,13 +160,19 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `--cert` and `--key`, read and checked: the PEM of the chain and of the key.
-fn client_certificate(args: &Args) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+/// The client certificate of `--cert` and `--key`, PEM.
+struct ClientPem {
+    chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// `--cert` and `--key`, read and checked.
+fn client_certificate(args: &Args) -> Result<Option<ClientPem>, String> {
     match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Ok(Some((
-            pem_files::certificates("--cert", cert)?,
-            pem_files::private_key("--key", key)?,
-        ))),
+        (Some(cert), Some(key)) => Ok(Some(ClientPem {
+            chain: pem_files::certificates("--cert", cert)?,
+            key: pem_files::private_key("--key", key)?,
+        })),
         (None, None) => Ok(None),
         (Some(_), None) => Err("--cert needs --key: give the certificate's private key too".into()),
         (None, Some(_)) => Err("--key needs --cert: give the certificate of this key too".into()),
@@ -175,10 +181,7 @@ fn client_certificate(args: &Args) -> Result<Option<(Vec<u8>, Vec<u8>)>, String>
 
 /// The HTTP client towards the identity provider: trusting `--idp-ca` if given, presenting
 /// `--cert` if given.
-fn http_client(
-    args: &Args,
-    certificate: Option<&(Vec<u8>, Vec<u8>)>,
-) -> Result<HttpClient, String> {
+fn http_client(args: &Args, certificate: Option<&ClientPem>) -> Result<HttpClient, String> {
     let http = if args.idp_ca.is_none() && certificate.is_none() {
         HttpClient::new().map_err(|e| e.to_string())?
     } else {
@@ -191,7 +194,7 @@ fn http_client(
                 .map_err(|_| format!("--idp-ca {}: not a certificate", path.display()))?;
             builder = builder.tls_certs_only(roots);
         }
-        if let Some((chain, key)) = certificate {
+        if let Some(ClientPem { chain, key }) = certificate {
             let mut pem = chain.clone();
             pem.push(b'\n');
             pem.extend_from_slice(key);
@@ -211,7 +214,7 @@ fn http_client(
 
 fn layer(
     args: &Args,
-    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+    certificate: Option<&ClientPem>,
 ) -> Result<Option<BearerLayer>, Box<dyn std::error::Error>> {
     if let Some(token) = &args.token {
         return Ok(Some(BearerLayer::new(StaticToken::new(token))));
@@ -269,7 +272,7 @@ fn layer(
 /// The server's endpoint, with TLS from `--ca`, `--cert` and `--key` for `https://`.
 fn endpoint(
     args: &Args,
-    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+    certificate: Option<&ClientPem>,
 ) -> Result<Endpoint, Box<dyn std::error::Error>> {
     let endpoint = Endpoint::from_shared(args.server.clone())
         .map_err(|e| format!("--server {}: {e}", args.server))?;
@@ -291,7 +294,7 @@ fn endpoint(
         )?)),
         None => tls.with_native_roots(),
     };
-    if let Some((chain, key)) = certificate {
+    if let Some(ClientPem { chain, key }) = certificate {
         tls = tls.identity(Identity::from_pem(chain, key));
     }
     Ok(endpoint
