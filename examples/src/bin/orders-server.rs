@@ -175,7 +175,11 @@ fn tls(args: &Args) -> Result<Option<ServerTlsConfig>, String> {
     };
     let chain = pem_files::certificates("--tls-cert", cert)?;
     let key = pem_files::private_key("--tls-key", key)?;
-    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(chain, key));
+    // tonic sets no handshake timeout; a client that never finishes its handshake should
+    // not hold a connection open.
+    let mut config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(chain, key))
+        .timeout(Duration::from_secs(10));
     if let Some(ca) = &args.client_ca {
         let ca = pem_files::certificates("--client-ca", ca)?;
         config = config.client_ca_root(Certificate::from_pem(ca));
@@ -259,7 +263,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "orders-server: warning: plaintext gRPC (no --tls-cert): bearer tokens cross the \
              network in clear; serve TLS with --tls-cert and --tls-key"
         ),
-        (true, false) => eprintln!("orders-server: TLS, no client certificates asked"),
+        (true, false) => eprintln!(
+            "orders-server: TLS without client certificates (no --client-ca): \
+             certificate-bound tokens are refused"
+        ),
         (true, true) => {
             eprintln!("orders-server: mutual TLS, client certificates from --client-ca");
         }
