@@ -529,3 +529,41 @@ async fn tls_client_auth_without_a_certificate_is_a_configuration_error() {
         HttpClient::with_client_certificate(b"not PEM", b"").expect_err("no certificate, no key");
     assert!(error.to_string().contains("PEM private key"), "{error}");
 }
+
+#[tokio::test]
+async fn the_validator_alone_checks_the_binding_against_a_presented_certificate() {
+    let pki = Pki::new("oauth-grpc test CA");
+    let (a, b) = (pki.client("client-a", None), pki.client("client-b", None));
+    let validator = oauth_grpc_tests::validator();
+    let bound = bound_token("orders:read", Some(&a));
+    let a_cert = ClientCertificate::from_der(&a.der).expect("an rcgen certificate parses");
+    let b_cert = ClientCertificate::from_der(&b.der).expect("parses");
+
+    // Without a certificate, as a plaintext call would be: refused, fail closed.
+    assert_eq!(
+        validator.validate(&bound).await,
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    assert_eq!(
+        validator.validate_at(&bound, std::time::SystemTime::now()),
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    let caller = validator
+        .validate_presented(&bound, &a_cert)
+        .await
+        .expect("its certificate");
+    assert!(caller.is_sender_constrained());
+    assert_eq!(caller.client_certificate(), Some(&a_cert));
+    assert_eq!(
+        validator.validate_presented(&bound, &b_cert).await,
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    // A plain token is a plain token, with or without a certificate.
+    let plain = token(TestKey::Rsa1, "orders:read");
+    assert!(validator.validate(&plain).await.is_ok());
+    let caller = validator
+        .validate_presented(&plain, &a_cert)
+        .await
+        .expect("a plain token");
+    assert!(!caller.is_sender_constrained());
+}
