@@ -6,7 +6,8 @@
 # (I(N2) - I(N1)) / (N2 - N1) is one repetition, set-up cancelled out.
 #   1. one token check per algorithm: the backend's bare signature check (the limit),
 #      jsonwebtoken::decode (the baseline), ours uncached and cached (benches/validation.rs);
-#   2. one end-to-end unary call, client and server in one process (benches/e2e.rs).
+#   2. one end-to-end unary call, client and server in one process (benches/e2e.rs), over
+#      plain HTTP/2 and over mutual TLS (a token bound to the client certificate).
 # valgrind hides the CPU's SHA extensions, so SHA-256 (the cache key) runs in software
 # here and costs more than it does natively; BENCHMARKS.md says how much.
 #
@@ -55,6 +56,18 @@ echo "| variant | instructions | ratio to no auth |"
 echo "|---|---:|---:|"
 base=""
 for variant in baseline cached uncached interceptor; do
+  n="$(per E2E_INSTRUCTIONS "$variant" 200 1200 "$e2e")"
+  [ -n "$base" ] || base="$n"
+  echo "| $variant | $n | $(ratio "$n" "$base") |"
+done
+
+echo
+echo "## End-to-end unary call over mutual TLS, instructions per call (client and server)"
+echo
+echo "| variant | instructions | ratio to mTLS no auth |"
+echo "|---|---:|---:|"
+base=""
+for variant in tls-baseline tls-bound; do
   n="$(per E2E_INSTRUCTIONS "$variant" 200 1200 "$e2e")"
   [ -n "$base" ] || base="$n"
   echo "| $variant | $n | $(ratio "$n" "$base") |"

@@ -9,13 +9,17 @@ use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::{GetOrderRequest, PurgeCancelledRequest, WhoAmIRequest};
 use oauth_grpc::audit::{AuditEvent, Decision};
-use oauth_grpc::{ClientCertificate, OAuthLayer};
+use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials};
+use oauth_grpc::{ClientCertificate, HttpClient, OAuthLayer};
 use oauth_grpc_tests::issuer::{TestKey, claims, header, sign_json, token};
-use oauth_grpc_tests::tls::{ClientCerts, Issued, Pki, channel, orders_server_tls};
+use oauth_grpc_tests::tls::{
+    BindingTokenEndpoint, ClientCerts, Issued, Pki, channel, orders_server_tls,
+};
 use oauth_grpc_tests::{TestServer, challenge, orders_layer, orders_server};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
+use tower::ServiceBuilder;
 
 const BOUND_ELSEWHERE: &str = r#"Bearer error="invalid_token", error_description="the token is bound to another client certificate""#;
 const NEEDS_BOUND: &str = r#"Bearer error="invalid_token", error_description="this method needs a sender-constrained token""#;
@@ -426,4 +430,140 @@ async fn an_introspected_bound_token_is_checked_like_a_jwt() {
         Code::Unauthenticated,
         BOUND_ELSEWHERE,
     );
+}
+
+/// A token source authenticating to `endpoint` with `client`'s certificate (RFC 8705 §2),
+/// trusting the test CA for the endpoint's own certificate.
+fn certificate_source(
+    pki: &Pki,
+    endpoint: &BindingTokenEndpoint,
+    client: &Issued,
+    scope: &str,
+) -> ClientCredentials {
+    let pem = format!("{}{}", client.cert_pem, client.key_pem);
+    let builder = reqwest::Client::builder()
+        .identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity PEM"))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).expect("CA PEM"),
+        );
+    ClientCredentials::new(
+        endpoint.url(),
+        "orders-client",
+        ClientAuthentication::TlsClientAuth,
+    )
+    .http_client(HttpClient::from_builder(builder).expect("HTTP client"))
+    .scope(scope)
+}
+
+#[tokio::test]
+async fn a_client_with_a_certificate_fetches_a_bound_token_and_calls_over_mtls() {
+    let setup = setup(orders_layer()).await;
+    let endpoint = BindingTokenEndpoint::start(&setup.pki).await;
+
+    // The token is fetched with certificate A, so the endpoint binds it to A; the channel
+    // presents A too: the bound method admits it.
+    let source = certificate_source(&setup.pki, &endpoint, &setup.a, "orders:admin orders:read");
+    let channel = ServiceBuilder::new()
+        .layer(BearerLayer::new(source))
+        .service(setup.channel(Some(&setup.a)).await);
+    OrdersAdminClient::new(channel.clone())
+        .purge_cancelled(PurgeCancelledRequest {})
+        .await
+        .expect("a bound token on its certificate's connection → OK");
+    let me = OrdersClient::new(channel)
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("OK")
+        .into_inner();
+    assert!(me.sender_constrained);
+    assert_eq!(me.subject, "orders-client");
+    assert_eq!(endpoint.requests(), 1, "one token serves both calls");
+
+    // The same kind of token, fetched with A, sent on a connection presenting B.
+    let source = certificate_source(&setup.pki, &endpoint, &setup.a, "orders:read");
+    let channel = ServiceBuilder::new()
+        .layer(BearerLayer::new(source))
+        .service(setup.channel(Some(&setup.b)).await);
+    assert_refused(
+        OrdersClient::new(channel).who_am_i(WhoAmIRequest {}).await,
+        Code::Unauthenticated,
+        BOUND_ELSEWHERE,
+    );
+}
+
+#[tokio::test]
+async fn tls_client_auth_without_a_certificate_is_a_configuration_error() {
+    use oauth_grpc::client::{FetchError, TokenSource};
+
+    let source = ClientCredentials::new(
+        "https://127.0.0.1:1/token",
+        "orders-client",
+        ClientAuthentication::TlsClientAuth,
+    );
+    let error = source
+        .fetch()
+        .await
+        .expect_err("nothing to authenticate with");
+    assert!(matches!(&error, FetchError::Config(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("HttpClient::with_client_certificate"),
+        "{error}"
+    );
+
+    // A certificate the endpoint does not trust: its TLS handshake refuses the client, and
+    // no token is issued.
+    let pki = Pki::new("oauth-grpc test CA");
+    let endpoint = BindingTokenEndpoint::start(&pki).await;
+    let stranger = Pki::new("another CA").client("mallory", None);
+    let error = certificate_source(&pki, &endpoint, &stranger, "orders:read")
+        .fetch()
+        .await
+        .expect_err("the handshake fails");
+    assert!(matches!(error, FetchError::Unreachable(_)), "{error:?}");
+    assert_eq!(endpoint.requests(), 0);
+
+    // `with_client_certificate` refuses PEM that holds no key, naming the fix.
+    let error =
+        HttpClient::with_client_certificate(b"not PEM", b"").expect_err("no certificate, no key");
+    assert!(error.to_string().contains("PEM private key"), "{error}");
+}
+
+#[tokio::test]
+async fn the_validator_alone_checks_the_binding_against_a_presented_certificate() {
+    let pki = Pki::new("oauth-grpc test CA");
+    let (a, b) = (pki.client("client-a", None), pki.client("client-b", None));
+    let validator = oauth_grpc_tests::validator();
+    let bound = bound_token("orders:read", Some(&a));
+    let a_cert = ClientCertificate::from_der(&a.der).expect("an rcgen certificate parses");
+    let b_cert = ClientCertificate::from_der(&b.der).expect("parses");
+
+    // Without a certificate, as a plaintext call would be: refused, fail closed.
+    assert_eq!(
+        validator.validate(&bound).await,
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    assert_eq!(
+        validator.validate_at(&bound, std::time::SystemTime::now()),
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    let caller = validator
+        .validate_presented(&bound, &a_cert)
+        .await
+        .expect("its certificate");
+    assert!(caller.is_sender_constrained());
+    assert_eq!(caller.client_certificate(), Some(&a_cert));
+    assert_eq!(
+        validator.validate_presented(&bound, &b_cert).await,
+        Err(oauth_grpc::TokenError::CertificateMismatch)
+    );
+    // A plain token is a plain token, with or without a certificate.
+    let plain = token(TestKey::Rsa1, "orders:read");
+    assert!(validator.validate(&plain).await.is_ok());
+    let caller = validator
+        .validate_presented(&plain, &a_cert)
+        .await
+        .expect("a plain token");
+    assert!(!caller.is_sender_constrained());
 }

@@ -14,7 +14,8 @@ use examples::pb::{CreateOrderRequest, WatchOrdersRequest, WhoAmIRequest};
 use examples::{OrderBook, Store};
 use oauth_grpc::Principal;
 use oauth_grpc_benches::loopback::{
-    channel, latency, listen, median, request, serve_baseline, serve_layer, throughput,
+    BenchTls, channel_over, latency, listen, median, request, serve_baseline, serve_baseline_over,
+    serve_layer, serve_layer_over, throughput,
 };
 use oauth_grpc_benches::{KEYS, jsonwebtoken_validation};
 use tokio_stream::StreamExt;
@@ -28,16 +29,52 @@ enum Variant {
     LayerCached,
     LayerUncached,
     Interceptor,
+    /// Mutual TLS, no token work: the baseline of the TLS rows.
+    TlsBaseline,
+    /// Mutual TLS, `OAuthLayer` cached, a token bound to the client certificate.
+    TlsBoundCached,
 }
 
 impl Variant {
+    const ALL: [Self; 6] = [
+        Self::Baseline,
+        Self::LayerCached,
+        Self::LayerUncached,
+        Self::Interceptor,
+        Self::TlsBaseline,
+        Self::TlsBoundCached,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Self::Baseline => "no auth (same header sent)",
             Self::LayerCached => "OAuthLayer, cached",
             Self::LayerUncached => "OAuthLayer, uncached",
             Self::Interceptor => "hand-written interceptor (jsonwebtoken)",
+            Self::TlsBaseline => "mTLS, no auth (same header sent)",
+            Self::TlsBoundCached => "mTLS, OAuthLayer cached, bound token",
         }
+    }
+
+    fn tls(self) -> bool {
+        matches!(self, Self::TlsBaseline | Self::TlsBoundCached)
+    }
+
+    /// The variant its ratios are taken against: the no-auth server of the same transport.
+    fn baseline(self) -> Self {
+        if self.tls() {
+            Self::TlsBaseline
+        } else {
+            Self::Baseline
+        }
+    }
+
+    /// The `authorization` value its calls carry: every variant sends a token of the same
+    /// shape; the bound variant's is bound to the client certificate.
+    fn header(self, tls: &BenchTls) -> MetadataValue<tonic::metadata::Ascii> {
+        let thumbprint = (self == Self::TlsBoundCached).then_some(tls.client_thumbprint.as_str());
+        let token = KEYS[0].token_bound_to("orders:read orders:write", thumbprint);
+        format!("Bearer {token}").parse().unwrap()
     }
 }
 
@@ -64,8 +101,10 @@ fn interceptor() -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clo
     }
 }
 
-async fn serve(variant: Variant, store: Store) -> String {
+async fn serve(variant: Variant, store: Store, tls: &BenchTls) -> String {
     match variant {
+        Variant::TlsBaseline => serve_baseline_over(store, Some(tls)).await,
+        Variant::TlsBoundCached => serve_layer_over(store, true, Some(tls)).await,
         Variant::Baseline => serve_baseline(store).await,
         Variant::LayerCached => serve_layer(store, true).await,
         Variant::LayerUncached => serve_layer(store, false).await,
@@ -105,6 +144,7 @@ async fn streaming(
 /// One variant's server and its clients.
 struct Target {
     variant: Variant,
+    header: MetadataValue<tonic::metadata::Ascii>,
     one: Channel,
     four: Vec<Channel>,
     /// Per round: p50, p99, 64 callers on 1 connection, on 4, streaming.
@@ -124,7 +164,11 @@ fn instructions_mode(spec: &str) {
         "cached" => Variant::LayerCached,
         "uncached" => Variant::LayerUncached,
         "interceptor" => Variant::Interceptor,
-        other => panic!("unknown variant {other:?}: baseline, cached, uncached or interceptor"),
+        "tls-baseline" => Variant::TlsBaseline,
+        "tls-bound" => Variant::TlsBoundCached,
+        other => panic!(
+            "unknown variant {other:?}: baseline, cached, uncached, interceptor, tls-baseline or tls-bound"
+        ),
     };
     let calls: usize = calls.parse().expect("a number of calls");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -133,10 +177,10 @@ fn instructions_mode(spec: &str) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let token = KEYS[0].token("orders:read orders:write");
-        let header: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-        let url = serve(variant, Store::default()).await;
-        let mut client = OrdersClient::new(channel(&url).await);
+        let tls = BenchTls::new();
+        let header = variant.header(&tls);
+        let url = serve(variant, Store::default(), &tls).await;
+        let mut client = OrdersClient::new(channel_over(&url, variant.tls().then_some(&tls)).await);
         for _ in 0..50 {
             client
                 .who_am_i(request(WhoAmIRequest {}, &header))
@@ -169,18 +213,20 @@ fn main() {
         .unwrap_or(5);
     runtime.block_on(async {
         let token = KEYS[0].token("orders:read orders:write");
-        let header: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
         println!(
             "e2e over loopback: RS256 token of {} bytes, {rounds} rounds with the variants interleaved, medians reported",
             token.len()
         );
+        let tls = BenchTls::new();
         let mut targets = Vec::new();
-        for variant in [Variant::Baseline, Variant::LayerCached, Variant::LayerUncached, Variant::Interceptor] {
-            let url = serve(variant, Store::default()).await;
-            let one = channel(&url).await;
+        for variant in Variant::ALL {
+            let header = variant.header(&tls);
+            let url = serve(variant, Store::default(), &tls).await;
+            let over = variant.tls().then_some(&tls);
+            let one = channel_over(&url, over).await;
             let mut four = Vec::new();
             for _ in 0..4 {
-                four.push(channel(&url).await);
+                four.push(channel_over(&url, over).await);
             }
             // 1,000 orders for the streaming measurement, and a warm-up.
             let mut client = OrdersClient::new(one.clone());
@@ -191,10 +237,11 @@ fn main() {
                     .unwrap();
             }
             latency(&mut client, &header, 300).await;
-            targets.push(Target { variant, one, four, results: Vec::new() });
+            targets.push(Target { variant, header, one, four, results: Vec::new() });
         }
         for _ in 0..rounds {
             for target in &mut targets {
+                let header = target.header.clone();
                 let mut client = OrdersClient::new(target.one.clone());
                 let (p50, p99) = latency(&mut client, &header, 1000).await;
                 let single = throughput(std::slice::from_ref(&target.one), &header, 64, Duration::from_millis(800)).await;
@@ -217,9 +264,10 @@ fn main() {
                 target.variant.name(), m[0], m[1], m[2], m[3], m[4]
             );
         }
-        println!("\nratio to the baseline (latency: lower is better; throughput: higher is better)");
+        println!("\nratio to the no-auth server of the same transport (latency: lower is better; throughput: higher is better)");
         for (target, m) in targets.iter().zip(&medians) {
-            let r: Vec<f64> = (0..5).map(|i| m[i] / medians[0][i]).collect();
+            let base = targets.iter().position(|t| t.variant == target.variant.baseline()).unwrap();
+            let r: Vec<f64> = (0..5).map(|i| m[i] / medians[base][i]).collect();
             println!(
                 "{:42} {:9.3} {:9.3} {:12.3} {:12.3} {:13.3}",
                 target.variant.name(), r[0], r[1], r[2], r[3], r[4]

@@ -107,6 +107,11 @@ impl BenchKey {
 
     /// A valid RFC 9068 token with `scope`, signed with this key.
     pub fn token(&self, scope: &str) -> String {
+        self.token_bound_to(scope, None)
+    }
+
+    /// The same token, bound to a client certificate (`cnf.x5t#S256` = `thumbprint`) if given.
+    pub fn token_bound_to(&self, scope: &str, thumbprint: Option<&str>) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -116,6 +121,10 @@ impl BenchKey {
             "iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "client_id": "bench-client",
             "iat": now, "exp": now + 3600, "jti": format!("bench-{now}"), "scope": scope,
         });
+        let mut claims = claims;
+        if let Some(thumbprint) = thumbprint {
+            claims["cnf"] = json!({ "x5t#S256": thumbprint });
+        }
         let message = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -14,7 +14,9 @@ use oauth_grpc::{OAuthLayer, PolicySet, Principal};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{
+    Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig,
+};
 use tonic::{Request, Status};
 
 use crate::KEYS;
@@ -48,26 +50,59 @@ pub async fn listen() -> (TcpListenerStream, String) {
 
 /// The orders service without token work (a fixed principal), serving `store`; its URL.
 pub async fn serve_baseline(store: Store) -> String {
+    serve_baseline_over(store, None).await
+}
+
+/// [`serve_baseline`], over mutual TLS with `tls` if given (its URL is then `https://`).
+///
+/// # Panics
+///
+/// When tonic refuses the TLS configuration.
+pub async fn serve_baseline_over(store: Store, tls: Option<&BenchTls>) -> String {
     let (incoming, url) = listen().await;
-    let router = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls.server()).expect("server TLS");
+    }
+    let router = server
         .layer(tonic::service::InterceptorLayer::new(fixed_principal))
         .add_service(OrdersServer::new(OrderBook::new(store)));
     tokio::spawn(router.serve_with_incoming(incoming));
-    url
+    with_scheme(url, tls)
 }
 
 /// The orders service behind `OAuthLayer` with `KEYS[0]`'s validator, its verified-token
 /// cache on or off, auditing to nowhere; its URL.
 pub async fn serve_layer(store: Store, cached: bool) -> String {
+    serve_layer_over(store, cached, None).await
+}
+
+/// [`serve_layer`], over mutual TLS with `tls` if given (its URL is then `https://`).
+///
+/// # Panics
+///
+/// When tonic refuses the TLS configuration.
+pub async fn serve_layer_over(store: Store, cached: bool, tls: Option<&BenchTls>) -> String {
     let (incoming, url) = listen().await;
     let validator = KEYS[0].validator(cached);
     let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
         .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
-    let router = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls.server()).expect("server TLS");
+    }
+    let router = server
         .layer(layer)
         .add_service(OrdersServer::new(OrderBook::new(store)));
     tokio::spawn(router.serve_with_incoming(incoming));
-    url
+    with_scheme(url, tls)
+}
+
+fn with_scheme(url: String, tls: Option<&BenchTls>) -> String {
+    match tls {
+        Some(_) => url.replacen("http://", "https://", 1),
+        None => url,
+    }
 }
 
 /// A connected channel to `url`.
@@ -76,11 +111,83 @@ pub async fn serve_layer(store: Store, cached: bool) -> String {
 ///
 /// When the server cannot be reached.
 pub async fn channel(url: &str) -> Channel {
-    Endpoint::from_shared(url.to_owned())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
+    channel_over(url, None).await
+}
+
+/// A connected channel to `url`, presenting the client certificate of `tls` if given.
+///
+/// # Panics
+///
+/// When the server cannot be reached or the handshake fails.
+pub async fn channel_over(url: &str, tls: Option<&BenchTls>) -> Channel {
+    let mut endpoint = Endpoint::from_shared(url.to_owned()).expect("endpoint");
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.client()).expect("client TLS");
+    }
+    endpoint.connect().await.expect("connect")
+}
+
+/// Certificates for the mutual-TLS rows, made with `rcgen`: a CA, a server certificate for
+/// 127.0.0.1 and one client certificate (ECDSA P-256, as rcgen makes by default).
+#[derive(Debug, Clone)]
+pub struct BenchTls {
+    ca_pem: String,
+    server: (String, String),
+    client: (String, String),
+    /// The client certificate's RFC 8705 thumbprint, for bound tokens.
+    pub client_thumbprint: String,
+}
+
+impl BenchTls {
+    /// New certificates.
+    ///
+    /// # Panics
+    ///
+    /// When rcgen cannot make them.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+        let mut params = CertificateParams::default();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        let issue = |sans: Vec<SanType>| {
+            let mut params = CertificateParams::default();
+            params.subject_alt_names = sans;
+            let key = KeyPair::generate().expect("key");
+            let cert = params.signed_by(&key, &ca).expect("certificate");
+            (cert, key)
+        };
+        let (server, server_key) = issue(vec![SanType::IpAddress(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )]);
+        let (client, client_key) = issue(vec![SanType::URI(
+            "spiffe://bench.test/client".try_into().expect("URI"),
+        )]);
+        Self {
+            ca_pem: ca.pem(),
+            server: (server.pem(), server_key.serialize_pem()),
+            client_thumbprint: oauth_grpc::ClientCertificate::thumbprint_of(client.der()),
+            client: (client.pem(), client_key.serialize_pem()),
+        }
+    }
+
+    fn server(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.server.0, &self.server.1))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+    }
+
+    fn client(&self) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.client.0, &self.client.1))
+    }
+}
+
+impl Default for BenchTls {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// `message` with `authorization: header`.

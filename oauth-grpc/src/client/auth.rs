@@ -154,20 +154,19 @@ pub enum ClientAuthentication {
     /// own key). A provider issuing certificate-bound tokens (RFC 8705 §3) binds them to that
     /// certificate, so the token is useless without its private key.
     ///
-    /// The certificate goes into the grant's [`HttpClient`](crate::HttpClient), built from
-    /// a `reqwest::ClientBuilder` with an identity; without one, fetching fails with
-    /// [`ConfigError::TlsClientAuthWithoutCertificate`].
+    /// The certificate goes into the grant's [`HttpClient`](crate::HttpClient)
+    /// ([`HttpClient::with_client_certificate`](crate::HttpClient::with_client_certificate),
+    /// or your own `reqwest::ClientBuilder` with an identity); without one, fetching fails
+    /// with [`ConfigError::TlsClientAuthWithoutCertificate`].
     ///
     /// ```no_run
     /// use oauth_grpc::HttpClient;
     /// use oauth_grpc::client::{ClientAuthentication, ClientCredentials};
     ///
     /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// // The client certificate and its key, PEM, in one buffer.
-    /// let mut pem = std::fs::read("/run/secrets/billing.crt")?;
-    /// pem.extend(std::fs::read("/run/secrets/billing.key")?);
-    /// let http = HttpClient::from_builder(
-    ///     reqwest::Client::builder().identity(reqwest::Identity::from_pem(&pem)?),
+    /// let http = HttpClient::with_client_certificate(
+    ///     &std::fs::read("/run/secrets/billing.crt")?,
+    ///     &std::fs::read("/run/secrets/billing.key")?,
     /// )?;
     /// let source = ClientCredentials::discover(
     ///     "https://idp.example.com/",

@@ -91,10 +91,15 @@ pub enum ConfigError {
     /// both backend features on with one chosen before this crate could choose).
     #[error("the crypto backend of jsonwebtoken does not work: {0}")]
     CryptoBackend(&'static str),
+    /// The client certificate for the identity provider cannot be read.
+    #[error(
+        "the client certificate cannot be read: give its PEM certificate (with any intermediates) and its PEM private key (PKCS#8, PKCS#1 or SEC1)"
+    )]
+    ClientCertificate,
     /// `ClientAuthentication::TlsClientAuth` on a grant without its own `HttpClient`: the
     /// default client has no certificate to present.
     #[error(
-        "`ClientAuthentication::TlsClientAuth` authenticates with a client certificate, and the grant has none; add `.http_client(HttpClient::from_builder(reqwest::Client::builder().identity(reqwest::Identity::from_pem(&cert_and_key_pem)?))?)`"
+        "`ClientAuthentication::TlsClientAuth` authenticates with a client certificate, and the grant has none; add `.http_client(HttpClient::with_client_certificate(&cert_pem, &key_pem)?)`"
     )]
     TlsClientAuthWithoutCertificate,
     /// The first load of remote keys failed (with `fail_on_startup`, the default).

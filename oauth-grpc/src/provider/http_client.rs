@@ -71,6 +71,42 @@ impl HttpClient {
         Ok(client)
     }
 
+    /// The default client, presenting a TLS client certificate to the identity provider:
+    /// for RFC 8705 client authentication
+    /// ([`ClientAuthentication::TlsClientAuth`](crate::client::ClientAuthentication::TlsClientAuth)),
+    /// after which the provider binds the tokens it issues to that certificate. `cert_pem`
+    /// holds the certificate (and any intermediates), `key_pem` its private key (PKCS#8,
+    /// PKCS#1 or SEC1). The provider is trusted through the platform's store; for a private
+    /// CA, give your own `reqwest::ClientBuilder` with the identity and the CA to
+    /// [`from_builder`](Self::from_builder).
+    ///
+    /// ```no_run
+    /// let http = oauth_grpc::HttpClient::with_client_certificate(
+    ///     &std::fs::read("/run/secrets/billing.crt")?,
+    ///     &std::fs::read("/run/secrets/billing.key")?,
+    /// )?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ClientCertificate`] when the PEM holds no certificate or no usable key;
+    /// [`ConfigError::HttpClient`] when the TLS configuration cannot be built.
+    pub fn with_client_certificate(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, ConfigError> {
+        let mut pem = Vec::with_capacity(cert_pem.len() + key_pem.len() + 1);
+        pem.extend_from_slice(cert_pem);
+        pem.push(b'\n');
+        pem.extend_from_slice(key_pem);
+        // reqwest's error could quote the PEM it failed on: keep only our message.
+        let identity =
+            reqwest::Identity::from_pem(&pem).map_err(|_| ConfigError::ClientCertificate)?;
+        let builder = reqwest::Client::builder()
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
+            .identity(identity);
+        Self::from_builder(builder)
+    }
+
     /// Other connect and overall (connect + send + read) timeouts. For a client made by
     /// [`from_builder`](Self::from_builder), the connect timeout is the builder's own (set
     /// it there); the overall timeout, which bounds the connect too, is applied here.

@@ -13,7 +13,7 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::{AuthError, TokenError};
+use crate::error::AuthError;
 use crate::policy::{MethodPolicy, PolicySet, RpcKind, Rule};
 use crate::principal::{ClientCertificate, Principal};
 use crate::validate::{Attempt, Validator};
@@ -513,19 +513,10 @@ impl Shared {
         let principal =
             result.map_err(|error| self.deny(error, path, Some(rule), None, &caller))?;
         let principal = principal.with_client_certificate(caller.certificate.clone());
-        let bound_to = principal
-            .confirmation()
-            .and_then(|cnf| cnf.certificate_thumbprint());
-        let binding = match (bound_to, principal.client_certificate()) {
-            (Some(bound), Some(certificate)) if bound == certificate.thumbprint() => Ok(()),
-            (Some(_), _) => Err(TokenError::CertificateMismatch),
-            // The validator refuses every other `cnf`; should one get here, refuse it too.
-            (None, _) if principal.confirmation().is_some() => {
-                Err(TokenError::UnsupportedConfirmation)
-            }
-            (None, _) if sender_constrained => Err(TokenError::NotSenderConstrained),
-            (None, _) => Ok(()),
-        };
+        let presented = principal
+            .client_certificate()
+            .map(ClientCertificate::thumbprint);
+        let binding = crate::validate::binding::check(&principal, presented, sender_constrained);
         if let Err(error) = binding {
             return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
         }

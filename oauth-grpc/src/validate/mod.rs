@@ -9,6 +9,7 @@ use crate::error::{AuthError, TokenError};
 use crate::keys::{Algorithm, Keys};
 use crate::principal::Principal;
 
+pub(crate) mod binding;
 mod builder;
 mod cache;
 mod claims;
@@ -115,7 +116,10 @@ impl Validator {
 
     /// Checks `token` and returns the verified caller: from the cache when the token was
     /// verified before, else by signature and claims (fetching keys once when a `kid` is
-    /// unknown), or by introspection for opaque tokens. The same sequence as the layer's.
+    /// unknown), or by introspection for opaque tokens. The same sequence as the layer's,
+    /// for a call without a client certificate: a certificate-bound token is refused
+    /// ([`TokenError::CertificateMismatch`]); check one with
+    /// [`validate_presented`](Self::validate_presented).
     ///
     /// # Errors
     ///
@@ -134,6 +138,44 @@ impl Validator {
     /// # }
     /// ```
     pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        let principal = self.verified(token).await?;
+        binding::check(&principal, None, false)?;
+        Ok(principal)
+    }
+
+    /// [`validate`](Self::validate), for a call that came with `certificate`, the TLS client
+    /// certificate of its connection: a token bound to it (RFC 8705 `cnf.x5t#S256`) is
+    /// accepted, a token bound to another is refused ([`TokenError::CertificateMismatch`]),
+    /// and the principal carries the certificate. For servers that read connections
+    /// themselves; `OAuthLayer` does this on every call.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, ClientCertificate, KeySet, TokenError, Validator};
+    /// # async fn run(certificate_der: &[u8], token: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    /// let certificate = ClientCertificate::from_der(certificate_der)?;
+    /// let caller = validator.validate_presented(token, &certificate).await?;
+    /// assert_eq!(caller.client_certificate(), Some(&certificate));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn validate_presented(
+        &self,
+        token: &str,
+        certificate: &crate::principal::ClientCertificate,
+    ) -> Result<Principal, TokenError> {
+        let principal = self.verified(token).await?;
+        binding::check(&principal, Some(certificate.thumbprint()), false)?;
+        Ok(principal.with_client_certificate(Some(Arc::new(certificate.clone()))))
+    }
+
+    /// The verified token, its binding not checked yet.
+    async fn verified(&self, token: &str) -> Result<Principal, TokenError> {
         match self.begin(token) {
             Attempt::Done(result) => result.map_err(|error| match error {
                 AuthError::InvalidToken(error) => error,
@@ -144,7 +186,8 @@ impl Validator {
     }
 
     /// Checks `token` as if the time were `now`, against the keys held right now: no cache,
-    /// no network (an unknown `kid` is refused; opaque tokens are refused). For tests,
+    /// no network (an unknown `kid` is refused; opaque tokens are refused), and as for a
+    /// call without a client certificate (a certificate-bound token is refused). For tests,
     /// benchmarks and offline tools.
     ///
     /// # Errors
@@ -163,10 +206,13 @@ impl Validator {
         // No token68 scan: `validate_at` only checks JWTs, and base64url decoding refuses
         // every byte the scan would.
         self.check_length(token)?;
-        match self.inner.keys.current() {
-            Some((keys, _)) => self.verify(token, &keys, crate::time::unix(now)),
-            None => Err(TokenError::Unavailable),
-        }
+        let principal = match self.inner.keys.current() {
+            Some((keys, _)) => self.verify(token, &keys, crate::time::unix(now))?,
+            None => return Err(TokenError::Unavailable),
+        };
+        // As for a call without a client certificate.
+        binding::check(&principal, None, false)?;
+        Ok(principal)
     }
 
     /// Changes of the validator's keys (`None` when they never change): a stream re-checks
