@@ -1,7 +1,6 @@
 //! The TLS client certificate of a call's connection: read from tonic's
-//! `TlsConnectInfo`, parsed once per certificate (by `x509-parser`) and shared by the calls
-//! that come with it.
-
+//! `TlsConnectInfo`, parsed once per connection (by `x509-parser`) and shared by the calls
+//! that come over it.
 //!
 //! Without the `mtls` feature only the remote address is read, and no call has a client
 //! certificate (so a certificate-bound token is refused: there is nothing to check it
@@ -21,8 +20,8 @@ use crate::error::CertificateError;
 use crate::principal::ClientCertificate;
 
 #[cfg(feature = "mtls")]
-/// At most this many parsed certificates are kept; more distinct clients than this only
-/// cost a parse each.
+/// At most this many connections' parsed certificates are kept; a connection beyond them
+/// costs a parse per call.
 const CACHE_CAPACITY: u64 = 4096;
 
 #[cfg(feature = "mtls")]
@@ -106,26 +105,36 @@ impl Peer {
     }
 }
 
-/// Parsed client certificates by the SHA-256 of their DER.
+/// The certificate chain of one TLS connection, as tonic shares it with every request of
+/// that connection.
+#[cfg(feature = "mtls")]
+type Chain = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
+
+/// Parsed client certificates, by connection.
+///
+/// tonic hands every request of a connection the same `Arc` of its peer's certificates, so
+/// the `Arc`'s address finds the connection's parsed certificate without hashing the DER on
+/// every call. Each entry holds a clone of that `Arc`, so no other chain can be allocated at
+/// the same address while the entry lives, and a hit is also checked with `Arc::ptr_eq`.
 #[derive(Clone)]
 pub(super) struct Certificates {
     #[cfg(feature = "mtls")]
-    parsed: moka::sync::Cache<[u8; 32], Arc<ClientCertificate>>,
+    by_connection: moka::sync::Cache<usize, (Chain, Arc<ClientCertificate>)>,
 }
 
 impl Certificates {
     pub(super) fn new() -> Self {
         Self {
             #[cfg(feature = "mtls")]
-            parsed: moka::sync::Cache::new(CACHE_CAPACITY),
+            by_connection: moka::sync::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                // Connections that went quiet give their chains back.
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
         }
     }
 
-    /// The client certificate of `peer`'s connection, if it presented one.
-    ///
-    /// # Errors
-    ///
-    /// [`CertificateError`] when the certificate the handshake accepted cannot be read.
+    /// The client certificate of `peer`'s connection: none without the `mtls` feature.
     #[cfg(not(feature = "mtls"))]
     pub(super) fn of(
         &self,
@@ -144,19 +153,20 @@ impl Certificates {
         &self,
         peer: &Peer,
     ) -> Result<Option<Arc<ClientCertificate>>, CertificateError> {
-        use sha2::{Digest, Sha256};
         let Some(chain) = peer.tls.as_ref().and_then(TlsConnectInfo::peer_certs) else {
             return Ok(None);
         };
+        let key = Arc::as_ptr(&chain) as usize;
+        if let Some((held, parsed)) = self.by_connection.get(&key)
+            && Arc::ptr_eq(&held, &chain)
+        {
+            return Ok(Some(parsed));
+        }
         let Some(der) = chain.first() else {
             return Ok(None);
         };
-        let digest: [u8; 32] = Sha256::digest(der.as_ref()).into();
-        if let Some(parsed) = self.parsed.get(&digest) {
-            return Ok(Some(parsed));
-        }
         let parsed = Arc::new(ClientCertificate::from_der(der.as_ref())?);
-        self.parsed.insert(digest, parsed.clone());
+        self.by_connection.insert(key, (chain, parsed.clone()));
         Ok(Some(parsed))
     }
 }
