@@ -10,7 +10,7 @@ use examples::pb::{
     GetOrderRequest, PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
 };
 use examples::{AdminDesk, OrderBook, Store};
-use oauth_grpc::Principal;
+use oauth_grpc::{ClientCertificate, Confirmation, Principal};
 use oauth_grpc_tests::TestServer;
 use tonic::{Code, Request, Status};
 
@@ -19,6 +19,22 @@ fn with_principal<T>(message: T, scopes: &[&str]) -> Request<T> {
     request
         .extensions_mut()
         .insert(Principal::builder().subject("alice").scopes(scopes).build());
+    request
+}
+
+/// A request whose principal holds `scopes` in a token bound to the call's client certificate.
+fn with_bound_principal<T>(message: T, scopes: &[&str]) -> Request<T> {
+    let client = oauth_grpc_tests::tls::Pki::new("method guard CA").client("client-a", None);
+    let certificate = ClientCertificate::from_der(&client.der).expect("an rcgen certificate");
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(
+        Principal::builder()
+            .subject("alice")
+            .scopes(scopes)
+            .confirmation(Confirmation::certificate(client.thumbprint()))
+            .client_certificate(certificate)
+            .build(),
+    );
     request
 }
 
@@ -132,10 +148,19 @@ async fn guard_works_when_async_trait_runs_first() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    let purged = desk
+    // PurgeCancelled is `bound`: the right scope in a token not bound to the caller is refused.
+    let status = desk
         .purge_cancelled(with_principal(PurgeCancelledRequest {}, &["orders:admin"]))
         .await
-        .expect("orders:admin may purge")
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let purged = desk
+        .purge_cancelled(with_bound_principal(
+            PurgeCancelledRequest {},
+            &["orders:admin"],
+        ))
+        .await
+        .expect("orders:admin in a bound token may purge")
         .into_inner();
     assert_eq!(purged.purged, 0);
 }

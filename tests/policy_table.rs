@@ -113,26 +113,40 @@ fn rules_hold_the_catalog_scopes_themselves() {
 }
 
 #[test]
-fn admin_table_applies_the_default_rule_to_every_rpc() {
+fn admin_table_binds_the_purge_and_applies_the_default_to_the_export() {
     let table = AdminDesk::POLICY;
     assert_eq!(table.name(), "orders.v1.OrdersAdmin");
-    let rows: Vec<(&str, String)> = table
+    let rows: Vec<(&str, String, bool)> = table
         .methods()
         .iter()
-        .map(|m| (m.path(), row(m.rule())))
+        .map(|m| (m.path(), row(m.rule()), m.sender_constrained()))
         .collect();
     assert_eq!(
         rows,
         [
+            // Its own rule, the default's scope with `bound`.
             (
                 "/orders.v1.OrdersAdmin/PurgeCancelled",
-                "all of: orders:admin".to_owned()
+                "all of: orders:admin".to_owned(),
+                true
             ),
+            // The default, which is not bound.
             (
                 "/orders.v1.OrdersAdmin/ExportOrders",
-                "all of: orders:admin".to_owned()
+                "all of: orders:admin".to_owned(),
+                false
             ),
         ]
+    );
+}
+
+#[test]
+fn no_rpc_of_the_order_book_needs_a_bound_token() {
+    assert!(
+        OrderBook::POLICY
+            .methods()
+            .iter()
+            .all(|m| !m.sender_constrained())
     );
 }
 

@@ -100,6 +100,11 @@ fn json_follows_the_committed_schema() {
         assert_eq!(paths, sorted, "methods sorted by path");
         for method in service["methods"].as_array().expect("methods") {
             assert_eq!(keys(method), required(method_schema));
+            assert_eq!(
+                method_schema["properties"]["sender_constrained"]["type"],
+                "boolean"
+            );
+            assert!(method["sender_constrained"].is_boolean(), "{method}");
             for field in ["streaming", "rule"] {
                 let allowed = method_schema["properties"][field]["enum"]
                     .as_array()
@@ -135,6 +140,11 @@ fn json_follows_the_committed_schema() {
             .is_some_and(|reason| reason.contains("longer than a token lives")),
         "{export}"
     );
+    assert_eq!(export["sender_constrained"], false);
+    let purge = &document["services"][1]["methods"][1];
+    assert_eq!(purge["path"], "/orders.v1.OrdersAdmin/PurgeCancelled");
+    assert_eq!(purge["sender_constrained"], true, "{purge}");
+    assert_eq!(create["sender_constrained"], false);
 }
 
 #[test]
@@ -143,16 +153,17 @@ fn csv_and_istio() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token"
+        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained"
     );
-    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,"));
-    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,"));
+    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,,false"));
+    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,,false"));
+    assert!(lines.contains(&"orders.v1.OrdersAdmin,PurgeCancelled,/orders.v1.OrdersAdmin/PurgeCancelled,purge_cancelled,unary,all_of,orders:admin,,true"), "{csv}");
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("orders.v1.OrdersAdmin,ExportOrders,")
                 && l.ends_with(
-                    ",a full export may take longer than a token lives; a cut export is useless"
+                    ",a full export may take longer than a token lives; a cut export is useless,false"
                 )),
         "{csv}"
     );
@@ -339,6 +350,96 @@ fn istio_namespace_and_selector() {
     );
 }
 
+/// A method whose rule says `bound` (the example's `PurgeCancelled`) is marked in every
+/// format: a note in its Markdown rule cell, `sender_constrained` in JSON and CSV (checked
+/// above), and in Istio a rule of its own that also needs an mTLS peer.
+#[test]
+fn bound_methods_are_marked_in_every_format() {
+    let markdown = report().render(Format::Markdown);
+    assert!(
+        markdown.contains(
+            "| `/orders.v1.OrdersAdmin/PurgeCancelled` | unary | all of: `orders:admin`; **bound token required** (mTLS certificate-bound) |\n"
+        ),
+        "{markdown}"
+    );
+    assert_eq!(markdown.matches("bound token required").count(), 1);
+
+    let istio = report().render(Format::Istio);
+    let admin = istio
+        .split("---\n")
+        .find(|p| p.contains("name: orders-v1-ordersadmin\n"))
+        .expect("the OrdersAdmin policy");
+    // Same scopes, different binding: two groups, each exported on `scope` and on `scp`.
+    let bound = "  - from:\n    - source:\n        requestPrincipals: [\"*\"]\n        principals: [\"*\"]\n    to:\n    - operation:\n        paths:\n        - \"/orders.v1.OrdersAdmin/PurgeCancelled\"\n    when:\n";
+    let unbound = "  - from:\n    - source:\n        requestPrincipals: [\"*\"]\n    to:\n    - operation:\n        paths:\n        - \"/orders.v1.OrdersAdmin/ExportOrders\"\n    when:\n";
+    assert_eq!(admin.matches(bound).count(), 2, "{admin}");
+    assert_eq!(admin.matches(unbound).count(), 2, "{admin}");
+    assert_eq!(
+        admin.matches("        principals: [\"*\"]\n").count(),
+        2,
+        "{admin}"
+    );
+    assert_eq!(
+        admin
+            .matches("  # all of: orders:admin; bound token: mTLS peer required\n")
+            .count(),
+        1
+    );
+    assert_eq!(
+        admin
+            .matches(
+                "  # all of: orders:admin; bound token: mTLS peer required (scopes in `scp`)\n"
+            )
+            .count(),
+        1
+    );
+    // No other service asks for a peer.
+    assert_eq!(istio.matches("        principals: [\"*\"]\n").count(), 2);
+    // The header says what the mesh cannot check of a bound token.
+    for limit in ["source.principals", "STRICT", "x5t#S256"] {
+        assert!(istio.contains(limit), "{limit}");
+    }
+}
+
+/// A hand-written table may bind a method with any rule; the Istio export keeps the peer
+/// condition even where no token is read.
+#[test]
+fn istio_bound_rules_from_a_hand_written_table() {
+    use oauth_grpc::{MethodPolicy, Rule, ServicePolicy};
+    static PAYMENTS: ServicePolicy = ServicePolicy::new(
+        "pay.v1.Payments",
+        &[
+            MethodPolicy::new("Pay", "/pay.v1.Payments/Pay", "pay", Rule::Authenticated)
+                .bound_to_sender(),
+            MethodPolicy::new(
+                "Quote",
+                "/pay.v1.Payments/Quote",
+                "quote",
+                Rule::Authenticated,
+            ),
+            MethodPolicy::new(
+                "Refund",
+                "/pay.v1.Payments/Refund",
+                "refund",
+                Rule::Authenticated,
+            )
+            .bound_to_sender(),
+            MethodPolicy::new("Status", "/pay.v1.Payments/Status", "status", Rule::Public)
+                .bound_to_sender(),
+        ],
+    );
+    let istio = Report::new(&PolicySet::new().policy(&PAYMENTS)).render(Format::Istio);
+    assert!(istio.contains(
+        "  # authenticated; bound token: mTLS peer required\n  - from:\n    - source:\n        requestPrincipals: [\"*\"]\n        principals: [\"*\"]\n    to:\n    - operation:\n        paths:\n        - \"/pay.v1.Payments/Pay\"\n        - \"/pay.v1.Payments/Refund\"\n"
+    ), "{istio}");
+    assert!(istio.contains(
+        "  # authenticated\n  - from:\n    - source:\n        requestPrincipals: [\"*\"]\n    to:\n    - operation:\n        paths:\n        - \"/pay.v1.Payments/Quote\"\n"
+    ), "{istio}");
+    assert!(istio.contains(
+        "  # public; bound token: mTLS peer required\n  - from:\n    - source:\n        principals: [\"*\"]\n    to:\n"
+    ), "{istio}");
+}
+
 /// Scopes carried in `scp` (Okta, Entra ID) never match a condition on `scope`: every scoped
 /// rule is exported a second time on `scp`, ORed with the first.
 #[test]
@@ -395,11 +496,13 @@ fn public_services_are_reported_in_every_format() {
 
     let csv = with_public.render(Format::Csv);
     assert!(
-        csv.contains("\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,\n"),
+        csv.contains(
+            "\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,,false\n"
+        ),
         "{csv}"
     );
     assert!(
-        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,\n"),
+        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,,false\n"),
         "{csv}"
     );
 

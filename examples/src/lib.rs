@@ -324,13 +324,16 @@ impl orders_server::Orders for OrderBook {
     }
 }
 
-/// The `orders.v1.OrdersAdmin` service: every RPC falls under the impl's default rule.
+/// The `orders.v1.OrdersAdmin` service: every RPC needs `orders:admin`, and purging only
+/// with a token bound to the caller's client certificate (`bound`).
 ///
 /// ```
 /// use examples::AdminDesk;
 /// use oauth_grpc::{ProtectedService, Rule};
 ///
 /// assert!(AdminDesk::POLICY.methods().iter().all(|m| m.rule().to_string() == "all of: orders:admin"));
+/// assert!(AdminDesk::POLICY.method("PurgeCancelled").unwrap().sender_constrained());
+/// assert!(!AdminDesk::POLICY.method("ExportOrders").unwrap().sender_constrained());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct AdminDesk {
@@ -353,6 +356,9 @@ impl AdminDesk {
 #[tonic::async_trait]
 #[oauth_grpc::protect(default = require_scope(OrderScope::Admin))]
 impl orders_admin_server::OrdersAdmin for AdminDesk {
+    // Purging deletes for good: a stolen admin token alone must not do it, so only a token
+    // bound to the caller's TLS client certificate (RFC 8705) is admitted.
+    #[require_scope(OrderScope::Admin, bound)]
     async fn purge_cancelled(
         &self,
         _request: Request<PurgeCancelledRequest>,

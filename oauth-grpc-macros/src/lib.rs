@@ -23,7 +23,9 @@ use proc_macro::TokenStream;
 /// [`require_scope`](macro@require_scope), [`require_any_scope`](macro@require_any_scope),
 /// [`authenticated`](macro@authenticated) or [`public`](macro@public) — or the impl a default:
 /// `#[protect(default = require_scope("…"))]`, `default = require_any_scope(…)` or
-/// `default = authenticated` (never `public`).
+/// `default = authenticated` (never `public`). The default may end with `bound`
+/// (`default = require_scope("…", bound)`), like a method's rule; a method with a rule of its
+/// own does not inherit it, since its rule replaces the default whole.
 ///
 /// The macro needs the gRPC service name, which tonic generates beside the trait. It finds it
 /// from the trait named by its module path (`orders_admin_server::OrdersAdmin`, the
@@ -101,6 +103,14 @@ pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Add `rpc = "ProtoName"` when the Rust name does not map back to the proto name. Only valid
 /// on a method of a [`protect`](macro@protect) impl.
 ///
+/// End the scopes with the bare flag `bound` to admit only sender-constrained tokens: tokens
+/// bound to the caller's TLS client certificate (RFC 8705), which are refused from any other
+/// connection. [`require_any_scope`](macro@require_any_scope) and
+/// [`authenticated`](macro@authenticated) take it too (`#[authenticated(bound)]`);
+/// [`public`](macro@public) cannot, since it reads no token. The flag is the single word
+/// `bound`: `bound = true` and `bound(…)` are errors, and a lowercase word near it (`bund`,
+/// `bounded`) is reported as a misspelling, not read as a scope.
+///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};
 /// # use examples::{OrderScope, OrderStream};
@@ -125,6 +135,31 @@ pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
 /// # use oauth_grpc::ProtectedService;
 /// # assert_eq!(AdminDesk::POLICY.methods()[0].rule().to_string(), "all of: orders:admin, orders:write");
 /// ```
+///
+/// Only certificate-bound tokens may purge:
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::{OrderScope, OrderStream};
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = require_scope(OrderScope::Admin))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     #[require_scope(OrderScope::Admin, bound)]
+///     async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///         Ok(Response::new(PurgeCancelledResponse::default()))
+///     }
+///     # type ExportOrdersStream = OrderStream;
+///     # async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///     #     Ok(Response::new(Box::pin(tokio_stream::empty())))
+///     # }
+/// }
+/// use oauth_grpc::ProtectedService;
+/// let purge = AdminDesk::POLICY.method("PurgeCancelled").unwrap();
+/// assert!(purge.sender_constrained());
+/// assert!(!AdminDesk::POLICY.method("ExportOrders").unwrap().sender_constrained());
+/// ```
 #[proc_macro_attribute]
 pub fn require_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("require_scope", item.into()).into()
@@ -132,8 +167,9 @@ pub fn require_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits a call whose token holds **at least one** of the listed scopes.
 ///
-/// Takes the same arguments as [`require_scope`](macro@require_scope). Only valid on a method
-/// of a [`protect`](macro@protect) impl.
+/// Takes the same arguments as [`require_scope`](macro@require_scope), `bound` included
+/// (`#[require_any_scope("orders:admin", "orders:purge", bound)]`). Only valid on a method of
+/// a [`protect`](macro@protect) impl.
 ///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};
@@ -163,8 +199,10 @@ pub fn require_any_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits a call with any valid token, whatever its scopes.
 ///
-/// Takes no scopes; `#[authenticated(rpc = "ProtoName")]` when the name needs it. Only valid
-/// on a method of a [`protect`](macro@protect) impl.
+/// Takes no scopes; `#[authenticated(rpc = "ProtoName")]` when the name needs it, and
+/// `#[authenticated(bound)]` to admit only sender-constrained tokens (see
+/// [`require_scope`](macro@require_scope)). Only valid on a method of a
+/// [`protect`](macro@protect) impl.
 ///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};
@@ -195,8 +233,9 @@ pub fn authenticated(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits every call; no token is read. Opening a method is always stated on the method.
 ///
-/// Takes no scopes; `#[public(rpc = "ProtoName")]` when the name needs it. Only valid on a
-/// method of a [`protect`](macro@protect) impl.
+/// Takes no scopes and no `bound` (a public method reads no token, so it cannot require a
+/// bound one); `#[public(rpc = "ProtoName")]` when the name needs it. Only valid on a method
+/// of a [`protect`](macro@protect) impl.
 ///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};

@@ -11,7 +11,11 @@ pub(crate) mod kw {
     syn::custom_keyword!(default);
     syn::custom_keyword!(server);
     syn::custom_keyword!(reason);
+    syn::custom_keyword!(bound);
 }
+
+/// The flag that makes a rule admit only sender-constrained tokens.
+pub(crate) const BOUND: &str = "bound";
 
 /// The name of the opt-out attribute of a streaming rpc.
 pub(crate) const OUTLIVES_TOKEN: &str = "outlives_token";
@@ -192,30 +196,80 @@ pub(crate) struct RpcArg {
     pub(crate) value: LitStr,
 }
 
-/// The inside of a rule's parentheses: scopes and an optional `rpc = "…"`, comma separated.
+/// The inside of a rule's parentheses: scopes, then the optional flag `bound`, and an optional
+/// `rpc = "…"` anywhere, comma separated.
 #[derive(Clone, Default)]
 pub(crate) struct RuleArgs {
     pub(crate) scopes: Vec<ScopeArg>,
     pub(crate) rpc: Option<RpcArg>,
+    /// Every `bound` written, in order: the rule admits only sender-constrained tokens. More
+    /// than one is an error, reported by validation.
+    pub(crate) bound: Vec<kw::bound>,
+    /// Lowercase words that misspell `bound` (`bund`, `bounded`), reported by validation.
+    /// They are not scopes, so no "cannot find value" error follows them.
+    pub(crate) misspelt_flags: Vec<Ident>,
+}
+
+impl RuleArgs {
+    /// Whether the rule admits only sender-constrained tokens.
+    pub(crate) fn is_bound(&self) -> bool {
+        !self.bound.is_empty()
+    }
+
+    /// Adds a scope; a scope after `bound` is an error.
+    fn push_scope(&mut self, scope: ScopeArg) -> syn::Result<()> {
+        if !self.bound.is_empty() {
+            return Err(syn::Error::new_spanned(
+                &scope,
+                "a scope after `bound`: `bound` applies to the whole rule and ends the list of \
+                 scopes, e.g. `(\"orders:read\", \"orders:admin\", bound)`",
+            ));
+        }
+        self.scopes.push(scope);
+        Ok(())
+    }
 }
 
 const SCOPE_EXPECTED: &str = "expected a scope: a string literal such as \"orders:read\" or a \
-     scope catalog variant such as `OrderScope::Read`, or `rpc = \"ProtoName\"`";
+     scope catalog variant such as `OrderScope::Read`, `rpc = \"ProtoName\"` or the flag `bound`";
+
+const BOUND_IS_BARE: &str = "it is a bare flag: write `bound` alone at the end of the rule to \
+     admit only sender-constrained tokens, e.g. `#[require_scope(\"orders:admin\", bound)]`, or \
+     leave it out to admit plain bearer tokens too";
 
 impl Parse for RuleArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = RuleArgs::default();
         while !input.is_empty() {
             if input.peek(LitStr) {
-                args.scopes.push(ScopeArg::Lit(input.parse()?));
+                args.push_scope(ScopeArg::Lit(input.parse()?))?;
+            } else if input.peek(kw::bound) && !input.peek2(Token![::]) {
+                // `bound` alone is the flag; `bound::X` stays a path and `r#bound` a scope.
+                let flag: kw::bound = input.parse()?;
+                if input.peek(Token![=]) {
+                    let eq: Token![=] = input.parse()?;
+                    let value = until_comma(input)?;
+                    return Err(syn::Error::new_spanned(
+                        quote::quote!(#eq #value),
+                        format!("`bound` takes no value; {BOUND_IS_BARE}"),
+                    ));
+                }
+                if input.peek(syn::token::Paren) {
+                    let arguments: proc_macro2::TokenTree = input.parse()?;
+                    return Err(syn::Error::new_spanned(
+                        arguments,
+                        format!("`bound` takes no arguments; {BOUND_IS_BARE}"),
+                    ));
+                }
+                args.bound.push(flag);
             } else if input.peek(Ident::peek_any) && input.peek2(Token![=]) {
                 let key = Ident::parse_any(&input.fork())?;
                 if key != "rpc" {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown key `{key}`; a rule takes scopes and at most one \
-                             `rpc = \"ProtoName\"`"
+                            "unknown key `{key}`; a rule takes scopes, the flag `bound` and at \
+                             most one `rpc = \"ProtoName\"`"
                         ),
                     ));
                 }
@@ -239,7 +293,10 @@ impl Parse for RuleArgs {
             } else if input.peek(Ident::peek_any) || input.peek(Token![::]) {
                 let path = Path::parse_mod_style(input)
                     .map_err(|e| syn::Error::new(e.span(), format!("{SCOPE_EXPECTED}; {e}")))?;
-                args.scopes.push(ScopeArg::Path(path));
+                match misspelt_bound(&path) {
+                    Some(word) => args.misspelt_flags.push(word.clone()),
+                    None => args.push_scope(ScopeArg::Path(path))?,
+                }
             } else {
                 return Err(input.error(SCOPE_EXPECTED));
             }
@@ -250,6 +307,31 @@ impl Parse for RuleArgs {
         }
         Ok(args)
     }
+}
+
+/// `bund`, `bounded`, `sender_bound`: a lowercase word that misspells the flag `bound`.
+///
+/// A scope written as a path is a catalog variant (`OrderScope::Read`, or `Read` once
+/// imported) or a constant (`AUDIT`); Rust names neither in lowercase, so a lowercase word
+/// near `bound` is taken for the flag. `Bound`, `BOUND` and any path of two segments stay
+/// scopes (a variant or constant may have that name), and so does a raw `r#bund`; a
+/// lowercase constant with such a name is reachable as `self::bund`.
+fn misspelt_bound(path: &Path) -> Option<&Ident> {
+    let word = path.get_ident()?;
+    let name = word.to_string();
+    let lowercase = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    (lowercase && crate::suggest::near_miss(&name, &[BOUND]).is_some()).then_some(word)
+}
+
+/// The tokens up to the next top-level `,` (or the end), consumed.
+fn until_comma(input: ParseStream<'_>) -> syn::Result<TokenStream> {
+    let mut out = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        out.extend(std::iter::once(input.parse::<proc_macro2::TokenTree>()?));
+    }
+    Ok(out)
 }
 
 /// A rule as written: `#[require_scope("a", "b")]`, `#[public(rpc = "X")]`, and the rule
@@ -435,4 +517,90 @@ fn tokens_between(start: ParseStream<'_>, end: ParseStream<'_>) -> TokenStream {
         Ok(((), rest))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(tokens: &str) -> RuleArgs {
+        syn::parse_str::<RuleArgs>(tokens).unwrap_or_else(|e| panic!("{tokens}: {e}"))
+    }
+
+    #[test]
+    fn the_bare_word_bound_is_the_flag() {
+        for tokens in [
+            "\"a\", bound",
+            "OrderScope::Read, bound",
+            "bound",
+            "\"a\", bound, rpc = \"X\"",
+            "rpc = \"X\", \"a\", bound",
+        ] {
+            let args = parse(tokens);
+            assert!(args.is_bound(), "{tokens}");
+            assert!(args.misspelt_flags.is_empty(), "{tokens}");
+        }
+        assert!(!parse("\"a\"").is_bound());
+        assert_eq!(parse("\"a\", bound, bound").bound.len(), 2);
+    }
+
+    #[test]
+    fn scope_paths_that_look_like_bound_stay_scopes() {
+        for tokens in [
+            "Bound",
+            "BOUND",
+            "r#bound",
+            "bound::Read",
+            "::bound",
+            "self::bund",
+            "r#bund",
+        ] {
+            let args = parse(tokens);
+            assert!(!args.is_bound(), "{tokens}");
+            assert!(args.misspelt_flags.is_empty(), "{tokens}");
+            assert_eq!(args.scopes.len(), 1, "{tokens}");
+        }
+    }
+
+    #[test]
+    fn lowercase_near_misses_of_bound_are_misspelt_flags() {
+        for word in [
+            "bund",
+            "bounded",
+            "bounds",
+            "bond",
+            "sender_bound",
+            "bound_token",
+        ] {
+            let args = parse(&format!("\"a\", {word}"));
+            let written: Vec<String> = args.misspelt_flags.iter().map(Ident::to_string).collect();
+            assert_eq!(written, [word]);
+            assert_eq!(args.scopes.len(), 1, "{word}");
+        }
+        // Lowercase words far from `bound` stay scope paths (rustc reports them if unknown).
+        for word in ["audit", "scope", "mtls"] {
+            let args = parse(word);
+            assert!(args.misspelt_flags.is_empty(), "{word}");
+            assert_eq!(args.scopes.len(), 1, "{word}");
+        }
+    }
+
+    #[test]
+    fn bound_takes_no_value_no_arguments_and_no_scope_after_it() {
+        for (tokens, message) in [
+            ("\"a\", bound = true", "`bound` takes no value"),
+            ("bound = false, \"a\"", "`bound` takes no value"),
+            ("bound(mtls)", "`bound` takes no arguments"),
+            ("\"a\", bound, \"b\"", "a scope after `bound`"),
+            ("bound, OrderScope::Read", "a scope after `bound`"),
+        ] {
+            let error = syn::parse_str::<RuleArgs>(tokens)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.starts_with(message)),
+                "{tokens}: {error:?}"
+            );
+        }
+    }
 }

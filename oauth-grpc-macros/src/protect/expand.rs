@@ -130,9 +130,11 @@ fn table(service: &Service) -> TokenStream {
             let reason = &o.reason;
             quote!(.outliving_token(#reason))
         });
+        // The rule that applies, so a method without its own rule takes the default's `bound`.
+        let bound = rule.args.is_bound().then(|| quote!(.bound_to_sender()));
         entries.push(quote! {
             ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
-                #kind #outlives
+                #kind #outlives #bound
         });
     }
 

@@ -139,15 +139,19 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
     }
 }
 
-/// Checks one rule on its own: scope count, scope syntax, repeated scopes.
+/// Checks one rule on its own: scope count, scope syntax, repeated scopes, the flag `bound`.
 pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
     let name = rule.kind.name();
     if rule.kind.takes_scopes() {
         if rule.args.scopes.is_empty() {
-            let hint = if rule.kind == RuleKind::RequireScope {
-                "; to admit any valid token use `#[authenticated]`"
-            } else {
-                ""
+            let hint = match (rule.kind, rule.args.is_bound()) {
+                (RuleKind::RequireScope, false) => {
+                    "; to admit any valid token use `#[authenticated]`"
+                }
+                (RuleKind::RequireScope, true) => {
+                    "; to admit any valid bound token use `#[authenticated(bound)]`"
+                }
+                _ => "",
             };
             errors.push(Error::new_spanned(
                 rule.span_tokens(),
@@ -165,6 +169,32 @@ pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
         errors.push(Error::new_spanned(
             first,
             format!("`#[{name}]` takes no scopes; {fix}"),
+        ));
+    }
+    if rule.kind == RuleKind::Public
+        && let Some(flag) = rule.args.bound.first()
+    {
+        errors.push(Error::new_spanned(
+            flag,
+            "`#[public]` reads no token, so it cannot require a bound one; remove `bound`, or \
+             use a rule that needs a token: `#[authenticated(bound)]` or \
+             `#[require_scope(\"…\", bound)]`",
+        ));
+    }
+    for (_, again) in duplicates(&rule.args.bound, |_| ()) {
+        errors.push(Error::new_spanned(
+            again,
+            "`bound` appears twice in this rule; give it once",
+        ));
+    }
+    for word in &rule.args.misspelt_flags {
+        errors.push(Error::new_spanned(
+            word,
+            format!(
+                "unknown flag `{word}`; did you mean `bound` (admit only sender-constrained \
+                 tokens)? a scope is a string such as `\"orders:read\"` or a path such as \
+                 `OrderScope::Read`"
+            ),
         ));
     }
     for scope in &rule.args.scopes {

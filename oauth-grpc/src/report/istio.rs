@@ -1,5 +1,5 @@
 //! The Istio export: one `AuthorizationPolicy` (`action: ALLOW`) per service, paths grouped by
-//! rule, as a second line of defence in the mesh. What the mesh cannot mirror is said in the
+//! rule and by whether they need a bound token, as a second line of defence in the mesh. What the mesh cannot mirror is said in the
 //! export's own header.
 
 use std::fmt::Write as _;
@@ -22,6 +22,10 @@ const HEADER: &str = "\
 # - Scopes are matched in `scope` (space-delimited; Istio splits it) and, by a second rule,
 #   in `scp`: an `scp` array (Okta) matches, a space-delimited `scp` string (Entra ID) only
 #   when it holds a single scope.
+# - A method that needs a bound token (`bound`, RFC 8705) is exported with
+#   `source.principals: [\"*\"]`: the mesh admits it only from an mTLS peer, which needs
+#   PeerAuthentication in STRICT mode (otherwise plaintext calls to it are denied). It cannot
+#   check that the token is bound to that very certificate (`cnf` `x5t#S256`); the service does.
 ";
 
 impl Report {
@@ -42,21 +46,22 @@ impl Report {
         }
         for (service, rows) in self.services() {
             self.policy_head(&mut out, service);
-            // Paths grouped by identical rule, in path order of their first member.
-            let mut groups: Vec<(Rule, Vec<&str>)> = Vec::new();
+            // Paths grouped by identical rule and binding, in path order of their first member.
+            let mut groups: Vec<((Rule, bool), Vec<&str>)> = Vec::new();
             for row in &rows {
-                match groups.iter_mut().find(|(rule, _)| *rule == row.rule) {
+                let key = (row.rule, row.sender_constrained);
+                match groups.iter_mut().find(|(group, _)| *group == key) {
                     Some((_, paths)) => paths.push(row.path),
-                    None => groups.push((row.rule, vec![row.path])),
+                    None => groups.push((key, vec![row.path])),
                 }
             }
             let mut rules = 0;
-            for (rule, paths) in groups {
+            for ((rule, bound), paths) in groups {
                 if let Some(scope) = rule.scopes().iter().find(|s| s.as_str().contains('*')) {
                     let _ = writeln!(
                         out,
                         "  # NOT EXPORTED ({}): the scope `{}` holds `*`, a wildcard to Istio; these paths stay denied",
-                        rule_words(rule).replace('`', ""),
+                        words(rule, bound),
                         scope.as_str()
                     );
                     continue;
@@ -67,7 +72,7 @@ impl Report {
                 };
                 for claim in claims {
                     rules += 1;
-                    write_rule(&mut out, rule, &paths, claim);
+                    write_rule(&mut out, rule, bound, &paths, claim);
                 }
             }
             if rules == 0 {
@@ -76,7 +81,7 @@ impl Report {
         }
         for service in &self.public_services {
             self.policy_head(&mut out, service);
-            write_rule(&mut out, Rule::Public, &[&public_path(service)], "");
+            write_rule(&mut out, Rule::Public, false, &[&public_path(service)], "");
         }
         out
     }
@@ -118,18 +123,36 @@ impl Report {
     }
 }
 
-/// One rule: who (any request principal, unless public), which paths, and for scoped rules
-/// the conditions on `claim`.
-fn write_rule(out: &mut String, rule: Rule, paths: &[&str], claim: &str) {
+/// The rule in words for a comment: `all of: orders:admin; bound token: mTLS peer required`.
+fn words(rule: Rule, bound: bool) -> String {
     let words = rule_words(rule).replace('`', "");
+    if bound {
+        format!("{words}; bound token: mTLS peer required")
+    } else {
+        words
+    }
+}
+
+/// One rule: who (any request principal, unless public; and an mTLS peer, if `bound`), which
+/// paths, and for scoped rules the conditions on `claim`.
+fn write_rule(out: &mut String, rule: Rule, bound: bool, paths: &[&str], claim: &str) {
+    let words = words(rule, bound);
     if claim == "scp" {
         let _ = writeln!(out, "  # {words} (scopes in `scp`)");
     } else {
         let _ = writeln!(out, "  # {words}");
     }
     out.push_str("  - ");
+    // Fields of one `source` are ANDed: a token and, for a bound rule, an mTLS peer.
+    let mut source = String::new();
     if rule != Rule::Public {
-        out.push_str("from:\n    - source:\n        requestPrincipals: [\"*\"]\n    ");
+        source.push_str("        requestPrincipals: [\"*\"]\n");
+    }
+    if bound {
+        source.push_str("        principals: [\"*\"]\n");
+    }
+    if !source.is_empty() {
+        let _ = write!(out, "from:\n    - source:\n{source}    ");
     }
     out.push_str("to:\n    - operation:\n        paths:\n");
     for path in paths {

@@ -49,7 +49,7 @@ use self::coverage::descriptor_rpcs;
 pub use self::coverage::{Coverage, CoverageError, DescriptorError};
 
 /// The version of the JSON document; bumped on any incompatible change.
-pub const JSON_SCHEMA_VERSION: u32 = 3;
+pub const JSON_SCHEMA_VERSION: u32 = 4;
 
 /// How an rpc streams, from the protobuf descriptors.
 ///
@@ -111,6 +111,8 @@ struct Row {
     rule: Rule,
     /// Why its streams may run past their token (`#[outlives_token]`), if they may.
     outlives_token: Option<&'static str>,
+    /// Whether it admits only sender-constrained tokens (`bound`).
+    sender_constrained: bool,
 }
 
 /// The output formats.
@@ -177,6 +179,7 @@ impl Report {
                     streaming: Streaming::Unknown,
                     rule: m.rule(),
                     outlives_token: m.outlives_token(),
+                    sender_constrained: m.sender_constrained(),
                 })
             })
             .collect();
@@ -329,7 +332,7 @@ impl Report {
     /// # use examples::OrderBook;
     /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
     /// let report = Report::new(&PolicySet::new().service::<OrderBook>());
-    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token\n"));
+    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained\n"));
     /// ```
     pub fn render(&self, format: Format) -> String {
         match format {

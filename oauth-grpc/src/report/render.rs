@@ -55,13 +55,18 @@ impl Report {
             let _ = writeln!(out, "## `{service}`\n");
             out.push_str("| RPC | Streaming | Rule |\n|---|---|---|\n");
             for row in &rows {
+                let bound = if row.sender_constrained {
+                    "; **bound token required** (mTLS certificate-bound)"
+                } else {
+                    ""
+                };
                 let outlives = match row.outlives_token {
                     Some(reason) => format!("; **outlives its token**: {}", markdown_cell(reason)),
                     None => String::new(),
                 };
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {}{outlives} |",
+                    "| `{}` | {} | {}{bound}{outlives} |",
                     row.path,
                     row.streaming.as_str(),
                     rule_words(row.rule)
@@ -123,6 +128,7 @@ impl Report {
                             "rule": rule_kind(r.rule),
                             "scopes": r.rule.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                             "outlives_token": r.outlives_token,
+                            "sender_constrained": r.sender_constrained,
                         })
                     })
                     .collect();
@@ -147,8 +153,9 @@ impl Report {
     }
 
     pub(super) fn csv(&self) -> String {
-        let mut out =
-            String::from("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token\n");
+        let mut out = String::from(
+            "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained\n",
+        );
         for r in &self.rows {
             let scopes: Vec<&str> = r.rule.scopes().iter().map(|s| s.as_str()).collect();
             let fields = [
@@ -160,6 +167,11 @@ impl Report {
                 rule_kind(r.rule),
                 &crate::scope::join(scopes.iter().copied()),
                 r.outlives_token.unwrap_or_default(),
+                if r.sender_constrained {
+                    "true"
+                } else {
+                    "false"
+                },
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
@@ -177,6 +189,7 @@ impl Report {
                 "public",
                 "",
                 "",
+                "false",
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
