@@ -443,9 +443,7 @@ fn certificate_source(
     let pem = format!("{}{}", client.cert_pem, client.key_pem);
     let builder = reqwest::Client::builder()
         .identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity PEM"))
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).expect("CA PEM"),
-        );
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).expect("CA PEM")]);
     ClientCredentials::new(
         endpoint.url(),
         "orders-client",

@@ -145,7 +145,7 @@ impl HttpClient {
     /// use oauth_grpc::HttpClient;
     ///
     /// let builder = reqwest::Client::builder()
-    ///     // .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem)?)
+    ///     // .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem)?])
     ///     .connect_timeout(std::time::Duration::from_secs(2));
     /// let client = HttpClient::from_builder(builder)?;
     /// # Ok::<(), oauth_grpc::ConfigError>(())
