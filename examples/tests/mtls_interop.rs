@@ -19,17 +19,13 @@
 
 mod peers;
 
-#[allow(dead_code)]
-#[path = "../src/bin/shared/test_pki.rs"]
-mod test_pki;
-
 use std::path::PathBuf;
 
 use base64::Engine as _;
+use examples::test_pki::{Leaf, TestPki};
 use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials};
 use oauth_grpc::{ClientSecret, HttpClient};
 use peers::{Process, node, orders_client_at, orders_client_output, orders_server, python_with};
-use test_pki::{Leaf, TestPki};
 
 const BOUND_ELSEWHERE: &str = r#"Bearer error="invalid_token", error_description="the token is bound to another client certificate""#;
 const NEEDS_BOUND: &str = r#"Bearer error="invalid_token", error_description="this method needs a sender-constrained token""#;

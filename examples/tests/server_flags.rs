@@ -9,11 +9,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-#[allow(dead_code)]
-#[path = "../src/bin/shared/test_pki.rs"]
-mod test_pki;
-
-use test_pki::TestPki;
+use examples::test_pki::TestPki;
 
 fn orders_server(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orders-server"))

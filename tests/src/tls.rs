@@ -5,43 +5,24 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    SanType,
-};
+use examples::test_pki::{Leaf, TestPki};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 
 use crate::TestServer;
 
-/// A certificate and its private key, PEM, plus the certificate's DER.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    /// The certificate, PEM.
-    pub cert_pem: String,
-    /// Its private key, PKCS#8 PEM.
-    pub key_pem: String,
-    /// The certificate, DER: what `cnf.x5t#S256` is the SHA-256 of.
-    pub der: Vec<u8>,
-    /// Its private key, PKCS#8 DER.
-    pub key_der: Vec<u8>,
+/// A certificate with its key: the example crate's [`Leaf`].
+pub type Issued = Leaf;
+
+/// The certificate and key of `issued` as a tonic identity.
+pub fn identity(issued: &Issued) -> Identity {
+    Identity::from_pem(&issued.cert_pem, &issued.key_pem)
 }
 
-impl Issued {
-    /// The RFC 8705 thumbprint of the certificate: base64url SHA-256 of its DER.
-    pub fn thumbprint(&self) -> String {
-        oauth_grpc::ClientCertificate::thumbprint_of(&self.der)
-    }
-
-    /// The certificate and key as a tonic identity.
-    pub fn identity(&self) -> Identity {
-        Identity::from_pem(&self.cert_pem, &self.key_pem)
-    }
-}
-
-/// A private certificate authority.
+/// A private certificate authority (the example crate's [`TestPki`]) and its server
+/// certificate.
 #[derive(Debug)]
 pub struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
+    ca: TestPki,
     /// The server's certificate: `localhost` and `127.0.0.1`.
     pub server: Issued,
 }
@@ -53,79 +34,37 @@ impl Pki {
     ///
     /// If rcgen cannot make the certificates (a test set-up error).
     pub fn new(name: &str) -> Self {
-        let mut params = CertificateParams::default();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("a CA key");
-        let ca = CertifiedIssuer::self_signed(params, key).expect("a CA certificate");
-        let mut pki = Self {
-            ca,
-            server: Issued {
-                cert_pem: String::new(),
-                key_pem: String::new(),
-                der: Vec::new(),
-                key_der: Vec::new(),
-            },
-        };
-        pki.server = pki.issue(
-            "orders-server",
-            vec![
-                SanType::DnsName("localhost".try_into().expect("a DNS name")),
-                SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-            ],
-        );
-        pki
+        let ca = TestPki::new(name).expect("a CA");
+        let server = ca.server().expect("a server certificate");
+        Self { ca, server }
     }
 
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> String {
-        self.ca.pem()
+        self.ca.ca_pem()
     }
 
     /// The CA certificate, DER.
     pub fn ca_der(&self) -> Vec<u8> {
-        self.ca.der().to_vec()
+        self.ca.ca_der()
     }
 
-    /// A client certificate for common name `name`, with a SPIFFE ID SAN URI if given.
+    /// A client certificate for common name `name` (DNS name `{name}.orders.test`), with a
+    /// SPIFFE ID SAN URI if given.
     ///
     /// # Panics
     ///
     /// If rcgen cannot make it.
     pub fn client(&self, name: &str, spiffe_id: Option<&str>) -> Issued {
-        let mut sans = vec![SanType::DnsName(
-            format!("{name}.orders.test")
-                .try_into()
-                .expect("a DNS name"),
-        )];
-        if let Some(id) = spiffe_id {
-            sans.push(SanType::URI(id.try_into().expect("a URI")));
-        }
-        self.issue(name, sans)
-    }
-
-    fn issue(&self, name: &str, sans: Vec<SanType>) -> Issued {
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "oauth-grpc tests");
-        params.subject_alt_names = sans;
-        let key = KeyPair::generate().expect("a key");
-        let cert = params.signed_by(&key, &self.ca).expect("a certificate");
-        Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-        }
+        self.ca
+            .client(name, spiffe_id)
+            .expect("a client certificate")
     }
 
     /// The server's TLS configuration: its certificate, and client certificates checked
     /// against this CA (`optional`: connections without one are accepted too).
     pub fn server_tls(&self, client_certificates: ClientCerts) -> ServerTlsConfig {
-        let config = ServerTlsConfig::new().identity(self.server.identity());
+        let config = ServerTlsConfig::new().identity(identity(&self.server));
         match client_certificates {
             ClientCerts::None => config,
             ClientCerts::Optional => config
@@ -136,12 +75,12 @@ impl Pki {
     }
 
     /// A client TLS configuration trusting this CA, presenting `identity` if given.
-    pub fn client_tls(&self, identity: Option<&Issued>) -> ClientTlsConfig {
+    pub fn client_tls(&self, presented: Option<&Issued>) -> ClientTlsConfig {
         let config = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(self.ca_pem()))
             .domain_name("localhost");
-        match identity {
-            Some(issued) => config.identity(issued.identity()),
+        match presented {
+            Some(issued) => config.identity(identity(issued)),
             None => config,
         }
     }

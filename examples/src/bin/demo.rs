@@ -19,9 +19,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-#[path = "shared/test_pki.rs"]
-mod test_pki;
-
 use examples::dev_issuer::{ADMIN, DevClient, DevIssuer, READER, WRITER};
 use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_admin_server::OrdersAdminServer;
@@ -44,7 +41,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 use tonic::{Code, Status};
 use tower::ServiceBuilder;
 
-use test_pki::{Leaf, TestPki};
+use examples::test_pki::{Leaf, TestPki};
 
 const AUDIENCE: &str = "orders-api";
 
