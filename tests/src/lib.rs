@@ -130,7 +130,30 @@ pub async fn orders_server(
     layer: oauth_grpc::OAuthLayer,
     store: examples::Store,
 ) -> std::io::Result<TestServer> {
-    let router = tonic::transport::Server::builder()
+    orders_server_over(layer, store, None).await
+}
+
+/// [`orders_server`], over TLS with `tls` if given.
+///
+/// # Errors
+///
+/// When no loopback port can be bound.
+///
+/// # Panics
+///
+/// If tonic refuses the TLS configuration (a test set-up error).
+pub async fn orders_server_over(
+    layer: oauth_grpc::OAuthLayer,
+    store: examples::Store,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> std::io::Result<TestServer> {
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .expect("the TLS configuration is accepted");
+    }
+    let router = server
         .layer(layer)
         .add_service(examples::pb::orders_server::OrdersServer::new(
             examples::OrderBook::new(store.clone()),

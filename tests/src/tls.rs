@@ -102,27 +102,12 @@ pub enum ClientCerts {
 /// # Errors
 ///
 /// When no loopback port can be bound.
-///
-/// # Panics
-///
-/// If tonic refuses the TLS configuration (a test set-up error).
 pub async fn orders_server_tls(
     layer: oauth_grpc::OAuthLayer,
     store: examples::Store,
     tls: ServerTlsConfig,
 ) -> std::io::Result<TestServer> {
-    let router = tonic::transport::Server::builder()
-        .tls_config(tls)
-        .expect("the TLS configuration is accepted")
-        .layer(layer)
-        .add_service(examples::pb::orders_server::OrdersServer::new(
-            examples::OrderBook::new(store.clone()),
-        ))
-        .add_service(examples::pb::orders_admin_server::OrdersAdminServer::new(
-            examples::AdminDesk::new(store),
-        ));
-    TestServer::serve(|incoming, shutdown| router.serve_with_incoming_shutdown(incoming, shutdown))
-        .await
+    crate::orders_server_over(layer, store, Some(tls)).await
 }
 
 /// A TLS channel to `server` with `tls`.

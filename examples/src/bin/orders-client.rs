@@ -297,27 +297,12 @@ fn endpoint(
     if let Some(ClientPem { chain, key }) = certificate {
         tls = tls.identity(Identity::from_pem(chain, key));
     }
-    Ok(endpoint
-        .tls_config(tls)
-        .map_err(|e| format!("--ca, --cert or --key refused by TLS: {}", chain(&e)))?)
-}
-
-/// An error and its sources on one line (tonic's transport errors say little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut last = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        // Wrappers often repeat their source's message; say it once.
-        if said != last {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        last = said;
-        source = cause.source();
-    }
-    text
+    Ok(endpoint.tls_config(tls).map_err(|e| {
+        format!(
+            "--ca, --cert or --key refused by TLS: {}",
+            pem_files::error_chain(&e)
+        )
+    })?)
 }
 
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -326,7 +311,13 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let channel = endpoint(&args, certificate.as_ref())?
         .connect()
         .await
-        .map_err(|e| format!("cannot connect to {}: {}", args.server, chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot connect to {}: {}",
+                args.server,
+                pem_files::error_chain(&e)
+            )
+        })?;
     let service = ServiceBuilder::new().option_layer(layer).service(channel);
     let mut client = OrdersClient::new(service.clone());
     let outcome = match args.call {

@@ -211,24 +211,6 @@ fn http_client(args: &Args) -> Result<HttpClient, String> {
     })
 }
 
-/// An error and its sources on one line (tonic's transport errors say little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut last = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        // Wrappers often repeat their source's message; say it once.
-        if said != last {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        last = said;
-        source = cause.source();
-    }
-    text
-}
-
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.jwks_refresh_min > args.jwks_refresh_max {
         return Err(format!(
@@ -253,7 +235,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| {
                 format!(
                     "--tls-cert, --tls-key or --client-ca refused by TLS: {}",
-                    chain(&e)
+                    pem_files::error_chain(&e)
                 )
             })?,
         None => tonic::transport::Server::builder(),

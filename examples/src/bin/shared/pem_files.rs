@@ -82,3 +82,21 @@ pub(crate) fn private_key(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
         Err(e) => Err(format!("{flag} {}: {}", path.display(), reason(&e))),
     }
 }
+
+/// An error and its sources on one line (tonic's transport errors say little at the top).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if said != last {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
+        source = cause.source();
+    }
+    text
+}
