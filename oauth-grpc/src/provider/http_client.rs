@@ -61,11 +61,15 @@ impl HttpClient {
         Self::build(DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
     }
 
-    fn build(connect: Duration, total: Duration) -> Result<Self, ConfigError> {
-        let builder = reqwest::Client::builder()
+    /// The default client's `reqwest` configuration: a connect timeout and our user agent.
+    fn default_builder(connect: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .connect_timeout(connect)
-            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")));
-        let mut client = Self::from_builder(builder)?;
+            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
+    }
+
+    fn build(connect: Duration, total: Duration) -> Result<Self, ConfigError> {
+        let mut client = Self::from_builder(Self::default_builder(connect))?;
         client.timeout = total;
         client.custom = false;
         Ok(client)
@@ -100,11 +104,7 @@ impl HttpClient {
         // reqwest's error could quote the PEM it failed on: keep only our message.
         let identity =
             reqwest::Identity::from_pem(&pem).map_err(|_| ConfigError::ClientCertificate)?;
-        let builder = reqwest::Client::builder()
-            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-            .user_agent(concat!("oauth-grpc/", env!("CARGO_PKG_VERSION")))
-            .identity(identity);
-        Self::from_builder(builder)
+        Self::from_builder(Self::default_builder(DEFAULT_CONNECT_TIMEOUT).identity(identity))
     }
 
     /// Other connect and overall (connect + send + read) timeouts. For a client made by

@@ -400,7 +400,12 @@ impl Shared {
         let path = request.uri().path();
         let connection = Peer::of(request);
         let peer = connection.addr;
-        let Some(rule) = self.policies.rule_for(path) else {
+        // One lookup for a compiled method; public services and prefixes only without one.
+        let method = self.policies.method_for(path);
+        let Some(rule) = method
+            .map(MethodPolicy::rule)
+            .or_else(|| self.policies.rule_for(path))
+        else {
             self.unknown_calls.record(path);
             // A path two tables disagree about is refused even under pass-through.
             if self.unknown == UnknownPaths::PassThrough
@@ -431,7 +436,6 @@ impl Shared {
             Ok(token) => token,
             Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller)),
         };
-        let method = self.policies.method_for(path);
         let bound = method
             .filter(|method| method.ends_with_token())
             .map(MethodPolicy::kind);
