@@ -14,3 +14,9 @@ pub(crate) use self::backend::install as install_backend;
 pub use self::set::{Algorithm, KeySet, KeyType, VerifyingKey};
 pub use self::source::KeySource;
 pub(crate) use self::source::Keys;
+
+/// One JWK as a verifying key, under the rules of a JWKS entry (types, curves, sizes, `use`,
+/// `key_ops`, a declared `alg`); the message says why not, without key material.
+pub(crate) fn jwk_key(value: serde_json::Value) -> Result<VerifyingKey, String> {
+    parse::parse_jwk_value(value)
+}
