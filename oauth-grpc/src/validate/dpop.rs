@@ -94,6 +94,8 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofEr
 /// that fits the `alg`, the signature under that key, and the claims `jti`, `htm`, `htu`
 /// (strings) and `iat` (a NumericDate), with `ath` and `nonce` as strings when present.
 pub(crate) fn verify_proof(proof: &str, allowed: &[Algorithm]) -> Result<Proof, ProofError> {
+    // The crypto backend is installed (and self-tested) once; without it nothing verifies.
+    crate::keys::install_backend().map_err(|_| ProofError::Signature)?;
     let mut segments = proof.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature), None) = (
         segments.next(),
