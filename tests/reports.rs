@@ -358,7 +358,7 @@ fn bound_methods_are_marked_in_every_format() {
     let markdown = report().render(Format::Markdown);
     assert!(
         markdown.contains(
-            "| `/orders.v1.OrdersAdmin/PurgeCancelled` | unary | all of: `orders:admin`; **bound token required** (mTLS certificate-bound) |\n"
+            "| `/orders.v1.OrdersAdmin/PurgeCancelled` | unary | all of: `orders:admin`; **bound token required** (mTLS certificate or DPoP key) |\n"
         ),
         "{markdown}"
     );

@@ -220,9 +220,16 @@ fn requiring_bound_tokens_without_client_certificates_names_the_fix() {
         "--require-sender-constrained",
     ]);
     assert!(
-        stderr.contains("--require-sender-constrained needs --client-ca"),
+        stderr.contains("--require-sender-constrained needs --client-ca or --dpop"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_dpop_origin_with_a_path_names_the_fix() {
+    let stderr = refused(&["--dpop", "--dpop-origin", "https://orders.example.com/api"]);
+    assert!(stderr.contains("--dpop-origin"), "{stderr}");
+    assert!(stderr.contains("without a path"), "{stderr}");
 }
 
 #[test]

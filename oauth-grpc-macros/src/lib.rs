@@ -104,8 +104,8 @@ pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
 /// on a method of a [`protect`](macro@protect) impl.
 ///
 /// End the scopes with the bare flag `bound` to admit only sender-constrained tokens: tokens
-/// bound to the caller's TLS client certificate (RFC 8705), which are refused from any other
-/// connection. [`require_any_scope`](macro@require_any_scope) and
+/// bound to the caller's TLS client certificate (RFC 8705), refused from any other
+/// connection, or to a DPoP key (RFC 9449), refused without a proof by that key. [`require_any_scope`](macro@require_any_scope) and
 /// [`authenticated`](macro@authenticated) take it too (`#[authenticated(bound)]`);
 /// [`public`](macro@public) cannot, since it reads no token. The flag is the single word
 /// `bound`: `bound = true` and `bound(…)` are errors, and a lowercase word near it (`bund`,

@@ -36,8 +36,8 @@ pub mod __private;
 
 #[doc(inline)]
 pub use crate::error::{
-    AuthError, CertificateError, ConfigError, KeyError, ProviderError, SecretError, TokenError,
-    UrlError,
+    AuthError, CertificateError, ConfigError, KeyError, ProofError, ProviderError, SecretError,
+    TokenError, UrlError,
 };
 #[doc(inline)]
 pub use crate::keys::{Algorithm, KeySet, KeySource, KeyType, VerifyingKey, crypto_backend};
@@ -59,7 +59,8 @@ pub use crate::scope::{InvalidScope, Scope, ScopeCatalog, ScopeSet};
 pub use crate::server::audit;
 #[doc(inline)]
 pub use crate::server::{
-    OAuth, OAuthLayer, RequestPrincipal, ResponseFuture, TokenBound, UnknownPaths, bearer_token,
+    Dpop, DpopNonces, OAuth, OAuthLayer, RequestPrincipal, ResponseFuture, TokenBound,
+    UnknownPaths, bearer_token,
 };
 #[cfg(feature = "introspection")]
 #[doc(inline)]

@@ -124,6 +124,8 @@ pub struct Principal {
     /// The TLS client certificate of the call's connection: per call, while the token's
     /// part is shared with the verified-token cache.
     certificate: Option<Arc<ClientCertificate>>,
+    /// The RFC 7638 thumbprint of the key of the call's verified DPoP proof: per call too.
+    proof_key: Option<Arc<str>>,
 }
 
 #[derive(Clone, Default, PartialEq)]
@@ -276,25 +278,64 @@ impl Principal {
         self.certificate.as_deref()
     }
 
-    /// Whether the token is bound to the client certificate of this call's connection
-    /// (RFC 8705 §3): its `cnf.x5t#S256` is the certificate's thumbprint. Whoever stole
-    /// such a token cannot use it without the certificate's private key. The layer refuses a
-    /// bound token on any other connection, so on a call it admitted this is `true` for
-    /// every bound token.
+    /// The RFC 7638 thumbprint of the public key of the call's DPoP proof (RFC 9449), when
+    /// the call came with the `DPoP` scheme and its proof was verified: the key the token's
+    /// `cnf.jkt` names.
+    ///
+    /// ```
+    /// # use oauth_grpc::Principal;
+    /// assert!(Principal::builder().build().dpop_key_thumbprint().is_none());
+    /// ```
+    pub fn dpop_key_thumbprint(&self) -> Option<&str> {
+        self.proof_key.as_deref()
+    }
+
+    /// Whether the token is bound to something this call proved to hold: the client
+    /// certificate of the call's connection (RFC 8705 §3, `cnf.x5t#S256`), or the key of
+    /// the call's DPoP proof (RFC 9449, `cnf.jkt`). Whoever stole such a token cannot use it
+    /// without that private key. The layer refuses a bound token on any call that does not
+    /// prove its key, so on a call it admitted this is `true` for every bound token.
     ///
     /// ```
     /// # use oauth_grpc::Principal;
     /// assert!(!Principal::builder().build().is_sender_constrained());
     /// ```
     pub fn is_sender_constrained(&self) -> bool {
-        match (
-            self.confirmation()
-                .and_then(Confirmation::certificate_thumbprint),
-            self.client_certificate(),
-        ) {
-            (Some(bound), Some(certificate)) => bound == certificate.thumbprint(),
-            _ => false,
+        let Some(cnf) = self.confirmation() else {
+            return false;
+        };
+        let certificate = cnf.certificate_thumbprint().map(|bound| {
+            self.client_certificate()
+                .is_some_and(|certificate| certificate.thumbprint() == bound)
+        });
+        let key = cnf
+            .key_thumbprint()
+            .map(|bound| self.dpop_key_thumbprint() == Some(bound));
+        match (certificate, key) {
+            (None, None) => false,
+            (certificate, key) => certificate.unwrap_or(true) && key.unwrap_or(true),
         }
+    }
+
+    /// How the call proved the token is its own: `"mtls"`, `"dpop"`, `"mtls+dpop"`, or
+    /// `None` for a plain bearer token. For audit records.
+    pub(crate) fn binding(&self) -> Option<&'static str> {
+        if !self.is_sender_constrained() {
+            return None;
+        }
+        let cnf = self.confirmation()?;
+        match (cnf.certificate_thumbprint(), cnf.key_thumbprint()) {
+            (Some(_), Some(_)) => Some("mtls+dpop"),
+            (Some(_), None) => Some("mtls"),
+            (None, Some(_)) => Some("dpop"),
+            (None, None) => None,
+        }
+    }
+
+    /// The same principal, with the key of the call's verified DPoP proof.
+    pub(crate) fn with_proof_key(mut self, thumbprint: Option<Arc<str>>) -> Self {
+        self.proof_key = thumbprint;
+        self
     }
 
     /// The same principal, on a connection with `certificate`.
@@ -332,6 +373,7 @@ impl fmt::Debug for Principal {
             .field("actor", &self.inner.actor)
             .field("confirmation", &self.inner.confirmation)
             .field("client_certificate", &self.certificate)
+            .field("dpop_key", &self.proof_key)
             .finish_non_exhaustive()
     }
 }
@@ -544,6 +586,7 @@ impl PrincipalBuilder {
         Principal {
             inner: Arc::new(self.inner),
             certificate: self.certificate,
+            proof_key: None,
         }
     }
 }
@@ -562,6 +605,7 @@ impl PrincipalBuilder {
 #[non_exhaustive]
 pub struct Confirmation {
     certificate: Option<String>,
+    key: Option<String>,
 }
 
 impl Confirmation {
@@ -575,7 +619,48 @@ impl Confirmation {
     pub fn certificate(thumbprint: impl Into<String>) -> Self {
         Self {
             certificate: Some(thumbprint.into()),
+            key: None,
         }
+    }
+
+    /// Bound to a DPoP key (RFC 9449 §6 `jkt`): the RFC 7638 SHA-256 thumbprint of the
+    /// public key, base64url without padding.
+    ///
+    /// ```
+    /// # use oauth_grpc::Confirmation;
+    /// let cnf = Confirmation::dpop_key("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+    /// assert_eq!(cnf.key_thumbprint(), Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+    /// assert_eq!(cnf.certificate_thumbprint(), None);
+    /// ```
+    pub fn dpop_key(thumbprint: impl Into<String>) -> Self {
+        Self {
+            certificate: None,
+            key: Some(thumbprint.into()),
+        }
+    }
+
+    /// The same confirmation, bound to a DPoP key too: a token with both `x5t#S256` and
+    /// `jkt` must be presented over the certificate's connection with a proof of the key.
+    ///
+    /// ```
+    /// # use oauth_grpc::Confirmation;
+    /// let cnf = Confirmation::certificate("c").with_dpop_key("k");
+    /// assert_eq!((cnf.certificate_thumbprint(), cnf.key_thumbprint()), (Some("c"), Some("k")));
+    /// ```
+    #[must_use]
+    pub fn with_dpop_key(mut self, thumbprint: impl Into<String>) -> Self {
+        self.key = Some(thumbprint.into());
+        self
+    }
+
+    /// The `jkt` thumbprint of the DPoP key the token is bound to, if it is.
+    ///
+    /// ```
+    /// # use oauth_grpc::Confirmation;
+    /// assert_eq!(Confirmation::dpop_key("k").key_thumbprint(), Some("k"));
+    /// ```
+    pub fn key_thumbprint(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// The `x5t#S256` thumbprint of the certificate the token is bound to, if it is.

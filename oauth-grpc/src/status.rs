@@ -17,22 +17,100 @@
 use tonic::Status;
 use tonic::metadata::MetadataValue;
 
-use crate::error::{AuthError, TokenError};
-use crate::policy::{Denial, Rule};
+use crate::error::{AuthError, ProofError, TokenError};
+use crate::policy::Denial;
 
 /// The response metadata key of RFC 6750 §3.
 const WWW_AUTHENTICATE: &str = "www-authenticate";
 
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::MissingToken => missing_token(),
-            AuthError::InvalidRequest(description) => invalid_request(description),
-            AuthError::InvalidToken(TokenError::Unavailable) => provider_unavailable(),
-            AuthError::InvalidToken(e) => invalid_token(e),
-            AuthError::InsufficientScope(rule) => insufficient_scope(&rule),
-            AuthError::NoRule => no_rule(),
+        refusal(error, None)
+    }
+}
+
+/// How a refused call sent its token, for the challenge of a server that accepts DPoP.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopChallenge<'a> {
+    /// The `algs` the server accepts for proofs, space-separated.
+    pub(crate) algs: &'a str,
+    /// The call used the `DPoP` scheme.
+    pub(crate) dpop_scheme: bool,
+}
+
+/// The status of a refusal, with its challenge: RFC 6750 `Bearer` alone, or — on a server
+/// that accepts DPoP — the `DPoP` challenge with its `algs` (RFC 9449 §7.1), carrying the
+/// error if the call used the `DPoP` scheme and beside the `Bearer` one otherwise (§7.2).
+pub(crate) fn refusal(error: AuthError, dpop: Option<DpopChallenge<'_>>) -> Status {
+    let (status, params) = parts(error);
+    let Some(params) = params else {
+        return status;
+    };
+    let bearer = || {
+        if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {params}")
         }
+    };
+    let challenge = match dpop {
+        None => bearer(),
+        Some(DpopChallenge {
+            algs,
+            dpop_scheme: true,
+        }) if !params.is_empty() => format!(r#"DPoP {params}, algs="{algs}""#),
+        Some(DpopChallenge { algs, .. }) => format!(r#"{}, DPoP algs="{algs}""#, bearer()),
+    };
+    with_challenge(status, &challenge)
+}
+
+/// A refusal's status without its challenge, and the challenge's parameters (empty: none;
+/// `None`: no challenge at all, since no credentials would help).
+fn parts(error: AuthError) -> (Status, Option<String>) {
+    match error {
+        AuthError::MissingToken => (
+            Status::unauthenticated(error.to_string()),
+            Some(String::new()),
+        ),
+        AuthError::InvalidRequest(description) => (
+            Status::unauthenticated(description),
+            Some(format!(
+                r#"error="invalid_request", error_description="{description}""#
+            )),
+        ),
+        AuthError::InvalidToken(TokenError::Unavailable) => (provider_unavailable(), None),
+        AuthError::InvalidToken(e) => {
+            let description = e.to_string();
+            let params = format!(r#"error="invalid_token", error_description="{description}""#);
+            (Status::unauthenticated(description), Some(params))
+        }
+        AuthError::InsufficientScope(rule) => {
+            let scope = crate::scope::join(rule.scopes().iter().map(|s| s.as_str()));
+            (
+                Status::permission_denied(format!(
+                    "the token lacks the scopes this call needs ({rule})"
+                )),
+                Some(format!(r#"error="insufficient_scope", scope="{scope}""#)),
+            )
+        }
+        AuthError::NoRule => (no_rule(), None),
+        AuthError::InvalidProof(ProofError::ReplayCheckUnavailable) => (
+            Status::unavailable(ProofError::ReplayCheckUnavailable.to_string()),
+            None,
+        ),
+        AuthError::InvalidProof(e) => {
+            let description = e.to_string();
+            let params =
+                format!(r#"error="invalid_dpop_proof", error_description="{description}""#);
+            (Status::unauthenticated(description), Some(params))
+        }
+        AuthError::UseDpopNonce => (
+            Status::unauthenticated(error.to_string()),
+            Some(
+                r#"error="use_dpop_nonce", error_description="the server requires its nonce in the DPoP proof""#
+                    .to_owned(),
+            ),
+        ),
     }
 }
 
@@ -72,29 +150,9 @@ pub(crate) fn missing_token() -> Status {
     )
 }
 
-/// A valid token without the scopes the rule asks for.
-fn insufficient_scope(rule: &Rule) -> Status {
-    let scope = crate::scope::join(rule.scopes().iter().map(|s| s.as_str()));
-    let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
-    with_challenge(
-        Status::permission_denied(format!(
-            "the token lacks the scopes this call needs ({rule})"
-        )),
-        &challenge,
-    )
-}
-
 /// A token that was refused: RFC 6750 §3.1 `invalid_token`, with a fixed description.
 pub(crate) fn invalid_token(error: TokenError) -> Status {
-    let description = error.to_string();
-    let challenge = format!(r#"Bearer error="invalid_token", error_description="{description}""#);
-    with_challenge(Status::unauthenticated(description), &challenge)
-}
-
-/// Malformed credentials: RFC 6750 §3.1 `invalid_request`, with a fixed description.
-fn invalid_request(description: &'static str) -> Status {
-    let challenge = format!(r#"Bearer error="invalid_request", error_description="{description}""#);
-    with_challenge(Status::unauthenticated(description), &challenge)
+    Status::from(AuthError::InvalidToken(error))
 }
 
 /// The identity provider cannot be reached for keys or introspection: retryable, not the

@@ -103,6 +103,7 @@ impl Drop for TestServer {
     }
 }
 
+pub mod dpop;
 pub mod idp;
 pub mod issuer;
 pub mod tls;

@@ -9,7 +9,8 @@
 //! With `--tls-cert` and `--tls-key` it serves TLS; `--client-ca` makes it mutual TLS, and a
 //! certificate-bound token (RFC 8705, `cnf.x5t#S256`) is accepted only over a connection
 //! presenting that certificate. Without `--tls-cert` it serves plaintext gRPC and warns that
-//! bearer tokens cross the network in clear.
+//! bearer tokens cross the network in clear. `--dpop` accepts DPoP-bound tokens (RFC 9449),
+//! each call proving the client's key.
 //!
 //! Every option is also an environment variable (`ORDERS_ISSUER`, …). Secrets are read only
 //! from files: arguments and environment variables leak into process listings and crash
@@ -29,9 +30,9 @@ use examples::pb::orders_server::OrdersServer;
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
+use oauth_grpc::{Dpop, DpopNonces, OAuthLayer, Validator};
 use oauth_grpc::{Introspection, TokenRouting};
 use oauth_grpc::{KeySource, TokenTypes};
-use oauth_grpc::{OAuthLayer, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -125,10 +126,33 @@ struct Args {
     #[arg(long, env = "ORDERS_CLIENT_CA", value_name = "FILE")]
     client_ca: Option<PathBuf>,
 
-    /// Admit only certificate-bound tokens (RFC 8705) on every method that needs a token,
-    /// not only on the methods marked `bound`; public methods stay public. Needs --client-ca.
+    /// Admit only sender-constrained tokens on every method that needs a token, not only on
+    /// the methods marked `bound`: certificate-bound (RFC 8705; needs --client-ca) or
+    /// DPoP-bound (RFC 9449; needs --dpop). Public methods stay public.
     #[arg(long, env = "ORDERS_REQUIRE_SENDER_CONSTRAINED")]
     require_sender_constrained: bool,
+
+    /// Accept DPoP-bound tokens (RFC 9449): `authorization: DPoP <token>` with a `dpop`
+    /// proof, signed by ES256, ES384, EdDSA, PS256 or RS256.
+    #[arg(long, env = "ORDERS_DPOP")]
+    dpop: bool,
+
+    /// The scheme and authority clients reach this server at (e.g.
+    /// `https://orders.example.com` behind a proxy), which DPoP proofs must name in `htu`;
+    /// repeat for several names. Without it, the scheme and authority each call names.
+    #[arg(
+        long,
+        env = "ORDERS_DPOP_ORIGIN",
+        value_name = "URL",
+        requires = "dpop",
+        value_delimiter = ','
+    )]
+    dpop_origin: Vec<String>,
+
+    /// Require the server's nonce in DPoP proofs (RFC 9449 §9): a proof without it is
+    /// refused with `use_dpop_nonce` and a fresh nonce in `dpop-nonce`.
+    #[arg(long, env = "ORDERS_DPOP_NONCE", requires = "dpop")]
+    dpop_nonce: bool,
 
     /// Trust only this CA (PEM) for the identity provider's HTTPS (discovery, JWKS,
     /// introspection) instead of the system's roots: a provider with a private CA.
@@ -222,13 +246,28 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let tls = tls(&args)?;
     let mutual = args.client_ca.is_some();
-    if args.require_sender_constrained && !mutual {
+    if args.require_sender_constrained && !mutual && !args.dpop {
         return Err(
-            "--require-sender-constrained needs --client-ca: a token can only be bound \
-             to a client certificate the server asks for"
+            "--require-sender-constrained needs --client-ca or --dpop: a token can only be \
+             bound to a client certificate the server asks for, or to a DPoP key the client \
+             proves"
                 .into(),
         );
     }
+    let dpop = if args.dpop {
+        let mut dpop = Dpop::new();
+        for origin in &args.dpop_origin {
+            dpop = dpop
+                .public_origin(origin)
+                .map_err(|e| format!("--dpop-origin: {e}"))?;
+        }
+        if args.dpop_nonce {
+            dpop = dpop.nonces(DpopNonces::new());
+        }
+        Some(dpop)
+    } else {
+        None
+    };
     let server = match tls {
         Some(config) => tonic::transport::Server::builder()
             .tls_config(config)
@@ -296,8 +335,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let validator = builder.start().await?;
 
-    let layer = OAuthLayer::new(validator, examples::policies())
+    let mut layer = OAuthLayer::new(validator, examples::policies())
         .require_sender_constrained(args.require_sender_constrained);
+    if let Some(dpop) = dpop {
+        eprintln!("orders-server: DPoP-bound tokens accepted (RFC 9449)");
+        layer = layer.dpop(dpop);
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -102,6 +102,22 @@ pub enum ConfigError {
         "`ClientAuthentication::TlsClientAuth` authenticates with a client certificate, and the grant has none; add `.http_client(HttpClient::with_client_certificate(&cert_pem, &key_pem)?)`"
     )]
     TlsClientAuthWithoutCertificate,
+    /// An HMAC algorithm given to `Dpop::algorithms`: a DPoP proof is signed with the
+    /// client's private key (RFC 9449 §4.2), never a shared secret.
+    #[error(
+        "{0:?} cannot be a DPoP proof algorithm: proofs need an asymmetric signature; give `Dpop::algorithms` ES256, ES384, EdDSA, PS256 or RS256"
+    )]
+    DpopAlgorithm(Algorithm),
+    /// A DPoP origin that is not `http(s)://host[:port]`.
+    #[error(
+        "the DPoP origin {0:?} is not `https://host[:port]`; give the scheme and authority clients reach the server at, without a path, e.g. `https://orders.example.com`"
+    )]
+    DpopOrigin(String),
+    /// A DPoP nonce secret shorter than 32 bytes.
+    #[error(
+        "the DPoP nonce secret is shorter than 32 bytes; give `DpopNonces::with_secret` 32 random bytes shared by the service's replicas"
+    )]
+    DpopNonceSecret,
     /// The first load of remote keys failed (with `fail_on_startup`, the default).
     #[error("cannot load the identity provider's keys at start-up: {0}")]
     Startup(#[source] ProviderError),

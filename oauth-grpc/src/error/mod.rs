@@ -33,7 +33,7 @@ pub use self::provider::FetchError;
 pub use self::provider::ProviderError;
 #[cfg(any(feature = "jwks", feature = "introspection", feature = "client"))]
 pub(crate) use self::provider::ProviderErrorKind;
-pub use self::token::{AuthError, CertificateError, TokenError};
+pub use self::token::{AuthError, CertificateError, ProofError, TokenError};
 
 /// An underlying cause, shared so that errors holding one stay `Clone`.
 pub(crate) type Cause = Arc<dyn StdError + Send + Sync + 'static>;

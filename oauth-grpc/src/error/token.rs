@@ -81,6 +81,17 @@ pub enum TokenError {
     /// `OAuthLayer::require_sender_constrained`), and this token is a plain bearer token.
     #[error("this method needs a sender-constrained token")]
     NotSenderConstrained,
+    /// The token is bound to a DPoP key (RFC 9449 `cnf.jkt`) and came with the `Bearer`
+    /// scheme: a DPoP-bound token is accepted only with the `DPoP` scheme and a proof
+    /// (RFC 9449 §7.2).
+    #[error("the token is bound to a DPoP key; send it with the DPoP scheme and a proof")]
+    DpopBoundAsBearer,
+    /// The token is bound to a DPoP key (`cnf.jkt`) other than the key of the call's proof.
+    #[error("the token is bound to another DPoP key")]
+    DpopKeyMismatch,
+    /// The token came with the `DPoP` scheme but is not bound to a DPoP key.
+    #[error("the DPoP scheme needs a DPoP-bound token")]
+    NotDpopBound,
     /// The identity provider cannot be reached for keys or introspection right now. Maps to
     /// `UNAVAILABLE`, so that clients retry.
     #[error("the identity provider is unavailable")]
@@ -117,6 +128,9 @@ impl TokenError {
             Self::UnsupportedConfirmation => "unsupported_confirmation",
             Self::CertificateMismatch => "certificate_mismatch",
             Self::NotSenderConstrained => "not_sender_constrained",
+            Self::DpopBoundAsBearer => "dpop_bound_as_bearer",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::NotDpopBound => "not_dpop_bound",
             Self::Unavailable => "provider_unavailable",
         }
     }
@@ -149,6 +163,13 @@ pub enum AuthError {
     /// The request path has no access rule.
     #[error("no access rule for this call")]
     NoRule,
+    /// The DPoP proof of the call was refused (RFC 9449 §7.1 `invalid_dpop_proof`).
+    #[error(transparent)]
+    InvalidProof(ProofError),
+    /// The server wants a DPoP proof with its current nonce (RFC 9449 §9 `use_dpop_nonce`);
+    /// the refusal carries the nonce in `dpop-nonce`.
+    #[error("the DPoP proof needs the server's current nonce (see dpop-nonce)")]
+    UseDpopNonce,
 }
 
 impl AuthError {
@@ -166,7 +187,115 @@ impl AuthError {
             Self::InvalidToken(e) => e.code(),
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::NoRule => "no_rule",
+            Self::InvalidProof(e) => e.code(),
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
+    }
+}
+
+/// Why a DPoP proof (RFC 9449) was refused. Each maps to `UNAUTHENTICATED`
+/// `DPoP error="invalid_dpop_proof"`, except [`ReplayCheckUnavailable`](Self::ReplayCheckUnavailable).
+///
+/// ```
+/// use oauth_grpc::ProofError;
+///
+/// assert_eq!(ProofError::Replayed.code(), "dpop_proof_replayed");
+/// assert_eq!(ProofError::Replayed.to_string(), "the DPoP proof was used before");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The call uses the `DPoP` scheme without a `dpop` value.
+    #[error("this call needs a DPoP proof")]
+    Missing,
+    /// More than one `dpop` value.
+    #[error("several DPoP proofs; send exactly one")]
+    Several,
+    /// The `dpop` value is over the size limit (8 KiB).
+    #[error("the DPoP proof is too long")]
+    TooLong,
+    /// Not a compact JWS with a JSON-object header and payload (no repeated members).
+    #[error("the DPoP proof is malformed")]
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof's type is not dpop+jwt")]
+    WrongType,
+    /// `alg` is missing, `none`, symmetric, or not in the server's allow-list.
+    #[error("the DPoP proof's signing algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    /// The header names a critical extension (`crit`).
+    #[error("the DPoP proof uses an unsupported critical header")]
+    UnsupportedCritical,
+    /// `jwk` holds private key members.
+    #[error("the DPoP proof's jwk holds a private key")]
+    PrivateKey,
+    /// `jwk` is missing or not a usable public signing key.
+    #[error("the DPoP proof's jwk is not a usable public key")]
+    InvalidKey,
+    /// `alg` does not fit the type of the `jwk`.
+    #[error("the DPoP proof's signing algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// The signature does not verify under `jwk`.
+    #[error("the DPoP proof's signature is invalid")]
+    BadSignature,
+    /// `jti`, `htm`, `htu` or `iat` is missing, or a claim has the wrong type.
+    #[error("the DPoP proof lacks a required claim or has an invalid one")]
+    InvalidClaims,
+    /// `htm` is not `POST`, the method of every gRPC call.
+    #[error("the DPoP proof's htm is not the method of this call")]
+    WrongMethod,
+    /// `htu` is not the URI of this call.
+    #[error("the DPoP proof's htu is not the URI of this call")]
+    WrongUri,
+    /// `iat` is outside the accepted window around the server's time.
+    #[error("the DPoP proof is too old or issued in the future")]
+    Stale,
+    /// `ath` is missing or is not the hash of the access token.
+    #[error("the DPoP proof's ath does not match the access token")]
+    TokenHashMismatch,
+    /// The proof (its key and `jti`) was seen before within its window.
+    #[error("the DPoP proof was used before")]
+    Replayed,
+    /// The replay check cannot record the proof (its store is full or unreachable): refused
+    /// as `UNAVAILABLE`, never accepted unchecked.
+    #[error("the DPoP replay check is unavailable; retry later")]
+    ReplayCheckUnavailable,
+}
+
+impl ProofError {
+    /// A stable snake_case code for audit records and metrics.
+    ///
+    /// ```
+    /// # use oauth_grpc::ProofError;
+    /// assert_eq!(ProofError::WrongUri.code(), "dpop_wrong_uri");
+    /// ```
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "dpop_proof_missing",
+            Self::Several => "dpop_proof_several",
+            Self::TooLong => "dpop_proof_too_long",
+            Self::Malformed => "dpop_proof_malformed",
+            Self::WrongType => "dpop_wrong_type",
+            Self::UnsupportedAlgorithm => "dpop_unsupported_algorithm",
+            Self::UnsupportedCritical => "dpop_unsupported_critical",
+            Self::PrivateKey => "dpop_private_key",
+            Self::InvalidKey => "dpop_invalid_key",
+            Self::AlgorithmMismatch => "dpop_algorithm_mismatch",
+            Self::BadSignature => "dpop_bad_signature",
+            Self::InvalidClaims => "dpop_invalid_claims",
+            Self::WrongMethod => "dpop_wrong_method",
+            Self::WrongUri => "dpop_wrong_uri",
+            Self::Stale => "dpop_stale",
+            Self::TokenHashMismatch => "dpop_token_hash_mismatch",
+            Self::Replayed => "dpop_proof_replayed",
+            Self::ReplayCheckUnavailable => "dpop_replay_check_unavailable",
+        }
+    }
+}
+
+impl From<ProofError> for AuthError {
+    fn from(error: ProofError) -> Self {
+        Self::InvalidProof(error)
     }
 }
 

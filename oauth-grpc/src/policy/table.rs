@@ -149,7 +149,8 @@ impl MethodPolicy {
 
     /// The same entry for a method that admits only sender-constrained tokens: a token
     /// bound to the caller's TLS client certificate (RFC 8705 `cnf.x5t#S256`), checked
-    /// against the certificate of the connection. A plain bearer token, which works from
+    /// against the certificate of the connection, or to a DPoP key (RFC 9449 `cnf.jkt`),
+    /// checked against the call's proof. A plain bearer token, which works from
     /// whichever connection it was stolen to, is refused with `UNAUTHENTICATED`
     /// (`invalid_token`, "this method needs a sender-constrained token"). The `bound` option
     /// of a rule sets it: `#[require_scope("payments:execute", bound)]`.

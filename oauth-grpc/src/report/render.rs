@@ -56,7 +56,7 @@ impl Report {
             out.push_str("| RPC | Streaming | Rule |\n|---|---|---|\n");
             for row in &rows {
                 let bound = if row.sender_constrained {
-                    "; **bound token required** (mTLS certificate-bound)"
+                    "; **bound token required** (mTLS certificate or DPoP key)"
                 } else {
                     ""
                 };

@@ -193,8 +193,10 @@ where
 ///
 /// Fields: `decision`, `reason`, `rpc`, `rule`, `required`, `granted`, `subject`,
 /// `client_id`, `issuer`, `jti`, `actor`, `peer`, and under mutual TLS `client_cert` (the
-/// certificate's SHA-256 thumbprint), `client_cert_subject` and `spiffe_id`; `bound` is
-/// whether the token was bound to that certificate. Absent values are empty strings.
+/// certificate's SHA-256 thumbprint), `client_cert_subject` and `spiffe_id`; under DPoP
+/// `dpop_jkt` (the RFC 7638 thumbprint of the proof's key); `bound` is whether the token was
+/// bound to what the call proved to hold, and `binding` how (`mtls`, `dpop`, `mtls+dpop`).
+/// Absent values are empty strings.
 ///
 /// ```
 /// use oauth_grpc::audit::{AuditEvent, AuditSink, Decision, TracingSink};
@@ -251,6 +253,10 @@ impl AuditSink for TracingSink {
             .and_then(ClientCertificate::spiffe_id)
             .unwrap_or_default();
         let bound = p.is_some_and(Principal::is_sender_constrained);
+        let binding = p.and_then(Principal::binding).unwrap_or_default();
+        let dpop_jkt = p
+            .and_then(Principal::dpop_key_thumbprint)
+            .unwrap_or_default();
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(
@@ -271,7 +277,9 @@ impl AuditSink for TracingSink {
                     client_cert,
                     client_cert_subject,
                     spiffe_id,
+                    dpop_jkt,
                     bound,
+                    binding,
                     "access {}", event.decision.as_str()
                 )
             };

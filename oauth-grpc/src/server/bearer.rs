@@ -44,14 +44,39 @@ pub(crate) const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
 /// assert!(matches!(bearer_token(&headers, 8192), Err(AuthError::InvalidRequest(_))));
 /// ```
 pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
-    let token = bearer_value(headers, max_len)?;
+    let (_, token) = credentials(headers, max_len, false)?;
     check_token68(token)?;
     Ok(token)
 }
 
+/// The authorization scheme of a call's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// RFC 6750 `Bearer`.
+    Bearer,
+    /// RFC 9449 `DPoP`: the token comes with a proof in `dpop`.
+    Dpop,
+}
+
 /// [`bearer_token`] without the token68 check of the token: the layer leaves that to the
 /// validator, which skips it for a token in the verified-token cache (every one passed it).
+#[cfg(test)]
 pub(crate) fn bearer_value(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    match credentials(headers, max_len, false)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(AuthError::MissingToken),
+    }
+}
+
+/// The token of a call and its scheme: `Bearer`, or `DPoP` when `dpop` is accepted (else a
+/// `DPoP` value is another scheme, [`AuthError::MissingToken`]). The token68 check of the
+/// token is left to the validator, which skips it for a token in the verified-token cache
+/// (every one passed it).
+pub(crate) fn credentials(
+    headers: &HeaderMap,
+    max_len: usize,
+    dpop: bool,
+) -> Result<(Scheme, &str), AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -72,15 +97,22 @@ pub(crate) fn bearer_value(headers: &HeaderMap, max_len: usize) -> Result<&str, 
         ));
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(AuthError::MissingToken);
-    }
+    };
     // RFC 7235: `auth-scheme 1*SP token68`.
     let rest = rest.trim_start_matches(' ');
     if rest.is_empty() {
-        return Err(AuthError::InvalidRequest("no token after `Bearer`"));
+        return Err(AuthError::InvalidRequest(match scheme {
+            Scheme::Bearer => "no token after `Bearer`",
+            Scheme::Dpop => "no token after `DPoP`",
+        }));
     }
-    Ok(rest)
+    Ok((scheme, rest))
 }
 
 #[cfg(test)]
@@ -134,6 +166,26 @@ mod tests {
         );
         assert!(matches!(
             bearer_token(&headers(&["Bearer a", "Bearer b"]), 100),
+            Err(AuthError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn dpop_is_a_scheme_only_where_accepted() {
+        let h = headers(&["DPoP a.b.c"]);
+        assert_eq!(bearer_token(&h, 100), Err(AuthError::MissingToken));
+        assert_eq!(bearer_value(&h, 100), Err(AuthError::MissingToken));
+        assert_eq!(credentials(&h, 100, true), Ok((Scheme::Dpop, "a.b.c")));
+        assert_eq!(
+            credentials(&headers(&["dpop  a.b.c"]), 100, true),
+            Ok((Scheme::Dpop, "a.b.c"))
+        );
+        assert_eq!(
+            credentials(&headers(&["Bearer a.b.c"]), 100, true),
+            Ok((Scheme::Bearer, "a.b.c"))
+        );
+        assert!(matches!(
+            credentials(&headers(&["DPoP "]), 100, true),
             Err(AuthError::InvalidRequest(_))
         ));
     }

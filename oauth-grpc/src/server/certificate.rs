@@ -77,6 +77,9 @@ impl ClientCertificate {
 #[derive(Default)]
 pub(super) struct Peer {
     pub(super) addr: Option<std::net::SocketAddr>,
+    /// The connection is TLS (known only with the `mtls` feature, which reads tonic's TLS
+    /// connection info).
+    pub(super) secure: bool,
     /// The TLS info of a mutual-TLS connection (the peer's certificates, shared).
     #[cfg(feature = "mtls")]
     tls: Option<TlsConnectInfo<TcpConnectInfo>>,
@@ -92,6 +95,7 @@ impl Peer {
             let client_certificate = tls.peer_certs().is_some_and(|chain| !chain.is_empty());
             return Self {
                 addr: tls.get_ref().remote_addr(),
+                secure: true,
                 tls: client_certificate.then(|| tls.clone()),
             };
         }
@@ -99,6 +103,7 @@ impl Peer {
             addr: extensions
                 .get::<TcpConnectInfo>()
                 .and_then(TcpConnectInfo::remote_addr),
+            secure: false,
             #[cfg(feature = "mtls")]
             tls: None,
         }

@@ -19,9 +19,12 @@ use crate::principal::{ClientCertificate, Principal};
 use crate::validate::{Attempt, Validator};
 
 use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
-use super::bearer::{DEFAULT_MAX_HEADER_LEN, bearer_value};
+use super::bearer::{DEFAULT_MAX_HEADER_LEN, Scheme, credentials};
 use super::certificate::{Certificates, Peer};
+use super::dpop::{CheckedProof, DPOP, DPOP_NONCE, Dpop, DpopCheck};
 use super::stream::{Recheck, Side, TokenBound};
+use crate::status::{DpopChallenge, refusal};
+use crate::validate::binding::Presented;
 
 /// What happens to a call whose path has no rule in the [`PolicySet`].
 ///
@@ -92,6 +95,8 @@ struct Shared {
     require_sender_constrained: bool,
     /// Parsed TLS client certificates, shared by the calls that present them.
     certificates: Certificates,
+    /// DPoP proofs are accepted and checked (RFC 9449).
+    dpop: Option<Arc<DpopCheck>>,
 }
 
 /// How often an open stream's token is checked again, by default.
@@ -108,6 +113,7 @@ impl fmt::Debug for OAuthLayer {
                 "require_sender_constrained",
                 &self.shared.require_sender_constrained,
             )
+            .field("dpop", &self.shared.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +134,7 @@ impl OAuthLayer {
                 bound_streams: Arc::new(AtomicU64::new(0)),
                 require_sender_constrained: false,
                 certificates: Certificates::new(),
+                dpop: None,
             }),
         }
     }
@@ -208,7 +215,8 @@ impl OAuthLayer {
 
     /// Admits only sender-constrained tokens on every method that needs a token, as if each
     /// rule had the `bound` option: a token must be bound to the TLS client certificate of
-    /// the call's connection (RFC 8705 `cnf.x5t#S256`). A plain bearer token is refused with
+    /// the call's connection (RFC 8705 `cnf.x5t#S256`), or — with [`dpop`](Self::dpop) — to
+    /// the key of the call's DPoP proof (RFC 9449 `cnf.jkt`). A plain bearer token is refused with
     /// `UNAUTHENTICATED` (`invalid_token`, "this method needs a sender-constrained token");
     /// public methods stay public. Off by default: then only methods marked `bound` refuse
     /// plain tokens, while a bound token is checked against its certificate everywhere.
@@ -224,6 +232,31 @@ impl OAuthLayer {
     #[must_use]
     pub fn require_sender_constrained(self, required: bool) -> Self {
         self.with(|s| s.require_sender_constrained = required)
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449): `authorization: DPoP <token>` with a proof in
+    /// the `dpop` metadata, checked as [`Dpop`] describes — one signature verification per
+    /// call besides the token's, which the verified-token cache may spare; the proof never
+    /// is. Bearer tokens keep working, except DPoP-bound ones (RFC 9449 §7.2) and on methods
+    /// that need a sender-constrained token, where a DPoP-bound token with its proof counts
+    /// like a certificate-bound one. Challenges then name both schemes:
+    /// `Bearer, DPoP algs="ES256 ES384 EdDSA PS256 RS256"`.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// use oauth_grpc::Dpop;
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    ///
+    /// let layer = OAuthLayer::new(validator, PolicySet::new())
+    ///     .dpop(Dpop::new().public_origin("https://orders.example.com")?);
+    /// assert!(format!("{layer:?}").contains("orders.example.com"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn dpop(self, dpop: Dpop) -> Self {
+        let check = Arc::new(dpop.into_check());
+        self.with(|s| s.dpop = Some(check))
     }
 
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
@@ -352,20 +385,26 @@ struct Admission {
     principal: Option<Principal>,
     request: Binding,
     response: Binding,
+    /// A newer DPoP nonce for the response's `dpop-nonce` header.
+    dpop_nonce: Option<String>,
 }
 
 /// How one body of a call is bound to its token: the expiry, and the re-checks (on one side
 /// only: the side that streams to the handler for client streams, the response otherwise).
+/// The response's carries a new DPoP nonce too, if there is one to hand out.
 #[derive(Default)]
 struct Binding {
     deadline: Option<SystemTime>,
     recheck: Option<Recheck>,
+    dpop_nonce: Option<String>,
 }
 
-/// Who is calling, as the connection says: its address and its TLS client certificate.
+/// Who is calling, as the connection says: its address and its TLS client certificate; and
+/// whether the call used the `DPoP` scheme (for the challenge of a refusal).
 struct Caller {
     peer: Option<std::net::SocketAddr>,
     certificate: Option<Arc<ClientCertificate>>,
+    dpop_scheme: bool,
 }
 
 /// A caller known only by address (before its certificate is read, or without one).
@@ -373,7 +412,14 @@ fn caller(peer: Option<std::net::SocketAddr>) -> Caller {
     Caller {
         peer,
         certificate: None,
+        dpop_scheme: false,
     }
+}
+
+/// A call's DPoP proof, not checked yet, and the URIs its `htu` may name.
+struct PendingProof {
+    proof: String,
+    uris: Vec<String>,
 }
 
 /// What a token must satisfy on the called method.
@@ -431,10 +477,36 @@ impl Shared {
                 return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller(peer)));
             }
         };
-        let caller = Caller { peer, certificate };
-        let token = match bearer_value(request.headers(), self.max_header_len) {
-            Ok(token) => token,
-            Err(error) => return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller)),
+        let mut caller = Caller {
+            peer,
+            certificate,
+            dpop_scheme: false,
+        };
+        let (scheme, token) =
+            match credentials(request.headers(), self.max_header_len, self.dpop.is_some()) {
+                Ok(credentials) => credentials,
+                Err(error) => {
+                    return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller));
+                }
+            };
+        caller.dpop_scheme = scheme == Scheme::Dpop;
+        let proof = match (&self.dpop, scheme) {
+            (Some(dpop), Scheme::Dpop) => match DpopCheck::proof_value(request.headers()) {
+                Ok(proof) => Some(PendingProof {
+                    proof: proof.to_owned(),
+                    uris: dpop.expected_uris(request, connection.secure),
+                }),
+                Err(error) => {
+                    return Verdict::Deny(self.deny(error.into(), path, Some(rule), None, &caller));
+                }
+            },
+            (Some(_), Scheme::Bearer) if request.headers().contains_key(DPOP) => {
+                let error = AuthError::InvalidRequest(
+                    "a DPoP proof came with a Bearer token; send the token with the DPoP scheme",
+                );
+                return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller));
+            }
+            _ => None,
         };
         let bound = method
             .filter(|method| method.ends_with_token())
@@ -444,31 +516,81 @@ impl Shared {
             sender_constrained: self.require_sender_constrained
                 || method.is_some_and(MethodPolicy::sender_constrained),
         };
+        if let Some(proof) = proof {
+            // A proof is a signature to verify on every call: off the connection's task,
+            // like a token's.
+            let shared = self.clone();
+            let (token, path) = (token.to_owned(), path.to_owned());
+            return Verdict::Wait(Box::pin(async move {
+                let result = match shared.validator.begin(&token) {
+                    Attempt::Done(result) => result,
+                    Attempt::Deferred(key) => shared
+                        .validator
+                        .finish(&token, key)
+                        .await
+                        .map_err(AuthError::from),
+                };
+                let result = result.and_then(|principal| {
+                    let checked = shared.check_proof(&proof, &token)?;
+                    Ok((principal, Some(checked)))
+                });
+                shared
+                    .conclude(result, &path, check, caller)
+                    .map(|(principal, nonce)| shared.admit(principal, bound, &token, nonce))
+            }));
+        }
         match self.validator.begin(token) {
-            Attempt::Done(result) => match self.conclude(result, path, check, caller) {
-                Ok(principal) => Verdict::Allow(self.admit(principal, bound, token)),
-                Err(status) => Verdict::Deny(status),
-            },
+            Attempt::Done(result) => {
+                match self.conclude(result.map(|p| (p, None)), path, check, caller) {
+                    Ok((principal, nonce)) => {
+                        Verdict::Allow(self.admit(principal, bound, token, nonce))
+                    }
+                    Err(status) => Verdict::Deny(status),
+                }
+            }
             Attempt::Deferred(key) => {
                 let shared = self.clone();
                 let (token, path) = (token.to_owned(), path.to_owned());
                 Verdict::Wait(Box::pin(async move {
                     let result = shared.validator.finish(&token, key).await;
+                    let result = result.map(|p| (p, None)).map_err(AuthError::from);
                     shared
-                        .conclude(result.map_err(AuthError::from), &path, check, caller)
-                        .map(|principal| shared.admit(principal, bound, &token))
+                        .conclude(result, &path, check, caller)
+                        .map(|(principal, nonce)| shared.admit(principal, bound, &token, nonce))
                 }))
             }
         }
     }
 
+    /// The checks of a call's DPoP proof before its one-time use.
+    fn check_proof(&self, proof: &PendingProof, token: &str) -> Result<CheckedProof, AuthError> {
+        let Some(dpop) = &self.dpop else {
+            // Only a layer with DPoP reads proofs.
+            return Err(AuthError::MissingToken);
+        };
+        dpop.check(
+            &proof.proof,
+            &proof.uris,
+            token,
+            crate::time::unix_now(),
+            self.validator.leeway().as_secs(),
+        )
+    }
+
     /// An admitted caller; for a streaming method (`bound`: its kind), its streams end at
     /// the token's expiry plus the leeway (the instant a new call with the token would be
     /// refused), or when a re-check refuses the token.
-    fn admit(&self, principal: Principal, bound: Option<RpcKind>, token: &str) -> Admission {
+    fn admit(
+        &self,
+        principal: Principal,
+        bound: Option<RpcKind>,
+        token: &str,
+        dpop_nonce: Option<String>,
+    ) -> Admission {
         let Some(kind) = bound else {
             return Admission {
                 principal: Some(principal),
+                dpop_nonce,
                 ..Admission::default()
             };
         };
@@ -491,11 +613,14 @@ impl Shared {
             request: Binding {
                 deadline,
                 recheck: request,
+                dpop_nonce: None,
             },
             response: Binding {
                 deadline,
                 recheck: response,
+                dpop_nonce: None,
             },
+            dpop_nonce,
         }
     }
 
@@ -505,24 +630,37 @@ impl Shared {
     /// token comes from the cache shared by every connection, the certificate from this one.
     fn conclude(
         &self,
-        result: Result<Principal, AuthError>,
+        result: Result<(Principal, Option<CheckedProof>), AuthError>,
         path: &str,
         check: Check,
         caller: Caller,
-    ) -> Result<Principal, Status> {
+    ) -> Result<(Principal, Option<String>), Status> {
         let Check {
             rule,
             sender_constrained,
         } = check;
-        let principal =
+        let (principal, proof) =
             result.map_err(|error| self.deny(error, path, Some(rule), None, &caller))?;
-        let principal = principal.with_client_certificate(caller.certificate.clone());
-        let presented = principal
-            .client_certificate()
-            .map(ClientCertificate::thumbprint);
+        let principal = principal
+            .with_client_certificate(caller.certificate.clone())
+            .with_proof_key(proof.as_ref().map(|proof| proof.jkt.clone()));
+        let presented = Presented {
+            certificate: principal
+                .client_certificate()
+                .map(ClientCertificate::thumbprint),
+            proof_key: principal.dpop_key_thumbprint(),
+        };
         let binding = crate::validate::binding::check(&principal, presented, sender_constrained);
         if let Err(error) = binding {
             return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
+        }
+        // Last of the proof's checks, so that a refused call does not use up its proof.
+        let mut fresh_nonce = None;
+        if let (Some(dpop), Some(proof)) = (&self.dpop, proof) {
+            if let Err(error) = dpop.consume(&proof, crate::time::unix_now()) {
+                return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
+            }
+            fresh_nonce = proof.fresh_nonce;
         }
         if let Err(denial) = rule.evaluate(Some(&principal)) {
             return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), &caller));
@@ -534,7 +672,7 @@ impl Shared {
                 .with_peer(caller.peer)
                 .with_client_certificate(principal.client_certificate()),
         );
-        Ok(principal)
+        Ok((principal, fresh_nonce))
     }
 
     fn deny(
@@ -551,7 +689,21 @@ impl Shared {
         event.rule = rule;
         event.principal = principal;
         self.audit(event);
-        Status::from(error)
+        let Some(dpop) = &self.dpop else {
+            return Status::from(error);
+        };
+        let challenge = DpopChallenge {
+            algs: &dpop.algs,
+            dpop_scheme: caller.dpop_scheme,
+        };
+        let mut status = refusal(error, Some(challenge));
+        if error == AuthError::UseDpopNonce
+            && let Some(nonce) = dpop.current_nonce(crate::time::unix_now())
+            && let Ok(value) = nonce.parse()
+        {
+            status.metadata_mut().insert(DPOP_NONCE, value);
+        }
+        status
     }
 
     fn audit(&self, event: AuditEvent<'_>) {
@@ -575,16 +727,23 @@ fn admit_request<B>(
             request.extensions_mut().remove::<Principal>();
         }
     }
-    if let http::header::Entry::Occupied(mut values) =
-        request.headers_mut().entry(http::header::AUTHORIZATION)
-    {
-        for value in values.iter_mut() {
-            value.set_sensitive(true);
+    for name in [
+        http::header::AUTHORIZATION,
+        http::HeaderName::from_static(DPOP),
+    ] {
+        if let http::header::Entry::Occupied(mut values) = request.headers_mut().entry(name) {
+            for value in values.iter_mut() {
+                value.set_sensitive(true);
+            }
         }
     }
-    let Binding { deadline, recheck } = admission.request;
+    let Binding {
+        deadline, recheck, ..
+    } = admission.request;
     let request = request.map(|body| TokenBound::until(body, deadline, recheck, Side::Request));
-    (request, admission.response)
+    let mut response = admission.response;
+    response.dpop_nonce = admission.dpop_nonce;
+    (request, response)
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for OAuth<S>
@@ -648,10 +807,17 @@ where
 }
 
 fn bind_response<B>(
-    response: http::Response<B>,
+    mut response: http::Response<B>,
     binding: Binding,
 ) -> http::Response<TokenBound<B>> {
-    let Binding { deadline, recheck } = binding;
+    let Binding {
+        deadline,
+        recheck,
+        dpop_nonce,
+    } = binding;
+    if let Some(value) = dpop_nonce.and_then(|nonce| http::HeaderValue::try_from(nonce).ok()) {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
     response.map(|body| TokenBound::until(body, deadline, recheck, Side::Response))
 }
 

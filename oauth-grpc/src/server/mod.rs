@@ -4,11 +4,13 @@
 pub mod audit;
 mod bearer;
 mod certificate;
+mod dpop;
 mod layer;
 mod request;
 mod stream;
 
 pub use self::bearer::bearer_token;
+pub use self::dpop::{Dpop, DpopNonces};
 pub use self::layer::{OAuth, OAuthLayer, ResponseFuture, UnknownPaths};
 pub use self::request::RequestPrincipal;
 pub use self::stream::TokenBound;

@@ -1,34 +1,65 @@
-//! Sender-constrained tokens: the check of a verified token's binding (RFC 7800 `cnf`,
-//! RFC 8705 §3) against the client certificate a call came with. Run per call, after the
-//! verified-token cache: the cache is shared by every connection, the certificate is one
-//! connection's.
+//! Sender-constrained tokens: the check of a verified token's binding (RFC 7800 `cnf`)
+//! against what the call proved to hold — the TLS client certificate of its connection
+//! (RFC 8705 §3, `x5t#S256`) and the key of its DPoP proof (RFC 9449 §6 and §7, `jkt`). Run
+//! per call, after the verified-token cache: the cache is shared by every connection and
+//! every call, the certificate is one connection's and the proof one call's.
 
 use crate::error::TokenError;
 use crate::principal::Principal;
 
-/// Whether `principal`'s token may be used by a caller presenting the certificate with
-/// thumbprint `presented` (none: plaintext, or TLS without a client certificate), on a method
+/// What a call presented beside its token.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Presented<'a> {
+    /// The thumbprint of the connection's TLS client certificate (none: plaintext, or TLS
+    /// without a client certificate).
+    pub(crate) certificate: Option<&'a str>,
+    /// The thumbprint of the key of the call's verified DPoP proof: `Some` exactly when the
+    /// call used the `DPoP` scheme.
+    pub(crate) proof_key: Option<&'a str>,
+}
+
+/// Whether `principal`'s token may be used by a caller that `presented` these, on a method
 /// that needs a sender-constrained token if `required`.
 ///
 /// # Errors
 ///
-/// [`TokenError::CertificateMismatch`] for a token bound to another certificate (or on a
-/// connection without one); [`TokenError::UnsupportedConfirmation`] for a `cnf` without a
-/// certificate thumbprint (the validator refuses those already); and
-/// [`TokenError::NotSenderConstrained`] for a plain bearer token where one is `required`.
+/// - [`TokenError::CertificateMismatch`] for a certificate-bound token without that
+///   certificate on the connection;
+/// - [`TokenError::DpopBoundAsBearer`] for a DPoP-bound token sent as a bearer token (no
+///   proof), [`TokenError::DpopKeyMismatch`] for one whose proof is by another key, and
+///   [`TokenError::NotDpopBound`] for the `DPoP` scheme with a token not bound to a key;
+/// - [`TokenError::UnsupportedConfirmation`] for a `cnf` with neither (the validator refuses
+///   those already);
+/// - [`TokenError::NotSenderConstrained`] for a plain bearer token where one is `required`.
 pub(crate) fn check(
     principal: &Principal,
-    presented: Option<&str>,
+    presented: Presented<'_>,
     required: bool,
 ) -> Result<(), TokenError> {
-    match principal.confirmation() {
-        Some(cnf) => match cnf.certificate_thumbprint() {
-            Some(bound) if Some(bound) == presented => Ok(()),
-            Some(_) => Err(TokenError::CertificateMismatch),
-            None => Err(TokenError::UnsupportedConfirmation),
-        },
-        None if required => Err(TokenError::NotSenderConstrained),
-        None => Ok(()),
+    let Some(cnf) = principal.confirmation() else {
+        if presented.proof_key.is_some() {
+            return Err(TokenError::NotDpopBound);
+        }
+        return if required {
+            Err(TokenError::NotSenderConstrained)
+        } else {
+            Ok(())
+        };
+    };
+    let (certificate, key) = (cnf.certificate_thumbprint(), cnf.key_thumbprint());
+    if certificate.is_none() && key.is_none() {
+        return Err(TokenError::UnsupportedConfirmation);
+    }
+    match (key, presented.proof_key) {
+        (Some(bound), Some(proved)) if bound == proved => {}
+        (Some(_), Some(_)) => return Err(TokenError::DpopKeyMismatch),
+        (Some(_), None) => return Err(TokenError::DpopBoundAsBearer),
+        (None, Some(_)) => return Err(TokenError::NotDpopBound),
+        (None, None) => {}
+    }
+    match certificate {
+        Some(bound) if Some(bound) != presented.certificate => Err(TokenError::CertificateMismatch),
+        _ => Ok(()),
     }
 }
 
@@ -37,31 +68,100 @@ mod tests {
     use super::*;
     use crate::principal::Confirmation;
 
+    fn certificate(thumbprint: &str) -> Presented<'_> {
+        Presented {
+            certificate: Some(thumbprint),
+            proof_key: None,
+        }
+    }
+
+    fn proof(thumbprint: &str) -> Presented<'_> {
+        Presented {
+            certificate: None,
+            proof_key: Some(thumbprint),
+        }
+    }
+
     #[test]
     fn each_token_and_connection() {
         let bound = Principal::builder()
             .confirmation(Confirmation::certificate("a"))
             .build();
         let plain = Principal::builder().build();
-        assert_eq!(check(&bound, Some("a"), false), Ok(()));
-        assert_eq!(check(&bound, Some("a"), true), Ok(()));
+        let none = Presented::default();
+        assert_eq!(check(&bound, certificate("a"), false), Ok(()));
+        assert_eq!(check(&bound, certificate("a"), true), Ok(()));
         assert_eq!(
-            check(&bound, Some("b"), false),
+            check(&bound, certificate("b"), false),
             Err(TokenError::CertificateMismatch)
         );
         assert_eq!(
-            check(&bound, None, false),
+            check(&bound, none, false),
             Err(TokenError::CertificateMismatch)
         );
-        assert_eq!(check(&plain, Some("a"), false), Ok(()));
-        assert_eq!(check(&plain, None, false), Ok(()));
+        assert_eq!(check(&plain, certificate("a"), false), Ok(()));
+        assert_eq!(check(&plain, none, false), Ok(()));
         assert_eq!(
-            check(&plain, Some("a"), true),
+            check(&plain, certificate("a"), true),
             Err(TokenError::NotSenderConstrained)
         );
         assert_eq!(
-            check(&plain, None, true),
+            check(&plain, none, true),
             Err(TokenError::NotSenderConstrained)
+        );
+    }
+
+    #[test]
+    fn each_token_and_proof() {
+        let bound = Principal::builder()
+            .confirmation(Confirmation::dpop_key("k"))
+            .build();
+        let plain = Principal::builder().build();
+        assert_eq!(check(&bound, proof("k"), false), Ok(()));
+        assert_eq!(check(&bound, proof("k"), true), Ok(()));
+        assert_eq!(
+            check(&bound, proof("other"), false),
+            Err(TokenError::DpopKeyMismatch)
+        );
+        assert_eq!(
+            check(&bound, Presented::default(), false),
+            Err(TokenError::DpopBoundAsBearer)
+        );
+        // A certificate is no proof of the key.
+        assert_eq!(
+            check(&bound, certificate("k"), true),
+            Err(TokenError::DpopBoundAsBearer)
+        );
+        assert_eq!(
+            check(&plain, proof("k"), false),
+            Err(TokenError::NotDpopBound)
+        );
+        let certificate_bound = Principal::builder()
+            .confirmation(Confirmation::certificate("c"))
+            .build();
+        assert_eq!(
+            check(&certificate_bound, proof("k"), false),
+            Err(TokenError::NotDpopBound)
+        );
+    }
+
+    #[test]
+    fn a_token_bound_both_ways_needs_both() {
+        let both = Principal::builder()
+            .confirmation(Confirmation::certificate("c").with_dpop_key("k"))
+            .build();
+        let all = Presented {
+            certificate: Some("c"),
+            proof_key: Some("k"),
+        };
+        assert_eq!(check(&both, all, true), Ok(()));
+        assert_eq!(
+            check(&both, proof("k"), false),
+            Err(TokenError::CertificateMismatch)
+        );
+        assert_eq!(
+            check(&both, certificate("c"), false),
+            Err(TokenError::DpopBoundAsBearer)
         );
     }
 }

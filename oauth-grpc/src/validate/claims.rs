@@ -280,12 +280,21 @@ pub(crate) fn confirmation(
     let Value::Object(cnf) = cnf else {
         return Err(TokenError::InvalidClaim);
     };
-    match cnf.get("x5t#S256") {
+    let thumbprint = |name: &str| match cnf.get(name) {
         Some(Value::String(thumbprint)) if is_sha256_thumbprint(thumbprint) => {
-            Ok(Some(Confirmation::certificate(thumbprint.clone())))
+            Ok(Some(thumbprint.clone()))
         }
         Some(_) => Err(TokenError::InvalidClaim),
-        None => Err(TokenError::UnsupportedConfirmation),
+        None => Ok(None),
+    };
+    // RFC 8705 §3.1 certificate, RFC 9449 §6 DPoP key; a token with both is held to both.
+    match (thumbprint("x5t#S256")?, thumbprint("jkt")?) {
+        (Some(certificate), Some(key)) => Ok(Some(
+            Confirmation::certificate(certificate).with_dpop_key(key),
+        )),
+        (Some(certificate), None) => Ok(Some(Confirmation::certificate(certificate))),
+        (None, Some(key)) => Ok(Some(Confirmation::dpop_key(key))),
+        (None, None) => Err(TokenError::UnsupportedConfirmation),
     }
 }
 
@@ -326,10 +335,24 @@ mod tests {
     }
 
     #[test]
+    fn a_dpop_key_thumbprint_is_read() {
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let x5t = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+        assert_eq!(
+            cnf(json!({ "jkt": jkt })),
+            Ok(Some(Confirmation::dpop_key(jkt)))
+        );
+        assert_eq!(
+            cnf(json!({ "jkt": jkt, "x5t#S256": x5t })),
+            Ok(Some(Confirmation::certificate(x5t).with_dpop_key(jkt)))
+        );
+    }
+
+    #[test]
     fn a_binding_that_cannot_be_checked_is_refused() {
         for value in [
             json!({}),
-            json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
+            json!({ "JKT": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
             json!({ "jwk": { "kty": "EC" } }),
             json!({ "x5t": "sha1-thumbprint" }),
             json!({ "X5T#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
@@ -351,6 +374,11 @@ mod tests {
             json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5/lESsXE8o9ltc05O89jdN+dg2" }),
             json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg" }),
             json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2A" }),
+            json!({ "jkt": 1 }),
+            json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4" }),
+            json!({ "jkt": "0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
+            // A good certificate thumbprint does not excuse a malformed key thumbprint.
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", "jkt": "" }),
         ] {
             assert_eq!(cnf(value.clone()), Err(TokenError::InvalidClaim), "{value}");
         }

@@ -4,33 +4,15 @@
 //! (`htm`, `htu`, `iat`, `ath`, `cnf.jkt`, replay, nonces) is checked by the caller with the
 //! values returned here.
 //!
-//! Work in progress for #17 on branch `dpop`: not wired into the layer yet.
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::error::ProofError;
 use crate::keys::{Algorithm, jwk_key};
 
 use super::json;
-
-/// Why a proof was refused: each maps to 16 `invalid_dpop_proof`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProofError {
-    /// Not a compact JWS with JSON-object header and payload.
-    Malformed,
-    /// `typ` is not `dpop+jwt`.
-    WrongType,
-    /// `alg` is missing, symmetric, `none` or not allowed.
-    Algorithm,
-    /// `jwk` is missing, not a usable public signing key, or holds private members.
-    Key,
-    /// The signature does not verify under `jwk`.
-    Signature,
-    /// A required claim is missing or of the wrong type.
-    Claims,
-}
 
 /// What a verified proof says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +27,10 @@ pub(crate) struct Proof {
     pub(crate) nonce: Option<String>,
 }
 
+/// The longest `jti`, `htm`, `htu`, `ath` or `nonce` accepted (RFC 9449 §11.1: refuse
+/// unnecessarily large `jti` values).
+const MAX_CLAIM_LEN: usize = 2048;
+
 /// JWK members that only a private (or symmetric) key has.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
@@ -56,7 +42,7 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofEr
         let value = jwk
             .get(name)
             .and_then(Value::as_str)
-            .ok_or(ProofError::Key)?;
+            .ok_or(ProofError::InvalidKey)?;
         let plain = !value.is_empty()
             && value
                 .bytes()
@@ -64,7 +50,7 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofEr
         if plain {
             Ok(value)
         } else {
-            Err(ProofError::Key)
+            Err(ProofError::InvalidKey)
         }
     };
     let canonical = match member("kty")? {
@@ -84,7 +70,7 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofEr
             member("crv")?,
             member("x")?
         ),
-        _ => return Err(ProofError::Key),
+        _ => return Err(ProofError::InvalidKey),
     };
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
 }
@@ -95,7 +81,7 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofEr
 /// (strings) and `iat` (a NumericDate), with `ath` and `nonce` as strings when present.
 pub(crate) fn verify_proof(proof: &str, allowed: &[Algorithm]) -> Result<Proof, ProofError> {
     // The crypto backend is installed (and self-tested) once; without it nothing verifies.
-    crate::keys::install_backend().map_err(|_| ProofError::Signature)?;
+    crate::keys::install_backend().map_err(|_| ProofError::BadSignature)?;
     let mut segments = proof.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature), None) = (
         segments.next(),
@@ -117,7 +103,10 @@ pub(crate) fn verify_proof(proof: &str, allowed: &[Algorithm]) -> Result<Proof, 
         return Err(ProofError::Malformed);
     }
     match header.get("typ").and_then(Value::as_str) {
-        Some(typ) if typ.eq_ignore_ascii_case("dpop+jwt") => {}
+        // RFC 7515 §4.1.9: `application/` may be left out, and media types ignore case.
+        Some(typ)
+            if typ.eq_ignore_ascii_case("dpop+jwt")
+                || typ.eq_ignore_ascii_case("application/dpop+jwt") => {}
         _ => return Err(ProofError::WrongType),
     }
     let alg = header
@@ -125,35 +114,40 @@ pub(crate) fn verify_proof(proof: &str, allowed: &[Algorithm]) -> Result<Proof, 
         .and_then(Value::as_str)
         .and_then(asymmetric)
         .filter(|alg| allowed.contains(alg))
-        .ok_or(ProofError::Algorithm)?;
+        .ok_or(ProofError::UnsupportedAlgorithm)?;
+    if header.contains_key("crit") {
+        return Err(ProofError::UnsupportedCritical);
+    }
     let Some(Value::Object(jwk)) = header.get("jwk") else {
-        return Err(ProofError::Key);
+        return Err(ProofError::InvalidKey);
     };
     if PRIVATE_MEMBERS.iter().any(|name| jwk.contains_key(*name)) {
-        return Err(ProofError::Key);
+        return Err(ProofError::PrivateKey);
     }
     let jkt = jwk_thumbprint(jwk)?;
-    let key = jwk_key(Value::Object(jwk.clone())).map_err(|_| ProofError::Key)?;
+    let key = jwk_key(Value::Object(jwk.clone())).map_err(|_| ProofError::InvalidKey)?;
     if !key.allows(alg) {
-        return Err(ProofError::Algorithm);
+        return Err(ProofError::AlgorithmMismatch);
     }
     let message = format!("{header_b64}.{payload_b64}");
     match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key.decoding_key(), alg) {
         Ok(true) => {}
-        _ => return Err(ProofError::Signature),
+        _ => return Err(ProofError::BadSignature),
     }
     let string = |name: &str| match claims.get(name) {
-        Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
-        _ => Err(ProofError::Claims),
+        Some(Value::String(value)) if !value.is_empty() && value.len() <= MAX_CLAIM_LEN => {
+            Ok(value.clone())
+        }
+        _ => Err(ProofError::InvalidClaims),
     };
     let optional = |name: &str| match claims.get(name) {
         None => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value.clone())),
-        Some(_) => Err(ProofError::Claims),
+        Some(Value::String(value)) if value.len() <= MAX_CLAIM_LEN => Ok(Some(value.clone())),
+        Some(_) => Err(ProofError::InvalidClaims),
     };
     let iat = super::claims::numeric_date(&claims, "iat")
-        .map_err(|_| ProofError::Claims)?
-        .ok_or(ProofError::Claims)?;
+        .map_err(|_| ProofError::InvalidClaims)?
+        .ok_or(ProofError::InvalidClaims)?;
     Ok(Proof {
         jkt,
         jti: string("jti")?,
@@ -165,7 +159,20 @@ pub(crate) fn verify_proof(proof: &str, allowed: &[Algorithm]) -> Result<Proof, 
     })
 }
 
-/// The asymmetric JWS algorithms a proof may use (never `none`, never HMAC).
+/// The asymmetric JWS algorithms: the only ones a proof may use (never `none`, never HMAC).
+pub(crate) const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The asymmetric JWS algorithm of a name.
 fn asymmetric(name: &str) -> Option<Algorithm> {
     Some(match name {
         "RS256" => Algorithm::RS256,
@@ -347,7 +354,7 @@ mod tests {
         };
         assert_eq!(
             verify_proof(&format!("{head}.{payload}.{flipped}"), &ALL),
-            Err(ProofError::Signature)
+            Err(ProofError::BadSignature)
         );
         assert_eq!(verify_proof("a.b", &ALL), Err(ProofError::Malformed));
         assert_eq!(
@@ -357,7 +364,7 @@ mod tests {
         // ES256 not allowed by policy.
         assert_eq!(
             verify_proof(RFC_PROOF, &[Algorithm::RS256]),
-            Err(ProofError::Algorithm)
+            Err(ProofError::UnsupportedAlgorithm)
         );
         let reheaded = |header: Value| {
             format!(
@@ -384,7 +391,7 @@ mod tests {
                     &reheaded(json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk})),
                     &ALL
                 ),
-                Err(ProofError::Algorithm),
+                Err(ProofError::UnsupportedAlgorithm),
                 "{alg}"
             );
         }
@@ -395,11 +402,11 @@ mod tests {
                 &reheaded(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private})),
                 &ALL
             ),
-            Err(ProofError::Key)
+            Err(ProofError::PrivateKey)
         );
         assert_eq!(
             verify_proof(&reheaded(json!({"typ": "dpop+jwt", "alg": "ES256"})), &ALL),
-            Err(ProofError::Key)
+            Err(ProofError::InvalidKey)
         );
         // A symmetric key in `jwk`.
         let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
@@ -408,7 +415,7 @@ mod tests {
                 &reheaded(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": oct})),
                 &ALL
             ),
-            Err(ProofError::Key)
+            Err(ProofError::PrivateKey)
         );
         // An EC key with an RSA algorithm.
         assert_eq!(
@@ -416,7 +423,7 @@ mod tests {
                 &reheaded(json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk})),
                 &ALL
             ),
-            Err(ProofError::Algorithm)
+            Err(ProofError::AlgorithmMismatch)
         );
     }
 
@@ -425,7 +432,7 @@ mod tests {
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "a\",\"kty\":\"RSA"});
         assert_eq!(
             jwk_thumbprint(jwk.as_object().unwrap_or(&Map::new())),
-            Err(ProofError::Key)
+            Err(ProofError::InvalidKey)
         );
     }
 

@@ -478,8 +478,11 @@ impl Members {
 /// accepts (RFC 6750 `Bearer`) and the access-token names some providers use. A refresh
 /// token, an ID token or anything else is refused.
 fn is_access_token_type(token_type: &str) -> bool {
+    // RFC 9449 §6.2: a DPoP-bound token's introspection says `DPoP`; its `cnf.jkt` is
+    // checked against the call's proof like a JWT's.
     [
         "bearer",
+        "dpop",
         "access_token",
         "urn:ietf:params:oauth:token-type:access_token",
     ]

@@ -119,9 +119,11 @@ impl Validator {
     /// Checks `token` and returns the verified caller: from the cache when the token was
     /// verified before, else by signature and claims (fetching keys once when a `kid` is
     /// unknown), or by introspection for opaque tokens. The same sequence as the layer's,
-    /// for a call without a client certificate: a certificate-bound token is refused
-    /// ([`TokenError::CertificateMismatch`]); check one with
-    /// [`validate_presented`](Self::validate_presented).
+    /// for a call without a client certificate or DPoP proof: a certificate-bound token is
+    /// refused ([`TokenError::CertificateMismatch`]; check one with
+    /// [`validate_presented`](Self::validate_presented)), and so is a DPoP-bound one
+    /// ([`TokenError::DpopBoundAsBearer`]; `OAuthLayer` with
+    /// [`dpop`](crate::OAuthLayer::dpop) checks those with their proofs).
     ///
     /// # Errors
     ///
@@ -141,7 +143,7 @@ impl Validator {
     /// ```
     pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
         let principal = self.verified(token).await?;
-        binding::check(&principal, None, false)?;
+        binding::check(&principal, binding::Presented::default(), false)?;
         Ok(principal)
     }
 
@@ -172,7 +174,14 @@ impl Validator {
         certificate: &crate::principal::ClientCertificate,
     ) -> Result<Principal, TokenError> {
         let principal = self.verified(token).await?;
-        binding::check(&principal, Some(certificate.thumbprint()), false)?;
+        binding::check(
+            &principal,
+            binding::Presented {
+                certificate: Some(certificate.thumbprint()),
+                proof_key: None,
+            },
+            false,
+        )?;
         Ok(principal.with_client_certificate(Some(Arc::new(certificate.clone()))))
     }
 
@@ -213,7 +222,7 @@ impl Validator {
             None => return Err(TokenError::Unavailable),
         };
         // As for a call without a client certificate.
-        binding::check(&principal, None, false)?;
+        binding::check(&principal, binding::Presented::default(), false)?;
         Ok(principal)
     }
 
