@@ -571,7 +571,7 @@ async fn a_dpop_bound_token_is_not_a_bearer_token() {
         .into_inner();
     assert!(!response.sender_constrained);
     // And without DPoP on, a DPoP-bound token is refused outright: its binding cannot be
-    // checked.
+    // checked there, and no proof would help.
     let plain_server = Setup::new(orders_layer()).await;
     let status = plain_server
         .who_am_i(Some(&format!("Bearer {token}")), &[])
@@ -579,7 +579,7 @@ async fn a_dpop_bound_token_is_not_a_bearer_token() {
         .expect_err("refused");
     assert_eq!(
         challenge(&status),
-        r#"Bearer error="invalid_token", error_description="the token is bound to a DPoP key; send it with the DPoP scheme and a proof""#
+        r#"Bearer error="invalid_token", error_description="the token is bound by a confirmation method this server cannot check""#
     );
 }
 
@@ -904,6 +904,6 @@ async fn the_validator_alone_refuses_dpop_bound_tokens() {
     let token = bound_token("orders:read", TestKey::Ec256);
     assert_eq!(
         validator().validate(&token).await,
-        Err(oauth_grpc::TokenError::DpopBoundAsBearer)
+        Err(oauth_grpc::TokenError::UnsupportedConfirmation)
     );
 }

@@ -220,6 +220,7 @@ async fn a_confirmation_that_cannot_be_checked_is_refused() {
             json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
             unsupported,
         ),
+        (json!({ "jwk": { "kty": "EC" } }), unsupported),
         (json!({}), unsupported),
         (json!({ "x5t#S256": "not-a-thumbprint" }), invalid),
         (json!("x5t#S256"), invalid),

@@ -649,6 +649,7 @@ impl Shared {
                 .client_certificate()
                 .map(ClientCertificate::thumbprint),
             proof_key: principal.dpop_key_thumbprint(),
+            dpop: self.dpop.is_some(),
         };
         let binding = crate::validate::binding::check(&principal, presented, sender_constrained);
         if let Err(error) = binding {

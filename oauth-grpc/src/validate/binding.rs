@@ -16,6 +16,8 @@ pub(crate) struct Presented<'a> {
     /// The thumbprint of the key of the call's verified DPoP proof: `Some` exactly when the
     /// call used the `DPoP` scheme.
     pub(crate) proof_key: Option<&'a str>,
+    /// The server accepts DPoP: a DPoP-bound token without a proof could have come with one.
+    pub(crate) dpop: bool,
 }
 
 /// Whether `principal`'s token may be used by a caller that `presented` these, on a method
@@ -26,7 +28,8 @@ pub(crate) struct Presented<'a> {
 /// - [`TokenError::CertificateMismatch`] for a certificate-bound token without that
 ///   certificate on the connection;
 /// - [`TokenError::DpopBoundAsBearer`] for a DPoP-bound token sent as a bearer token (no
-///   proof), [`TokenError::DpopKeyMismatch`] for one whose proof is by another key, and
+///   proof) to a server that accepts DPoP — [`TokenError::UnsupportedConfirmation`] where it
+///   does not, since no proof would help there — [`TokenError::DpopKeyMismatch`] for one whose proof is by another key, and
 ///   [`TokenError::NotDpopBound`] for the `DPoP` scheme with a token not bound to a key;
 /// - [`TokenError::UnsupportedConfirmation`] for a `cnf` with neither (the validator refuses
 ///   those already);
@@ -53,7 +56,8 @@ pub(crate) fn check(
     match (key, presented.proof_key) {
         (Some(bound), Some(proved)) if bound == proved => {}
         (Some(_), Some(_)) => return Err(TokenError::DpopKeyMismatch),
-        (Some(_), None) => return Err(TokenError::DpopBoundAsBearer),
+        (Some(_), None) if presented.dpop => return Err(TokenError::DpopBoundAsBearer),
+        (Some(_), None) => return Err(TokenError::UnsupportedConfirmation),
         (None, Some(_)) => return Err(TokenError::NotDpopBound),
         (None, None) => {}
     }
@@ -72,6 +76,7 @@ mod tests {
         Presented {
             certificate: Some(thumbprint),
             proof_key: None,
+            dpop: true,
         }
     }
 
@@ -79,6 +84,7 @@ mod tests {
         Presented {
             certificate: None,
             proof_key: Some(thumbprint),
+            dpop: true,
         }
     }
 
@@ -123,9 +129,18 @@ mod tests {
             check(&bound, proof("other"), false),
             Err(TokenError::DpopKeyMismatch)
         );
+        let bearer = Presented {
+            dpop: true,
+            ..Presented::default()
+        };
+        assert_eq!(
+            check(&bound, bearer, false),
+            Err(TokenError::DpopBoundAsBearer)
+        );
+        // A server without DPoP cannot check the binding at all.
         assert_eq!(
             check(&bound, Presented::default(), false),
-            Err(TokenError::DpopBoundAsBearer)
+            Err(TokenError::UnsupportedConfirmation)
         );
         // A certificate is no proof of the key.
         assert_eq!(
@@ -153,6 +168,7 @@ mod tests {
         let all = Presented {
             certificate: Some("c"),
             proof_key: Some("k"),
+            dpop: true,
         };
         assert_eq!(check(&both, all, true), Ok(()));
         assert_eq!(

@@ -122,7 +122,7 @@ impl Validator {
     /// for a call without a client certificate or DPoP proof: a certificate-bound token is
     /// refused ([`TokenError::CertificateMismatch`]; check one with
     /// [`validate_presented`](Self::validate_presented)), and so is a DPoP-bound one
-    /// ([`TokenError::DpopBoundAsBearer`]; `OAuthLayer` with
+    /// ([`TokenError::UnsupportedConfirmation`]; `OAuthLayer` with
     /// [`dpop`](crate::OAuthLayer::dpop) checks those with their proofs).
     ///
     /// # Errors
@@ -178,7 +178,7 @@ impl Validator {
             &principal,
             binding::Presented {
                 certificate: Some(certificate.thumbprint()),
-                proof_key: None,
+                ..binding::Presented::default()
             },
             false,
         )?;
