@@ -24,6 +24,7 @@ DPOP OPTIONS (defects on purpose, for the refusal tests):
   --jti J          this jti (default: 16 random bytes)
   --nonce N        this `nonce` claim (instead of the server's)
   --typ T          header typ instead of dpop+jwt
+  --header-alg A   the header says alg A, the signature is still --alg's
   --other-key      the proof is made and signed by a fresh key of KEYFILE's kind: valid,
                    but not the key the token is bound to
   --wrong-signer   the header's jwk is KEYFILE's key, the signature another key's
@@ -125,6 +126,7 @@ class _Dpop:
             "typ": args.typ,
             "signer": dpop.generate(dpop.default_alg(key)) if args.wrong_signer else None,
             "private_jwk": args.private_jwk,
+            "header_alg": args.header_alg,
         }
         self.fixed_nonce = args.nonce is not None
         self.server_nonce = None
@@ -164,6 +166,7 @@ def main(argv):
     parser.add_argument("--jti")
     parser.add_argument("--nonce")
     parser.add_argument("--typ", default="dpop+jwt")
+    parser.add_argument("--header-alg")
     parser.add_argument("--other-key", action="store_true")
     parser.add_argument("--wrong-signer", action="store_true")
     parser.add_argument("--private-jwk", action="store_true")

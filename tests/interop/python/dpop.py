@@ -29,6 +29,8 @@ PROOF OPTIONS (defects on purpose, for the refusal tests):
   --jti J            this jti (default: 16 random bytes, base64url)
   --nonce N          `nonce` claim
   --typ T            header typ (default dpop+jwt)
+  --header-alg A     the header says alg A, the signature is still --alg's (e.g. none,
+                     HS256, ES384 over a P-256 key)
   --wrong-signer     the header's jwk is this key, the signature another key's
   --private-jwk      the header's jwk includes the private members
   --omit CLAIM       leave this claim out (repeatable)
@@ -141,9 +143,11 @@ def make_proof(
     signer=None,
     private_jwk=False,
     omit=(),
+    header_alg=None,
 ):
     """One DPoP proof (compact JWS). `signer` signs instead of `key` (whose jwk is in the
-    header): a proof whose signature does not verify under its own key."""
+    header): a proof whose signature does not verify under its own key. `header_alg` is the
+    header's `alg` instead of `alg`, the signature still `alg`'s (pyjwt will not do that)."""
     alg = alg or default_alg(key)
     claims = {
         "jti": jti if jti is not None else b64u(os.urandom(16)),
@@ -160,7 +164,13 @@ def make_proof(
     for name in omit:
         claims.pop(name, None)
     headers = {"typ": typ, "jwk": jwk_of(key, private=private_jwk)}
-    return jwt.encode(claims, signer or key, algorithm=alg, headers=headers)
+    if header_alg is None:
+        return jwt.encode(claims, signer or key, algorithm=alg, headers=headers)
+    header = b64u(json.dumps({"alg": header_alg, **headers}, separators=(",", ":")).encode())
+    payload = b64u(json.dumps(claims, separators=(",", ":")).encode())
+    algorithm = jwt.get_algorithm_by_name(alg)
+    signature = algorithm.sign(f"{header}.{payload}".encode("ascii"), signer or key)
+    return f"{header}.{payload}.{b64u(signature)}"
 
 
 def add_proof_options(parser):
@@ -172,6 +182,7 @@ def add_proof_options(parser):
     parser.add_argument("--jti")
     parser.add_argument("--nonce")
     parser.add_argument("--typ", default="dpop+jwt")
+    parser.add_argument("--header-alg")
     parser.add_argument("--wrong-signer", action="store_true")
     parser.add_argument("--private-jwk", action="store_true")
     parser.add_argument("--omit", action="append", default=[])
@@ -191,6 +202,7 @@ def proof_options(args, key):
         "signer": generate(default_alg(key)) if args.wrong_signer else None,
         "private_jwk": args.private_jwk,
         "omit": tuple(args.omit),
+        "header_alg": args.header_alg,
     }
 
 
