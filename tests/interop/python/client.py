@@ -30,6 +30,7 @@ DPOP OPTIONS (defects on purpose, for the refusal tests):
   --wrong-signer   the header's jwk is KEYFILE's key, the signature another key's
   --private-jwk    the header's jwk carries the private key too
   --no-proof       the DPoP scheme without a `dpop` header
+  --two-proofs     two `dpop` headers (the same proof twice)
   --scheme S       authorization scheme instead of DPoP (e.g. Bearer, with the proof)
   --calls N        N calls, each with a fresh proof (default 1)
   --replay N       N calls, all with one and the same proof
@@ -171,6 +172,7 @@ def main(argv):
     parser.add_argument("--wrong-signer", action="store_true")
     parser.add_argument("--private-jwk", action="store_true")
     parser.add_argument("--no-proof", action="store_true")
+    parser.add_argument("--two-proofs", action="store_true")
     parser.add_argument("--scheme")
     parser.add_argument("--calls", type=int)
     parser.add_argument("--replay", type=int)
@@ -218,6 +220,8 @@ def main(argv):
             proof = dpop.proof() if dpop is not None else None
             if proof is not None:
                 metadata.append(("dpop", proof))
+                if args.two_proofs:
+                    metadata.append(("dpop", proof))
             try:
                 _, call = calls[rpc](stub).with_call(
                     requests[rpc](), metadata=metadata or None, timeout=TIMEOUT_S
