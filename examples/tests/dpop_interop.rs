@@ -9,7 +9,9 @@
 //!   its nonces;
 //! - the Python `grpcio` client (`client.py --dpop`) calls `orders-server --dpop` with those
 //!   tokens and a fresh proof per call, and with defective proofs, seeing the codes and the
-//!   `www-authenticate` values of RFC 9449 §7.1.
+//!   `www-authenticate` values of RFC 9449 §7.1; with `--dpop-nonce` it follows the server's
+//!   nonces, with `--dpop-origin` proofs name the public origin; a server without `--dpop`
+//!   refuses DPoP-bound tokens.
 //!
 //! The peers are installed by the test itself (see `interop.rs`).
 
@@ -629,4 +631,51 @@ fn introspected_opaque_dpop_token() {
 
 fn port(addr: &str) -> &str {
     addr.rsplit(':').next().expect("host:port")
+}
+
+/// A server without `--dpop` still refuses a DPoP-bound token (fail closed): as a bearer token
+/// by its `cnf.jkt`, and the `DPoP` scheme is a scheme it does not know (no token).
+#[test]
+fn a_server_without_dpop_refuses_bound_tokens() {
+    let (_provider, issuer) = node("oidc-provider.mjs", &[]);
+    let (_server, addr) = orders_server(&["--issuer", &issuer, "--audience", RESOURCE]);
+    let keys = Keys::new("no-dpop");
+    let key = keys.path("ES256");
+    let bound = bound_token(&issuer, &key, "ES256", "orders:read");
+    assert_eq!(
+        python_with(&[], &addr, "WhoAmI", Some(&bound)),
+        format!(
+            r#"CODE 16 Bearer error="invalid_token", error_description="{}""#,
+            described::BOUND_AS_BEARER
+        )
+    );
+    assert_eq!(
+        dpop_call(&key, &[], &addr, "WhoAmI", &bound),
+        ["CODE 16 Bearer"]
+    );
+}
+
+/// `--dpop-origin` (a server behind a proxy): proofs must name the configured origin, not the
+/// address the client's channel happens to reach.
+#[test]
+fn a_configured_origin_is_the_htu() {
+    let (_provider, issuer) = node("oidc-provider.mjs", &[]);
+    let (_server, addr) = dpop_server(&issuer, &["--dpop-origin", "https://orders.example.com"]);
+    let keys = Keys::new("origin");
+    let key = keys.path("ES256");
+    let bound = bound_token(&issuer, &key, "ES256", "orders:read");
+    let public = "https://orders.example.com/orders.v1.Orders/WhoAmI";
+    let default_port = "https://orders.example.com:443/orders.v1.Orders/WhoAmI";
+    for htu in [public, default_port] {
+        assert_eq!(
+            dpop_call(&key, &["--htu", htu], &addr, "WhoAmI", &bound),
+            ["OK"],
+            "{htu}"
+        );
+    }
+    assert_eq!(
+        dpop_call(&key, &[], &addr, "WhoAmI", &bound),
+        [bad_proof(described::WRONG_URI)],
+        "the channel's own http://{addr}"
+    );
 }
