@@ -2,6 +2,7 @@
 //
 //   node oidc-provider.mjs PORT        (or PORT=... node oidc-provider.mjs)
 //   node oidc-provider.mjs PORT --tls-cert FILE --tls-key FILE [--client-ca FILE] [--mtls-client-cert FILE]
+//   node oidc-provider.mjs PORT --dpop-nonce     (with or without TLS)
 //
 // Binds 127.0.0.1 only; issuer is `http://127.0.0.1:PORT` (no trailing slash), or
 // `https://127.0.0.1:PORT` with --tls-cert and --tls-key. Prints exactly one line,
@@ -11,6 +12,14 @@
 //   resource=urn:orders-api          -> RFC 9068 JWT (typ at+jwt), aud "urn:orders-api"
 //   resource=urn:orders-api-opaque   -> opaque token, introspectable by `orders-api`
 //   no resource                      -> same as urn:orders-api-opaque
+//
+// DPoP (RFC 9449) is on: a token request with a valid `DPoP` proof gets a token bound to the
+// proof's key (`cnf.jkt`, `token_type` DPoP) for any client; `orders-dpop` (client_secret_basic,
+// orders-dpop-secret) has `dpop_bound_access_tokens` and is refused without a proof. Proofs
+// may be signed with ES256, Ed25519/EdDSA (oidc-provider's default) and also PS256 and RS256.
+// With --dpop-nonce every proof must carry a server nonce (400 `use_dpop_nonce` and a
+// `DPoP-Nonce` header otherwise). oidc-provider refuses a DPoP proof on an mTLS-bound token
+// request ("multiple proof-of-possession mechanisms"): the clients below stay separate.
 //
 // With TLS, RFC 8705 (mutual TLS) is on: TLS is terminated here, by Node itself, which asks
 // every client for a certificate (and accepts a connection without one), so
@@ -23,7 +32,7 @@
 //                            URI is spiffe://orders.test/client-a
 //   orders-bound-secret      client_secret_basic (orders-bound-secret-secret); the certificate
 //                            only binds the token
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { parseArgs } from 'node:util';
@@ -34,7 +43,7 @@ import Provider, { errors } from 'oidc-provider';
 console.info = (...a) => console.error(...a);
 console.log = (...a) => console.error(...a);
 
-const USAGE = 'usage: node oidc-provider.mjs PORT [--tls-cert FILE --tls-key FILE [--client-ca FILE] [--mtls-client-cert FILE]]   (or env PORT)';
+const USAGE = 'usage: node oidc-provider.mjs PORT [--tls-cert FILE --tls-key FILE [--client-ca FILE] [--mtls-client-cert FILE]] [--dpop-nonce]   (or env PORT)';
 let parsed;
 try {
   parsed = parseArgs({
@@ -44,6 +53,7 @@ try {
       'tls-key': { type: 'string' },
       'client-ca': { type: 'string' },
       'mtls-client-cert': { type: 'string' },
+      'dpop-nonce': { type: 'boolean' },
     },
   });
 } catch (err) {
@@ -107,6 +117,17 @@ const configuration = {
       scope: ORDERS_SCOPES,
     },
     {
+      // RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+      client_id: 'orders-dpop',
+      client_secret: 'orders-dpop-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: ORDERS_SCOPES,
+      dpop_bound_access_tokens: true,
+    },
+    {
       // The resource server itself: only calls introspection.
       client_id: INTROSPECTOR,
       client_secret: 'orders-api-secret',
@@ -120,8 +141,15 @@ const configuration = {
   scopes: ['openid', ...ORDERS_SCOPES.split(' ')],
   clientDefaults: { id_token_signed_response_alg: 'RS256' },
   cookies: { keys: ['interop-test-cookie-key'] },
+  // oidc-provider's default DPoP proof algorithms, plus RSA (PSS and PKCS#1 v1.5).
+  enabledJWA: { dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA', 'PS256', 'RS256'] },
   features: {
     devInteractions: { enabled: false },
+    // On by default in oidc-provider 9; explicit here. --dpop-nonce: a fresh 32-byte secret
+    // per start, and every proof needs a nonce.
+    dPoP: flags['dpop-nonce']
+      ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+      : { enabled: true },
     clientCredentials: { enabled: true },
     introspection: {
       enabled: true,

@@ -51,9 +51,16 @@ pub(crate) fn peers() -> &'static Path {
         }
         let venv = dir.join("python/.venv");
         let python = venv.join("bin/python");
-        if !venv.join("installed").exists() {
+        // The marker holds the requirements it was installed from: a venv made before they
+        // changed is made again (`--clear`), so it never lacks a new pin or keeps an old one.
+        let requirements = dir.join("python/requirements.txt");
+        let wanted = std::fs::read(&requirements).expect("python/requirements.txt");
+        let marker = venv.join("installed");
+        if std::fs::read(&marker).ok().as_deref() != Some(wanted.as_slice()) {
             run(
-                Command::new("python3").args(["-m", "venv"]).arg(&venv),
+                Command::new("python3")
+                    .args(["-m", "venv", "--clear"])
+                    .arg(&venv),
                 "python3 -m venv",
             );
             run(
@@ -66,10 +73,10 @@ pub(crate) fn peers() -> &'static Path {
                         "--disable-pip-version-check",
                         "-r",
                     ])
-                    .arg(dir.join("python/requirements.txt")),
+                    .arg(&requirements),
                 "pip install -r requirements.txt",
             );
-            std::fs::write(venv.join("installed"), "").expect("marker");
+            std::fs::write(&marker, &wanted).expect("marker");
         }
         run(
             Command::new("bash")
@@ -200,6 +207,17 @@ pub(crate) fn python_with(
     }
     let output = command.output().expect("python client runs");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// `python/dpop.py ARGS…` (DPoP keys, proofs and tokens, see its usage) in the venv; its exit
+/// status, stdout and stderr.
+pub(crate) fn python_dpop(args: &[&str]) -> Output {
+    let dir = peers();
+    Command::new(dir.join("python/.venv/bin/python"))
+        .arg(dir.join("python/dpop.py"))
+        .args(args)
+        .output()
+        .expect("python dpop.py runs")
 }
 
 pub(crate) fn secret_file(name: &str, secret: &str) -> PathBuf {
