@@ -56,6 +56,9 @@ mod described {
     pub(crate) const ATH: &str = "the DPoP proof's ath does not match the access token";
     pub(crate) const KEY_MISMATCH: &str = "the token is bound to another DPoP key";
     pub(crate) const NOT_DPOP_BOUND: &str = "the DPoP scheme needs a DPoP-bound token";
+    /// A binding the server cannot check: `cnf.jkt` at a server without DPoP.
+    pub(crate) const CANNOT_CHECK: &str =
+        "the token is bound by a confirmation method this server cannot check";
     pub(crate) const BOUND_AS_BEARER: &str =
         "the token is bound to a DPoP key; send it with the DPoP scheme and a proof";
     pub(crate) const PROOF_WITH_BEARER: &str =
@@ -633,8 +636,8 @@ fn port(addr: &str) -> &str {
     addr.rsplit(':').next().expect("host:port")
 }
 
-/// A server without `--dpop` still refuses a DPoP-bound token (fail closed): as a bearer token
-/// by its `cnf.jkt`, and the `DPoP` scheme is a scheme it does not know (no token).
+/// A server without `--dpop` still refuses a DPoP-bound token (fail closed): its `cnf.jkt` is a
+/// binding it cannot check, and the `DPoP` scheme is a scheme it does not know (no token).
 #[test]
 fn a_server_without_dpop_refuses_bound_tokens() {
     let (_provider, issuer) = node("oidc-provider.mjs", &[]);
@@ -646,7 +649,7 @@ fn a_server_without_dpop_refuses_bound_tokens() {
         python_with(&[], &addr, "WhoAmI", Some(&bound)),
         format!(
             r#"CODE 16 Bearer error="invalid_token", error_description="{}""#,
-            described::BOUND_AS_BEARER
+            described::CANNOT_CHECK
         )
     );
     assert_eq!(
