@@ -46,6 +46,7 @@
 mod auth;
 mod cache;
 mod credentials;
+mod dpop;
 mod exchange;
 mod grant;
 mod layer;
@@ -53,6 +54,7 @@ mod token;
 
 pub use self::auth::{ClientAuthentication, PrivateKey};
 pub use self::credentials::ClientCredentials;
+pub use self::dpop::DpopKey;
 pub use self::exchange::TokenExchange;
 pub use self::layer::{Bearer, BearerLayer};
 pub use self::token::{AccessToken, FetchFuture, StaticToken, TokenSource};
