@@ -5,16 +5,23 @@
 //! `authorization: DPoP` with a fresh proof per call (`htu`, `ath`, `jti`); the provider's
 //! and the server's nonces learnt from a refusal and followed once; a client stream too
 //! large to replay returned, its nonce kept; bearer tokens still sent as bearer; refusals
-//! that drop the token or keep it; tokens that are not sent at all.
+//! that drop the token or keep it; tokens that are not sent at all. And end to end: our
+//! `BearerLayer` with a `DpopKey` against our `OAuthLayer` checking DPoP (with and without
+//! server nonces, and with a proof of another key).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oauth_grpc::ClientSecret;
+use examples::pb::orders_client::OrdersClient;
+use examples::pb::orders_server::OrdersServer;
+use examples::pb::{WatchOrdersRequest, WhoAmIRequest};
+use examples::{OrderBook, Store};
+use oauth_grpc::audit::{AuditEvent, Decision};
 use oauth_grpc::client::{
     Bearer, BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, FetchError, StaticToken,
     TokenExchange, TokenSource,
 };
+use oauth_grpc::{ClientSecret, Dpop, DpopNonces, KeySet, OAuthLayer, PolicySet, Validator};
 use oauth_grpc_tests::TestServer;
 use oauth_grpc_tests::dpop::{CheckedProof, ath as token_hash, check, jwt_claims};
 use oauth_grpc_tests::idp::{IdentityProvider, TOKEN_CLIENT_ID, TOKEN_CLIENT_SECRET};
@@ -605,4 +612,149 @@ async fn a_dpop_token_is_never_sent_without_its_key() {
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("another DPoP key"), "{status:?}");
     assert!(rules.calls().is_empty(), "nothing reached the server");
+}
+
+/// What the protected server decided for each call: decision, reason, the proof key.
+type Decisions = Arc<Mutex<Vec<(Decision, &'static str, Option<String>)>>>;
+
+/// The orders service behind an `OAuthLayer` checking DPoP (`dpop`), trusting the
+/// provider's tokens; records each decision.
+async fn dpop_protected(idp: &IdentityProvider, dpop: Dpop) -> (TestServer, Decisions) {
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience(AUDIENCE)
+        .keys(KeySet::from_jwks(&issuer::jwks()).expect("jwks"))
+        .build()
+        .expect("validator");
+    let decisions: Decisions = Arc::default();
+    let record = decisions.clone();
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
+        .dpop(dpop)
+        .audit_sink(move |event: &AuditEvent<'_>| {
+            let jkt = event
+                .principal
+                .and_then(|p| p.dpop_key_thumbprint().map(str::to_owned));
+            record
+                .lock()
+                .expect("lock")
+                .push((event.decision, event.reason, jkt));
+        });
+    let router = tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(OrdersServer::new(OrderBook::new(Store::default())));
+    let server = TestServer::serve(|i, s| router.serve_with_incoming_shutdown(i, s))
+        .await
+        .expect("bind");
+    (server, decisions)
+}
+
+async fn orders(server: &TestServer, layer: BearerLayer) -> OrdersClient<Bearer<Channel>> {
+    let channel = server.channel().await.expect("connect");
+    OrdersClient::new(ServiceBuilder::new().layer(layer).service(channel))
+}
+
+fn decisions(decisions: &Decisions) -> Vec<(Decision, &'static str, Option<String>)> {
+    decisions.lock().expect("lock").clone()
+}
+
+#[tokio::test]
+async fn our_client_passes_our_servers_dpop_checks() {
+    let idp = IdentityProvider::start(&[]).await;
+    let (server, seen) = dpop_protected(&idp, Dpop::new()).await;
+    let key = DpopKey::generate().expect("a key");
+    let layer = BearerLayer::new(credentials(&idp).dpop(key.clone()))
+        .dpop(key.clone(), &server.url())
+        .expect("an origin");
+    let mut client = orders(&server, layer).await;
+    // Every call a fresh proof: the replay check accepts them all.
+    for _ in 0..5 {
+        let who = client
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .expect("allowed")
+            .into_inner();
+        assert_eq!(who.subject, TOKEN_CLIENT_ID);
+    }
+    let mut stream = client
+        .watch_orders(WatchOrdersRequest {
+            limit: 0,
+            follow: false,
+        })
+        .await
+        .expect("a server stream")
+        .into_inner();
+    while let Some(item) = stream.next().await {
+        item.expect("an order");
+    }
+    let seen = decisions(&seen);
+    assert_eq!(seen.len(), 6);
+    for (decision, reason, jkt) in seen {
+        assert_eq!((decision, reason), (Decision::Allow, "authorized"));
+        assert_eq!(jkt.as_deref(), Some(key.thumbprint()));
+    }
+    assert_eq!(idp.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn our_client_follows_our_servers_nonce() {
+    let idp = IdentityProvider::start(&[]).await;
+    let (server, seen) = dpop_protected(&idp, Dpop::new().nonces(DpopNonces::new())).await;
+    let key = DpopKey::generate().expect("a key");
+    let layer = BearerLayer::new(credentials(&idp).dpop(key.clone()))
+        .dpop(key, &server.url())
+        .expect("an origin");
+    let mut client = orders(&server, layer).await;
+    client
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("allowed on the second sending, with the nonce");
+    let first: Vec<_> = decisions(&seen).iter().map(|d| d.0).collect();
+    assert_eq!(
+        first,
+        [Decision::Deny, Decision::Allow],
+        "refused once for the nonce"
+    );
+    for _ in 0..3 {
+        client.who_am_i(WhoAmIRequest {}).await.expect("allowed");
+    }
+    let seen = decisions(&seen);
+    assert_eq!(seen.len(), 5, "the nonce is kept: no more refusals");
+    assert!(seen[1..].iter().all(|d| d.0 == Decision::Allow), "{seen:?}");
+}
+
+/// A token fetched elsewhere, handed out as it is.
+struct Fetched(oauth_grpc::client::AccessToken);
+
+impl TokenSource for Fetched {
+    fn fetch(&self) -> oauth_grpc::client::FetchFuture<'_> {
+        let token = self.0.clone();
+        Box::pin(async move { Ok(token) })
+    }
+}
+
+#[tokio::test]
+async fn our_server_refuses_our_client_proving_another_key() {
+    let idp = IdentityProvider::start(&[]).await;
+    let (server, seen) = dpop_protected(&idp, Dpop::new()).await;
+    let key = DpopKey::generate().expect("a key");
+    let token = credentials(&idp).dpop(key).fetch().await.expect("a token");
+    // Only the token's type travels: the layer cannot tell the key apart.
+    let token = oauth_grpc::client::AccessToken::new(token.secret(), None).with_token_type("DPoP");
+    let other = DpopKey::generate().expect("another key");
+    let layer = BearerLayer::new(Fetched(token))
+        .dpop(other, &server.url())
+        .expect("an origin");
+    let status = orders(&server, layer)
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect_err("another key");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let challenge = oauth_grpc_tests::challenge(&status);
+    assert!(
+        challenge.starts_with(r#"DPoP error="invalid_token""#),
+        "{challenge}"
+    );
+    assert_eq!(decisions(&seen).len(), 1);
+    assert_eq!(decisions(&seen)[0].0, Decision::Deny);
 }
