@@ -1,6 +1,7 @@
-//! `orders-client`'s TLS flags (`--ca`, `--cert`, `--key`, `--idp-ca`, `--tls-client-auth`):
-//! documented in `--help`, and a missing partner flag, a plaintext server or an unreadable
-//! file refused with a message naming the fix, before any connection.
+//! `orders-client`'s TLS flags (`--ca`, `--cert`, `--key`, `--idp-ca`, `--tls-client-auth`)
+//! and DPoP flags (`--dpop`, `--dpop-key`, `--dpop-alg`, `--dpop-origin`): documented in
+//! `--help`, and a missing partner flag, a plaintext server, an unreadable file, a key DPoP
+//! cannot use or a bad origin refused with a message naming the fix, before any connection.
 
 #![allow(clippy::expect_used)]
 
@@ -57,6 +58,10 @@ fn help_lists_the_tls_flags() {
         ("--key <FILE>", Some("ORDERS_KEY")),
         ("--idp-ca <FILE>", Some("ORDERS_IDP_CA")),
         ("--tls-client-auth", None),
+        ("--dpop", None),
+        ("--dpop-key <FILE>", Some("ORDERS_DPOP_KEY")),
+        ("--dpop-alg <ALG>", None),
+        ("--dpop-origin <URL>", None),
         ("purge-cancelled", None),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
@@ -166,4 +171,128 @@ fn certificate_authentication_sends_no_secret() {
         "who-am-i",
     ]);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+/// A file of this test's with `content`, removed on drop.
+fn file(name: &str, content: &[u8]) -> Pem {
+    let path = std::env::temp_dir().join(format!(
+        "orders-client-flags-{}-{name}.pem",
+        std::process::id()
+    ));
+    std::fs::write(&path, content).expect("write a file");
+    Pem(path)
+}
+
+#[test]
+fn dpop_needs_a_token_source() {
+    let stderr = refused(&["--dpop", "who-am-i"]);
+    assert!(
+        stderr.contains("--dpop needs a token: client credentials"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_fixed_token_is_not_bound_to_a_generated_key() {
+    let stderr = refused(&["--token", "eyJ.e30.c2ln", "--dpop", "who-am-i"]);
+    assert!(
+        stderr.contains("give --dpop-key with the key it is bound to"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("eyJ.e30.c2ln"), "the token is not echoed");
+}
+
+#[test]
+fn a_dpop_key_file_must_hold_a_usable_private_key() {
+    let missing = std::env::temp_dir().join("orders-client-flags-no-such-dpop-key.pem");
+    let missing = missing.to_string_lossy();
+    let stderr = refused(&["--token", "t", "--dpop-key", &missing, "who-am-i"]);
+    assert!(
+        stderr.contains(&format!("--dpop-key {missing}: cannot read the file")),
+        "{stderr}"
+    );
+
+    // A certificate is no key.
+    let cert = Pem::new("dpop-cert");
+    let stderr = refused(&["--token", "t", "--dpop-key", &cert.path(), "who-am-i"]);
+    assert!(stderr.contains("no private key in the file"), "{stderr}");
+
+    // A key of a type DPoP cannot use with the algorithm asked for.
+    let pki = rcgen::KeyPair::generate().expect("a P-256 key");
+    let key = file("dpop-p256", pki.serialize_pem().as_bytes());
+    let stderr = refused(&[
+        "--token",
+        "t",
+        "--dpop-key",
+        &key.path(),
+        "--dpop-alg",
+        "EdDSA",
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("cannot be used"), "{stderr}");
+    assert!(!stderr.contains("BEGIN"), "the key is not echoed");
+    let stderr = refused(&[
+        "--token",
+        "t",
+        "--dpop-key",
+        &key.path(),
+        "--dpop-alg",
+        "HS256",
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("asymmetric algorithm"), "{stderr}");
+    let stderr = refused(&[
+        "--token",
+        "t",
+        "--dpop-key",
+        &key.path(),
+        "--dpop-alg",
+        "ES999",
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("--dpop-alg ES999: not a JWS algorithm"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_dpop_origin_is_an_origin_alone() {
+    let pki = rcgen::KeyPair::generate().expect("a P-256 key");
+    let key = file("dpop-origin", pki.serialize_pem().as_bytes());
+    let stderr = refused(&[
+        "--server",
+        "http://127.0.0.1:1",
+        "--token",
+        "t",
+        "--dpop-key",
+        &key.path(),
+        "--dpop-origin",
+        "https://orders.example.com/orders.v1.Orders",
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("--dpop-origin: the DPoP origin") && stderr.contains("without a path"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_dpop_key_loads_and_the_call_goes_out() {
+    // A good key and origin pass the flag checks; the call fails only for want of a server.
+    let pki = rcgen::KeyPair::generate().expect("a P-256 key");
+    let key = file("dpop-good", pki.serialize_pem().as_bytes());
+    let stderr = refused(&[
+        "--server",
+        "http://127.0.0.1:1",
+        "--token",
+        "t",
+        "--dpop-key",
+        &key.path(),
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("cannot connect to http://127.0.0.1:1"),
+        "{stderr}"
+    );
 }

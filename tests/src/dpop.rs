@@ -1,10 +1,19 @@
 //! DPoP proofs (RFC 9449) made by the tests themselves, with the test keys, so that every
 //! defect a proof can have is one edit away: the header and the claims are plain JSON, signed
 //! as given. The RFC 7638 thumbprint is computed here independently of the crate's.
+//!
+//! And proofs the client makes, checked independently of the crate's own checker
+//! ([`check`]): the signature by `jsonwebtoken`'s JWT decoder under the header's `jwk`, the
+//! thumbprint by `jsonwebtoken`'s RFC 7638 code. The test identity provider and the client
+//! tests' recording server use it, so a client proof is judged by code the client does not
+//! share.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jsonwebtoken::Algorithm;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -94,4 +103,88 @@ pub fn bound_token(scope: &str, key: TestKey) -> String {
     let mut payload = claims(scope);
     payload["cnf"] = json!({ "jkt": thumbprint(key) });
     sign_json(&header(TestKey::Rsa1), &payload, TestKey::Rsa1)
+}
+
+/// A proof whose signature verified under its own `jwk`.
+#[derive(Debug, Clone)]
+pub struct CheckedProof {
+    /// The JOSE header.
+    pub header: Value,
+    /// The claims.
+    pub claims: Value,
+    /// The RFC 7638 SHA-256 thumbprint of the header's `jwk`.
+    pub jkt: String,
+}
+
+impl CheckedProof {
+    /// A claim as a string, or `""`.
+    pub fn claim(&self, name: &str) -> &str {
+        self.claims[name].as_str().unwrap_or_default()
+    }
+}
+
+/// JWK members only a private or symmetric key has.
+const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Checks `proof` on its own: `typ: dpop+jwt`, an asymmetric `alg`, a public `jwk`, the
+/// signature under it, and `jti`, `htm`, `htu`, `iat` present. What ties it to a request
+/// (`htm`, `htu`, `ath`, `nonce`, `iat` window) is the caller's to compare.
+///
+/// # Errors
+///
+/// Why the proof is refused.
+pub fn check(proof: &str) -> Result<CheckedProof, String> {
+    let header_b64 = proof.split('.').next().unwrap_or_default();
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or("the header is not base64url JSON")?;
+    if header["typ"] != "dpop+jwt" {
+        return Err(format!("typ is {}", header["typ"]));
+    }
+    let alg: Algorithm =
+        serde_json::from_value(header["alg"].clone()).map_err(|_| "alg is not a JWS alg")?;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err("alg is symmetric".into());
+    }
+    let jwk_value = header.get("jwk").ok_or("no jwk")?;
+    if PRIVATE.iter().any(|m| jwk_value.get(*m).is_some()) {
+        return Err("the jwk holds a private member".into());
+    }
+    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|e| format!("jwk: {e}"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("jwk: {e}"))?;
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(proof, &key, &validation)
+        .map_err(|e| format!("signature: {e}"))?
+        .claims;
+    for name in ["jti", "htm", "htu"] {
+        if !claims[name].is_string() {
+            return Err(format!("no {name}"));
+        }
+    }
+    if !claims["iat"].is_u64() {
+        return Err("no iat".into());
+    }
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| format!("thumbprint: {e}"))?;
+    Ok(CheckedProof {
+        header,
+        claims,
+        jkt,
+    })
+}
+
+/// The claims of a JWT, unverified (to read `cnf.jkt` of an issued token).
+pub fn jwt_claims(token: &str) -> Value {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|segment| URL_SAFE_NO_PAD.decode(segment).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }

@@ -64,10 +64,21 @@ struct Inner {
     expires_in: std::sync::atomic::AtomicBool,
     /// The key issued tokens are signed with.
     signing_key: Mutex<TestKey>,
+    /// Whether a DPoP proof binds the token (a provider with DPoP), and the nonce it needs.
+    dpop: Mutex<DpopPolicy>,
+    /// The `dpop` header of each token request, in order.
+    dpop_proofs: Mutex<Vec<Option<String>>>,
     counters: Counters,
     /// Set by [`IdentityProvider::down`]: requests on connections opened before the port
     /// closed fail too, and those connections are closed.
     down: std::sync::atomic::AtomicBool,
+}
+
+/// How the token endpoint treats DPoP proofs (RFC 9449 §5, §8).
+#[derive(Clone, Debug)]
+struct DpopPolicy {
+    binds: bool,
+    nonce: Option<String>,
 }
 
 /// The running double. Stops when dropped.
@@ -114,6 +125,11 @@ impl IdentityProvider {
             token_lifetime: Mutex::new(300),
             expires_in: std::sync::atomic::AtomicBool::new(true),
             signing_key: Mutex::new(TestKey::Rsa1),
+            dpop: Mutex::new(DpopPolicy {
+                binds: true,
+                nonce: None,
+            }),
+            dpop_proofs: Mutex::new(Vec::new()),
             counters: Counters::default(),
             down: std::sync::atomic::AtomicBool::new(false),
         });
@@ -210,6 +226,24 @@ impl IdentityProvider {
     /// Signs the tokens issued from now on with `key` (`rsa-1` until changed).
     pub fn set_signing_key(&self, key: TestKey) {
         *lock(&self.inner.signing_key) = key;
+    }
+
+    /// Whether the token endpoint binds tokens to a DPoP proof's key (it does unless turned
+    /// off): a checked proof makes a `token_type: DPoP` answer whose JWT carries `cnf.jkt`.
+    /// Off, it ignores proofs and issues bearer tokens, as a provider without DPoP does.
+    pub fn set_dpop_binding(&self, binds: bool) {
+        lock(&self.inner.dpop).binds = binds;
+    }
+
+    /// Makes the token endpoint demand `nonce` in proofs: a proof without it is refused with
+    /// 400 `use_dpop_nonce` and `DPoP-Nonce: <nonce>` (RFC 9449 §8). `None`: no nonce.
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        lock(&self.inner.dpop).nonce = nonce.map(str::to_owned);
+    }
+
+    /// The `dpop` header of each token request so far, in order (`None`: no proof).
+    pub fn dpop_proofs(&self) -> Vec<Option<String>> {
+        lock(&self.inner.dpop_proofs).clone()
     }
 
     /// Token requests so far.
@@ -464,6 +498,10 @@ async fn token(
     let Some(client_id) = token_client(&inner, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
+    let jkt = match dpop_binding(&inner, &headers) {
+        Ok(jkt) => jkt,
+        Err(response) => return *response,
+    };
     let now = crate::issuer::now();
     let lifetime = *lock(&inner.token_lifetime);
     let audience = form
@@ -516,15 +554,61 @@ async fn token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
+    if let Some(jkt) = &jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     let key = *lock(&inner.signing_key);
     let token = crate::issuer::sign_json(&crate::issuer::header(key), &claims, key);
     let mut answer = json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
     });
     if inner.expires_in.load(Ordering::SeqCst) {
         answer["expires_in"] = json!(lifetime);
     }
     axum::Json(answer).into_response()
+}
+
+/// The key a token request's DPoP proof binds the token to (RFC 9449 §5): the thumbprint of
+/// a proof checked independently (signature under its `jwk`, `htm` `POST`, `htu` this token
+/// endpoint, no `ath`, `iat` within a minute, the nonce if one is demanded); `None` without
+/// a proof or with binding off. A bad proof is refused with `invalid_dpop_proof`, a missing
+/// nonce with `use_dpop_nonce` and the nonce.
+fn dpop_binding(inner: &Inner, headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
+    let values: Vec<&header::HeaderValue> = headers.get_all("dpop").iter().collect();
+    let proof = values
+        .first()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    lock(&inner.dpop_proofs).push(proof.clone());
+    let policy = lock(&inner.dpop).clone();
+    let Some(proof) = proof.filter(|_| policy.binds) else {
+        return Ok(None);
+    };
+    let refused = || Box::new(oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
+    if values.len() != 1 {
+        return Err(refused());
+    }
+    let checked = crate::dpop::check(&proof).map_err(|_| refused())?;
+    let fresh = checked.claims["iat"]
+        .as_i64()
+        .is_some_and(|iat| (iat - crate::issuer::now()).abs() <= 60);
+    if checked.claim("htm") != "POST"
+        || checked.claim("htu") != format!("{}token", inner.issuer)
+        || checked.claims.get("ath").is_some()
+        || !fresh
+    {
+        return Err(refused());
+    }
+    if let Some(nonce) = &policy.nonce
+        && checked.claim("nonce") != nonce
+    {
+        let mut response = oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce");
+        if let Ok(value) = header::HeaderValue::from_str(nonce) {
+            response.headers_mut().insert("dpop-nonce", value);
+        }
+        return Err(Box::new(response));
+    }
+    Ok(Some(checked.jkt))
 }

@@ -12,6 +12,16 @@
 //! With `--cert` and `--key` it presents a client certificate (mutual TLS) to an `https://`
 //! server and, when it fetches its token by client credentials, to the token endpoint too,
 //! so a provider can bind the token to that certificate (RFC 8705).
+//!
+//! With `--dpop` it binds the token to a key instead (RFC 9449): a fresh P-256 key (or the
+//! PEM of `--dpop-key`) signs a proof for the token request, so the provider issues a
+//! DPoP-bound token, and a proof for every call, sent with `authorization: DPoP <token>`.
+//!
+//! ```text
+//! orders-client --issuer https://idp.example.com/ --client-id billing \
+//!     --client-secret-file /run/secrets/billing --dpop who-am-i
+//! orders-client --token eyJ… --dpop-key dpop-key.pem who-am-i   # a token bound to that key
+//! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,9 +37,11 @@ use examples::pb::{
     CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
     PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
 };
-use oauth_grpc::ClientSecret;
-use oauth_grpc::HttpClient;
-use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
+use oauth_grpc::client::{
+    AccessToken, BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, FetchFuture,
+    StaticToken, TokenSource,
+};
+use oauth_grpc::{Algorithm, ClientSecret, HttpClient};
 use tokio_stream::StreamExt;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tower::ServiceBuilder;
@@ -108,6 +120,27 @@ struct Args {
     /// endpoint), instead of the system's roots.
     #[arg(long, env = "ORDERS_IDP_CA", value_name = "FILE")]
     idp_ca: Option<PathBuf>,
+
+    /// Bind the token to a key and prove it on every call (DPoP, RFC 9449): a fresh P-256
+    /// key signs a proof for the client-credentials request (the provider issues a
+    /// DPoP-bound token) and one for each call.
+    #[arg(long)]
+    dpop: bool,
+
+    /// The DPoP key to use instead of a generated one (PEM PKCS#8: EC P-256 or P-384,
+    /// Ed25519, RSA); implies --dpop. With --token: the key that token is bound to.
+    #[arg(long, env = "ORDERS_DPOP_KEY", value_name = "FILE")]
+    dpop_key: Option<PathBuf>,
+
+    /// The algorithm --dpop-key signs with (ES256, ES384, EdDSA, PS256, RS256, …); by
+    /// default the first of ES256, ES384, EdDSA and PS256 that fits the key.
+    #[arg(long, value_name = "ALG", requires = "dpop_key")]
+    dpop_alg: Option<String>,
+
+    /// The `scheme://host[:port]` the proofs name, when the server knows itself by another
+    /// origin than --server (behind a proxy); --server by default.
+    #[arg(long, value_name = "URL")]
+    dpop_origin: Option<String>,
 
     /// The call to make.
     #[command(subcommand)]
@@ -212,14 +245,98 @@ fn http_client(args: &Args, certificate: Option<&ClientPem>) -> Result<HttpClien
     })
 }
 
+/// A fixed token bound to the `--dpop-key` key: sent with `DPoP` and proofs.
+struct BoundToken(String);
+
+impl std::fmt::Debug for BoundToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoundToken(<redacted>)")
+    }
+}
+
+impl TokenSource for BoundToken {
+    fn fetch(&self) -> FetchFuture<'_> {
+        let token = AccessToken::new(self.0.clone(), None).with_token_type("DPoP");
+        Box::pin(async move { Ok(token) })
+    }
+}
+
+/// The DPoP key of `--dpop-key` (with `--dpop-alg`, or the first algorithm that fits), or a
+/// generated one for `--dpop`; none without either.
+fn dpop_key(args: &Args) -> Result<Option<DpopKey>, String> {
+    let Some(path) = &args.dpop_key else {
+        if !args.dpop {
+            return Ok(None);
+        }
+        return DpopKey::generate()
+            .map(Some)
+            .map_err(|e| format!("--dpop: {e}"));
+    };
+    let pem = pem_files::private_key("--dpop-key", path)?;
+    let shown = path.display();
+    if let Some(name) = &args.dpop_alg {
+        let alg: Algorithm = name.parse().map_err(|_| {
+            format!("--dpop-alg {name}: not a JWS algorithm; use ES256, ES384, EdDSA, PS256 … PS512 or RS256 … RS512")
+        })?;
+        return DpopKey::from_pem(&pem, alg)
+            .map(Some)
+            .map_err(|e| format!("--dpop-key {shown}: {e}"));
+    }
+    [
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::PS256,
+    ]
+    .into_iter()
+    .find_map(|alg| DpopKey::from_pem(&pem, alg).ok())
+    .map(Some)
+    .ok_or_else(|| {
+        format!(
+            "--dpop-key {shown}: not a private key DPoP can use; give a PKCS#8 EC P-256 or P-384, Ed25519 or RSA (2048 bits or more) key, or --dpop-alg"
+        )
+    })
+}
+
+/// `layer` proving `key` on each call, at `--dpop-origin` or the `--server` origin.
+fn with_dpop(args: &Args, layer: BearerLayer, key: DpopKey) -> Result<BearerLayer, String> {
+    match &args.dpop_origin {
+        Some(origin) => layer
+            .dpop(key, origin)
+            .map_err(|e| format!("--dpop-origin: {e}")),
+        None => layer
+            .dpop(key, &args.server)
+            .map_err(|e| format!("--server as the DPoP origin: {e}; or give --dpop-origin")),
+    }
+}
+
 fn layer(
     args: &Args,
     certificate: Option<&ClientPem>,
 ) -> Result<Option<BearerLayer>, Box<dyn std::error::Error>> {
+    let dpop = dpop_key(args)?;
     if let Some(token) = &args.token {
-        return Ok(Some(BearerLayer::new(StaticToken::new(token))));
+        return match dpop {
+            None => Ok(Some(BearerLayer::new(StaticToken::new(token)))),
+            Some(key) if args.dpop_key.is_some() => Ok(Some(with_dpop(
+                args,
+                BearerLayer::new(BoundToken(token.clone())),
+                key,
+            )?)),
+            Some(_) => Err(
+                "--dpop with --token: a fixed token is not bound to a freshly generated key; \
+                 give --dpop-key with the key it is bound to, or fetch the token by client \
+                 credentials"
+                    .into(),
+            ),
+        };
     }
     if args.issuer.is_none() && args.token_endpoint.is_none() && args.client_id.is_none() {
+        if dpop.is_some() {
+            return Err("--dpop needs a token: client credentials (--issuer or \
+                        --token-endpoint with --client-id), or --token with --dpop-key"
+                .into());
+        }
         return Ok(None);
     }
     let Some(id) = &args.client_id else {
@@ -265,8 +382,11 @@ fn layer(
     if let Some(resource) = &args.resource {
         source = source.resource(resource);
     }
-    let http = http_client(args, certificate)?;
-    Ok(Some(BearerLayer::new(source.http_client(http))))
+    let source = source.http_client(http_client(args, certificate)?);
+    Ok(Some(match dpop {
+        Some(key) => with_dpop(args, BearerLayer::new(source.dpop(key.clone())), key)?,
+        None => BearerLayer::new(source),
+    }))
 }
 
 /// The server's endpoint, with TLS from `--ca`, `--cert` and `--key` for `https://`.

@@ -69,23 +69,12 @@ impl PrivateKey {
                 source,
             })?,
         };
-        let key = match self.alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
-            Algorithm::ES256 | Algorithm::ES384 => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
-            Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(&pem),
-            alg => {
-                return Err(KeyError::WrongAlgorithm {
-                    alg,
-                    hint: "private_key_jwt needs an asymmetric algorithm (RS*, PS*, ES*, EdDSA)",
-                });
-            }
-        };
-        key.map_err(|_| KeyError::PrivatePem { alg: self.alg })
+        signing_key(&pem, self.alg)
+            .ok_or(KeyError::WrongAlgorithm {
+                alg: self.alg,
+                hint: "private_key_jwt needs an asymmetric algorithm (RS*, PS*, ES*, EdDSA)",
+            })?
+            .map_err(|_| KeyError::PrivatePem { alg: self.alg })
     }
 
     /// The RFC 7523 client assertion for `client_id` at `audience` (the token endpoint).
@@ -119,6 +108,26 @@ impl fmt::Debug for PrivateKey {
             .field("kid", &self.kid)
             .finish()
     }
+}
+
+/// A PEM private key (PKCS#8; RSA also PKCS#1) as a signing key for the asymmetric `alg`;
+/// `None` for an HMAC algorithm. Shared by `private_key_jwt` and DPoP keys.
+pub(super) fn signing_key(
+    pem: &[u8],
+    alg: Algorithm,
+) -> Option<jsonwebtoken::errors::Result<jsonwebtoken::EncodingKey>> {
+    Some(match alg {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => jsonwebtoken::EncodingKey::from_rsa_pem(pem),
+        Algorithm::ES256 | Algorithm::ES384 => jsonwebtoken::EncodingKey::from_ec_pem(pem),
+        Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem),
+        // HMAC, and any algorithm a later jsonwebtoken adds.
+        _ => return None,
+    })
 }
 
 /// A unique id for assertion `jti`s: time, process and a counter, hashed.

@@ -104,7 +104,7 @@ impl Tokens {
     }
 
     /// A valid token, fetching one if there is none; refreshes early in the background.
-    pub(super) async fn get(self: &Arc<Self>, timing: Timing) -> Result<Arc<str>, Status> {
+    pub(super) async fn get(self: &Arc<Self>, timing: Timing) -> Result<AccessToken, Status> {
         let now = Instant::now();
         {
             let held = self.held();
@@ -113,7 +113,7 @@ impl Tokens {
                 if timing.refresh_due(token, now) && !backing_off {
                     self.refresh_in_background(timing);
                 }
-                return Ok(token.value.clone());
+                return Ok(token.clone());
             }
         }
         let _flight = self.fetch.lock().await;
@@ -121,7 +121,7 @@ impl Tokens {
         {
             let held = self.held();
             if let Some(token) = held.token.as_ref().filter(|t| timing.valid(t, now)) {
-                return Ok(token.value.clone());
+                return Ok(token.clone());
             }
             if let (Some(at), Some(error)) = (held.retry_at, &held.last_error)
                 && now < at
@@ -175,10 +175,10 @@ impl Tokens {
     }
 
     /// One fetch; the caller holds the flight lock.
-    async fn fetch_now(&self, timing: Timing) -> Result<Arc<str>, Status> {
+    async fn fetch_now(&self, timing: Timing) -> Result<AccessToken, Status> {
         match self.source.fetch().await {
             Ok(token) => {
-                let value = token.value.clone();
+                let value = token.clone();
                 let mut held = self.held();
                 held.token = Some(token);
                 held.failures = 0;
@@ -200,7 +200,7 @@ impl Tokens {
                     .as_ref()
                     .filter(|t| timing.valid(t, Instant::now()))
                 {
-                    Some(token) => Ok(token.value.clone()),
+                    Some(token) => Ok(token.clone()),
                     None => Err(Status::from(error)),
                 }
             }

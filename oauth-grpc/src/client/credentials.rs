@@ -2,9 +2,11 @@
 //! crate.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use oauth2::{ClientId, Scope as OAuthScope, TokenResponse, TokenUrl};
 
+use crate::HttpClient;
 use crate::error::{ConfigError, FetchError, ProviderError, ProviderErrorKind, UrlError};
 
 use super::grant::{Endpoint, Grant, grant_options};
@@ -62,8 +64,43 @@ impl ClientCredentials {
         let token_url = TokenUrl::new(endpoint.clone()).map_err(|e| {
             ConfigError::from(UrlError::not_url("token endpoint", &endpoint, Arc::new(e)))
         })?;
+        let (mut outcome, nonce_asked) = self.attempt(&http, &endpoint, &token_url).await?;
+        if nonce_asked {
+            // RFC 9449 §8: once more, with the nonce the provider gave (and a new assertion:
+            // providers refuse a replayed one).
+            outcome = self.attempt(&http, &endpoint, &token_url).await?.0;
+        }
+        match outcome {
+            Ok(response) => grant.issued(
+                AccessToken::new(
+                    response.access_token().secret().clone(),
+                    response.expires_in(),
+                ),
+                response.token_type().as_ref(),
+            ),
+            Err(oauth2::RequestTokenError::ServerResponse(error)) => {
+                Err(FetchError::Rejected(error.error().as_ref().to_owned()))
+            }
+            Err(oauth2::RequestTokenError::Request(error)) => Err(FetchError::Unreachable(error)),
+            Err(oauth2::RequestTokenError::Parse(..)) => Err(FetchError::Invalid(
+                ProviderError::new(ProviderErrorKind::Answer("not a token response")),
+            )),
+            Err(oauth2::RequestTokenError::Other(_)) => Err(FetchError::Invalid(
+                ProviderError::new(ProviderErrorKind::Answer("unexpected answer")),
+            )),
+        }
+    }
+
+    /// One token request; and whether the provider asked for a DPoP nonce, now kept.
+    async fn attempt(
+        &self,
+        http: &HttpClient,
+        endpoint: &str,
+        token_url: &TokenUrl,
+    ) -> Result<(Answer, bool), FetchError> {
+        let grant = &self.grant;
         let mut client = oauth2::basic::BasicClient::new(ClientId::new(grant.client_id.clone()))
-            .set_token_uri(token_url);
+            .set_token_uri(token_url.clone());
         let mut extra: Vec<(String, String)> = Vec::new();
         match &grant.auth {
             ClientAuthentication::SecretBasic(secret) => {
@@ -86,7 +123,7 @@ impl ClientCredentials {
                 ));
                 extra.push((
                     "client_assertion".into(),
-                    key.assertion(&grant.client_id, &endpoint)?,
+                    key.assertion(&grant.client_id, endpoint)?,
                 ));
             }
             ClientAuthentication::TlsClientAuth => {
@@ -101,28 +138,43 @@ impl ClientCredentials {
         for (name, value) in extra {
             request = request.add_extra_param(name, value);
         }
-        let transport = |request: oauth2::HttpRequest| {
-            let http = http.clone();
-            async move { http.send_raw(request).await }
+        // `oauth2` has no per-request headers: the proof goes in on the way out.
+        let proof = match &grant.dpop {
+            Some(dpop) => Some(dpop.header(endpoint).map_err(ConfigError::Keys)?),
+            None => None,
         };
-        match request.request_async(&transport).await {
-            Ok(response) => Ok(AccessToken::new(
-                response.access_token().secret().clone(),
-                response.expires_in(),
-            )),
-            Err(oauth2::RequestTokenError::ServerResponse(error)) => {
-                Err(FetchError::Rejected(error.error().as_ref().to_owned()))
+        let nonce_asked = Arc::new(AtomicBool::new(false));
+        let transport = |mut request: oauth2::HttpRequest| {
+            let http = http.clone();
+            let proof = proof.clone();
+            let (dpop, nonce_asked) = (grant.dpop.clone(), nonce_asked.clone());
+            async move {
+                if let Some(proof) = proof {
+                    request.headers_mut().insert(DPOP, proof);
+                }
+                let response = http.send_raw(request).await?;
+                if let Some(dpop) = &dpop {
+                    if dpop.asks_for_nonce(&response) {
+                        nonce_asked.store(true, Ordering::Relaxed);
+                    } else {
+                        // A new nonce may come with any answer (RFC 9449 §8.2).
+                        dpop.nonce.learn(response.headers());
+                    }
+                }
+                Ok::<_, ProviderError>(response)
             }
-            Err(oauth2::RequestTokenError::Request(error)) => Err(FetchError::Unreachable(error)),
-            Err(oauth2::RequestTokenError::Parse(..)) => Err(FetchError::Invalid(
-                ProviderError::new(ProviderErrorKind::Answer("not a token response")),
-            )),
-            Err(oauth2::RequestTokenError::Other(_)) => Err(FetchError::Invalid(
-                ProviderError::new(ProviderErrorKind::Answer("unexpected answer")),
-            )),
-        }
+        };
+        let outcome = request.request_async(&transport).await;
+        Ok((outcome, nonce_asked.load(Ordering::Relaxed)))
     }
 }
+
+/// What `oauth2` makes of a token request.
+type Answer =
+    Result<oauth2::basic::BasicTokenResponse, oauth2::basic::BasicRequestTokenError<ProviderError>>;
+
+/// The DPoP request header (RFC 9449 §4.1), as HTTP/2 spells it.
+const DPOP: &str = "dpop";
 
 impl TokenSource for ClientCredentials {
     fn fetch(&self) -> FetchFuture<'_> {

@@ -77,6 +77,8 @@ impl TokenExchange {
         struct Issued {
             access_token: String,
             #[serde(default)]
+            token_type: Option<String>,
+            #[serde(default)]
             expires_in: Option<u64>,
         }
         #[derive(serde::Deserialize)]
@@ -86,6 +88,44 @@ impl TokenExchange {
         let grant = &self.grant;
         let http = grant.http()?;
         let endpoint = grant.token_endpoint(&http).await?;
+        let mut response = self.attempt(&http, &endpoint).await?;
+        if let Some(dpop) = &grant.dpop
+            && dpop.asks_for_nonce(&response)
+        {
+            // RFC 9449 §8: once more, with the nonce the provider gave.
+            response = self.attempt(&http, &endpoint).await?;
+        }
+        if let Some(dpop) = &grant.dpop {
+            dpop.nonce.learn(response.headers());
+        }
+        if response.status().is_success() {
+            let issued: Issued = serde_json::from_slice(response.body()).map_err(|_| {
+                FetchError::Invalid(ProviderError::new(ProviderErrorKind::Answer(
+                    "not a token response",
+                )))
+            })?;
+            let token = AccessToken::new(
+                issued.access_token,
+                issued.expires_in.map(Duration::from_secs),
+            );
+            grant.issued(token, issued.token_type.as_deref().unwrap_or("Bearer"))
+        } else {
+            let refused: Refused = serde_json::from_slice(response.body()).map_err(|_| {
+                FetchError::Invalid(ProviderError::new(ProviderErrorKind::Status(
+                    response.status().as_u16(),
+                )))
+            })?;
+            Err(FetchError::Rejected(refused.error))
+        }
+    }
+
+    /// One exchange request (with a fresh proof and client assertion each time).
+    async fn attempt(
+        &self,
+        http: &crate::HttpClient,
+        endpoint: &str,
+    ) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let grant = &self.grant;
         let mut form: Vec<(String, String)> = vec![
             (
                 "grant_type".into(),
@@ -104,8 +144,8 @@ impl TokenExchange {
             form.push(("scope".into(), scope));
         }
         grant.targets(&mut form);
-        let basic = grant.authenticate(&endpoint, &mut form).await?;
-        let mut request = http::Request::post(endpoint.as_str())
+        let basic = grant.authenticate(endpoint, &mut form).await?;
+        let mut request = http::Request::post(endpoint)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -120,36 +160,21 @@ impl TokenExchange {
             );
             request = request.header(http::header::AUTHORIZATION, value);
         }
+        if let Some(dpop) = &grant.dpop {
+            let proof = dpop.header(endpoint).map_err(ConfigError::Keys)?;
+            request = request.header("dpop", proof);
+        }
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let request = request.body(body.into_bytes()).map_err(|e| {
-            ConfigError::from(UrlError::not_url("token endpoint", &endpoint, Arc::new(e)))
+            ConfigError::from(UrlError::not_url("token endpoint", endpoint, Arc::new(e)))
         })?;
-        let response = http
-            .send_raw(request)
+        http.send_raw(request)
             .await
-            .map_err(FetchError::Unreachable)?;
-        if response.status().is_success() {
-            let issued: Issued = serde_json::from_slice(response.body()).map_err(|_| {
-                FetchError::Invalid(ProviderError::new(ProviderErrorKind::Answer(
-                    "not a token response",
-                )))
-            })?;
-            Ok(AccessToken::new(
-                issued.access_token,
-                issued.expires_in.map(Duration::from_secs),
-            ))
-        } else {
-            let refused: Refused = serde_json::from_slice(response.body()).map_err(|_| {
-                FetchError::Invalid(ProviderError::new(ProviderErrorKind::Status(
-                    response.status().as_u16(),
-                )))
-            })?;
-            Err(FetchError::Rejected(refused.error))
-        }
+            .map_err(FetchError::Unreachable)
     }
 }
 

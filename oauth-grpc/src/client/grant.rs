@@ -9,6 +9,7 @@ use crate::provider::HttpClient;
 use crate::provider::discovery;
 
 use super::ClientAuthentication;
+use super::dpop::TokenProof;
 
 /// The token endpoint, given or found by discovery.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub(super) struct Grant {
     pub(super) resources: Vec<String>,
     pub(super) audience: Option<String>,
     pub(super) http: Option<HttpClient>,
+    /// DPoP: each token request carries a proof of this key (RFC 9449 §5).
+    pub(super) dpop: Option<TokenProof>,
     discovered: Arc<Mutex<Option<String>>>,
 }
 
@@ -40,7 +43,25 @@ impl Grant {
             resources: Vec::new(),
             audience: None,
             http: None,
+            dpop: None,
             discovered: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The token from a successful answer, checked against DPoP: with a key, the endpoint
+    /// must have bound the token (`token_type` `DPoP`), or it is discarded (RFC 9449 §5).
+    pub(super) fn issued(
+        &self,
+        token: super::AccessToken,
+        token_type: &str,
+    ) -> Result<super::AccessToken, FetchError> {
+        let token = token.with_token_type(token_type);
+        match &self.dpop {
+            None => Ok(token),
+            Some(_) if !token.is_dpop() => Err(FetchError::NotBound {
+                token_type: token.token_type().to_owned(),
+            }),
+            Some(proof) => Ok(token.bound_to(proof.key.thumbprint())),
         }
     }
 
@@ -206,6 +227,35 @@ macro_rules! grant_options {
         #[must_use]
         pub fn http_client(mut self, http: $crate::HttpClient) -> Self {
             self.grant.http = Some(http);
+            self
+        }
+
+        /// Asks for DPoP-bound tokens (RFC 9449 §5): every token request carries a `dpop`
+        /// header with a fresh proof of `key` (`htm` `POST`, `htu` the token endpoint), so
+        /// the provider binds the token to the key (`cnf.jkt`, `token_type: DPoP`). A token
+        /// of another type is discarded: fetching fails with
+        /// [`FetchError::NotBound`](crate::client::FetchError::NotBound). A provider asking
+        /// for a nonce (`use_dpop_nonce`) is asked again once with it, and its latest nonce
+        /// goes into the next requests. Give the same key to
+        /// [`BearerLayer::dpop`](crate::client::BearerLayer::dpop), which proves it on each
+        /// call.
+        ///
+        /// ```
+        /// # use oauth_grpc::client::*;
+        /// # use oauth_grpc::ClientSecret;
+        /// let key = DpopKey::generate()?;
+        /// let source = ClientCredentials::new(
+        ///     "https://idp.example.com/oauth2/token",
+        ///     "billing-service",
+        ///     ClientAuthentication::SecretBasic(ClientSecret::new("s3cr3t")),
+        /// )
+        /// .dpop(key.clone());
+        /// assert!(format!("{source:?}").contains(key.thumbprint()));
+        /// # Ok::<(), oauth_grpc::KeyError>(())
+        /// ```
+        #[must_use]
+        pub fn dpop(mut self, key: $crate::client::DpopKey) -> Self {
+            self.grant.dpop = Some(super::dpop::TokenProof::new(key));
             self
         }
     };

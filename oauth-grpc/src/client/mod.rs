@@ -42,17 +42,58 @@
 //! backing off; when no valid token can be had, the call fails before anything is sent:
 //! `UNAUTHENTICATED` if the endpoint rejected the credentials, `UNAVAILABLE` if it could not
 //! be reached.
+//!
+//! # DPoP: tokens bound to a key (RFC 9449)
+//!
+//! A stolen bearer token works for anyone; a DPoP-bound token only with the key it is bound
+//! to, and the key never leaves the client. Give one [`DpopKey`] to the token source, which
+//! proves it to the token endpoint so the provider binds the token (`cnf.jkt`), and to the
+//! layer, which sends `authorization: DPoP <token>` with a fresh proof on every call:
+//!
+//! ```no_run
+//! # use examples::pb::orders_client::OrdersClient;
+//! use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, DpopKey};
+//! use oauth_grpc::ClientSecret;
+//! use tower::ServiceBuilder;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = DpopKey::generate()?; // P-256, in memory only
+//! let source = ClientCredentials::discover(
+//!     "https://idp.example.com/",
+//!     "billing-service",
+//!     ClientAuthentication::SecretBasic(ClientSecret::from_file("/run/secrets/billing")),
+//! )
+//! .scope("orders:read")
+//! .dpop(key.clone());
+//! let layer = BearerLayer::new(source).dpop(key, "https://orders.example.com")?;
+//!
+//! let channel = tonic::transport::Endpoint::from_static("https://orders.example.com")
+//!     .connect()
+//!     .await?;
+//! let mut orders = OrdersClient::new(ServiceBuilder::new().layer(layer).service(channel));
+//! # let _ = &mut orders;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A provider that answers with a bearer token instead is refused
+//! ([`FetchError::NotBound`]): the token is discarded rather than sent unprotected. Nonces
+//! (`use_dpop_nonce`), of the provider and of the server, are followed once per request and
+//! kept for the next ones; see [`BearerLayer::dpop`].
 
 mod auth;
 mod cache;
 mod credentials;
+mod dpop;
 mod exchange;
 mod grant;
 mod layer;
+mod replay;
 mod token;
 
 pub use self::auth::{ClientAuthentication, PrivateKey};
 pub use self::credentials::ClientCredentials;
+pub use self::dpop::DpopKey;
 pub use self::exchange::TokenExchange;
 pub use self::layer::{Bearer, BearerLayer};
 pub use self::token::{AccessToken, FetchFuture, StaticToken, TokenSource};

@@ -23,6 +23,9 @@ pub struct AccessToken {
     pub(super) value: Arc<str>,
     fetched_at: Instant,
     lifetime: Option<Duration>,
+    token_type: Arc<str>,
+    /// The thumbprint of the DPoP key a token source proved when it fetched the token.
+    bound_to: Option<Arc<str>>,
 }
 
 impl AccessToken {
@@ -39,7 +42,60 @@ impl AccessToken {
             value: Arc::from(value.into()),
             fetched_at: Instant::now(),
             lifetime,
+            token_type: Arc::from("Bearer"),
+            bound_to: None,
         }
+    }
+
+    /// The same token with the `token_type` its endpoint named (RFC 6749 §7.1): `Bearer`
+    /// (what [`new`](Self::new) assumes) or `DPoP` (RFC 9449 §5), which a
+    /// [`BearerLayer`](super::BearerLayer) sends as `authorization: DPoP <token>` with a
+    /// proof of its [`DpopKey`](super::DpopKey).
+    ///
+    /// ```
+    /// use oauth_grpc::client::AccessToken;
+    ///
+    /// let token = AccessToken::new("t", None).with_token_type("DPoP");
+    /// assert!(token.is_dpop());
+    /// assert_eq!(token.token_type(), "DPoP");
+    /// ```
+    #[must_use]
+    pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = Arc::from(super::dpop::token_type_name(&token_type.into()));
+        self
+    }
+
+    /// The token type: `Bearer` unless the endpoint named another (`DPoP`).
+    ///
+    /// ```
+    /// let token = oauth_grpc::client::AccessToken::new("t", None);
+    /// assert_eq!(token.token_type(), "Bearer");
+    /// ```
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// Whether the token is DPoP-bound (`token_type` `DPoP`, in any case): it is sent with a
+    /// proof of the key it is bound to, never as a bearer token.
+    ///
+    /// ```
+    /// use oauth_grpc::client::AccessToken;
+    /// assert!(!AccessToken::new("t", None).is_dpop());
+    /// assert!(AccessToken::new("t", None).with_token_type("dpop").is_dpop());
+    /// ```
+    pub fn is_dpop(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("DPoP")
+    }
+
+    /// Records the thumbprint of the key the token source proved (a DPoP token).
+    pub(super) fn bound_to(mut self, thumbprint: &str) -> Self {
+        self.bound_to = Some(Arc::from(thumbprint));
+        self
+    }
+
+    /// The thumbprint of the key the token was fetched with, if a token source recorded it.
+    pub(super) fn bound_key(&self) -> Option<&str> {
+        self.bound_to.as_deref()
     }
 
     /// The token itself, to put on a request. Keep it out of logs.
@@ -67,6 +123,7 @@ impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("value", &"<redacted>")
+            .field("token_type", &self.token_type)
             .field("lifetime", &self.lifetime)
             .finish()
     }

@@ -302,6 +302,20 @@ pub enum KeyError {
     /// A client assertion could not be signed with the private key.
     #[error("cannot sign the client assertion with the private key")]
     Sign,
+    /// The operating system gave no random bytes, which a DPoP key and each proof's `jti`
+    /// need.
+    #[error(
+        "the operating system gave no random bytes for a DPoP key or proof; check the system's entropy source"
+    )]
+    NoRandomness,
+    /// A DPoP private key that cannot sign proofs (RFC 9449).
+    #[error("the DPoP key for {alg:?} cannot be used: {problem}")]
+    Dpop {
+        /// The algorithm the key should sign proofs with.
+        alg: Algorithm,
+        /// What is wrong, and the fix.
+        problem: &'static str,
+    },
     /// Nothing in the document can verify signatures.
     #[error(
         "no usable signing key in the document ({skipped} skipped: encryption keys, unsupported types or malformed entries)"

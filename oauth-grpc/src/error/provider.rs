@@ -223,6 +223,15 @@ pub enum FetchError {
     /// The client's own configuration is wrong (a secret file missing, a bad key).
     #[error("the token client is misconfigured ({0})")]
     Config(#[source] Arc<ConfigError>),
+    /// DPoP was asked for (`.dpop(key)`) and the endpoint issued a token of another type:
+    /// the provider did not bind the token to the key, so it is discarded (RFC 9449 §5).
+    #[error(
+        "the provider did not bind the token to the DPoP key (`token_type` {token_type:?}, not \"DPoP\"), so it is discarded; enable DPoP-bound tokens for this client at the provider"
+    )]
+    NotBound {
+        /// The `token_type` the endpoint answered.
+        token_type: String,
+    },
 }
 
 #[cfg(feature = "client")]
