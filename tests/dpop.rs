@@ -365,13 +365,16 @@ async fn a_jwk_with_private_members_is_refused() {
     }
 }
 
+/// A change to a proof's claims.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
 #[tokio::test]
 async fn the_proof_claims_are_checked() {
     let setup = Setup::dpop().await;
     let key = TestKey::Ec256;
     let token = bound_token("orders:read", key);
     let claims_error = "the DPoP proof lacks a required claim or has an invalid one";
-    let edits: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let edits: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| drop(c.as_object_mut().map(|o| o.remove("jti")))),
             claims_error,

@@ -161,6 +161,29 @@ impl DevIssuer {
             .scopes(scopes)
             .sign()
     }
+
+    /// A token for `client` with `scopes`, bound to the DPoP key whose RFC 7638 thumbprint
+    /// is `jkt` (RFC 9449 `cnf.jkt`): a provider issues one to a client that proves the key
+    /// at its token endpoint.
+    ///
+    /// # Errors
+    ///
+    /// When signing fails.
+    pub fn dpop_bound_token(
+        &self,
+        client: DevClient,
+        scopes: &[&str],
+        jkt: &str,
+    ) -> Result<String, TestingError> {
+        self.state
+            .keys
+            .token(&self.state.audience)
+            .subject(client.id)
+            .claim("client_id", client.id.into())
+            .claim("cnf", json!({ "jkt": jkt }))
+            .scopes(scopes)
+            .sign()
+    }
 }
 
 impl Drop for DevIssuer {

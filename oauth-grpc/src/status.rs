@@ -182,3 +182,25 @@ pub(crate) fn no_rule() -> Status {
 pub(crate) fn unsendable_token() -> Status {
     Status::unauthenticated("the token source returned a token that cannot be sent in a header")
 }
+
+/// A DPoP proof the client's key could not sign: nothing is sent.
+#[cfg(feature = "client")]
+pub(crate) fn unprovable(error: &crate::error::KeyError) -> Status {
+    Status::internal(format!("cannot make a DPoP proof: {error}"))
+}
+
+/// A DPoP-bound token on a client layer without a DPoP key: not sent as a bearer token.
+#[cfg(feature = "client")]
+pub(crate) fn dpop_key_missing() -> Status {
+    Status::unauthenticated(
+        "the token is DPoP-bound (`token_type: DPoP`) and the BearerLayer has no DPoP key; add `.dpop(key, origin)` with the key the token source proves",
+    )
+}
+
+/// A DPoP-bound token for another key than the client layer's: not sent.
+#[cfg(feature = "client")]
+pub(crate) fn dpop_key_mismatch() -> Status {
+    Status::unauthenticated(
+        "the token is bound to another DPoP key than the BearerLayer's; give the token source and the layer the same DpopKey",
+    )
+}

@@ -31,9 +31,11 @@ use examples::pb::{
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::KeySource;
-use oauth_grpc::client::{BearerLayer, ClientAuthentication, ClientCredentials, StaticToken};
+use oauth_grpc::client::{
+    BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, StaticToken,
+};
 use oauth_grpc::report::{Format, Report};
-use oauth_grpc::{OAuthLayer, PolicySet, Validator};
+use oauth_grpc::{Dpop, OAuthLayer, PolicySet, Validator};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -111,6 +113,7 @@ async fn run() -> Result<bool, Error> {
         .service::<OrderBook>()
         .service::<AdminDesk>();
     let layer = OAuthLayer::new(validator, policies.clone())
+        .dpop(Dpop::new())
         .check_coverage(examples::pb::FILE_DESCRIPTOR_SET)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -122,7 +125,9 @@ async fn run() -> Result<bool, Error> {
         .serve_with_incoming(TcpListenerStream::new(listener));
     let server = tokio::spawn(server);
     heading("Orders server");
-    println!("  listening  http://{addr}  (keys from discovery, every rpc covered by a rule)");
+    println!(
+        "  listening  http://{addr}  (keys from discovery, every rpc covered by a rule, DPoP on)"
+    );
 
     // 2b. The same service and layer over mutual TLS: a CA, the server's certificate and two
     // clients' certificates, made now.
@@ -192,6 +197,26 @@ async fn run() -> Result<bool, Error> {
     let mut admin_a = OrdersAdminClient::new(as_a.clone());
     let mut whoami_a = OrdersClient::new(as_a);
     let mut admin_b = OrdersAdminClient::new(as_b);
+    // A token bound to a DPoP key the client generated, as a provider issues it to a client
+    // that proves the key at its token endpoint (RFC 9449).
+    let dpop_key = DpopKey::generate()?;
+    let other_key = DpopKey::generate()?;
+    let dpop_token = idp.dpop_bound_token(ADMIN, &["orders:admin"], dpop_key.thumbprint())?;
+    let origin = format!("http://{addr}");
+    let with_dpop = |key: &DpopKey| -> Result<_, Error> {
+        Ok(ServiceBuilder::new()
+            .layer(
+                BearerLayer::new(StaticToken::dpop(dpop_token.clone()))
+                    .dpop(key.clone(), &origin)?,
+            )
+            .service(channel.clone()))
+    };
+    let mut dpop_whoami = OrdersClient::new(with_dpop(&dpop_key)?);
+    let mut dpop_admin = OrdersAdminClient::new(with_dpop(&dpop_key)?);
+    let mut dpop_thief = OrdersClient::new(with_dpop(&other_key)?);
+    let mut dpop_as_bearer = OrdersClient::new(with_source(BearerLayer::new(StaticToken::new(
+        dpop_token.clone(),
+    ))));
     let expired = idp.expired_token(&["orders:read", "orders:write"])?;
     let mut stale = OrdersClient::new(with_source(BearerLayer::new(StaticToken::new(expired))));
 
@@ -337,6 +362,54 @@ async fn run() -> Result<bool, Error> {
             .purge_cancelled(PurgeCancelledRequest {})
             .await
             .map(|r| format!("{} purged", r.get_ref().purged)),
+    });
+
+    // DPoP-bound tokens: the key proves each call, no certificate needed.
+    lines.push(Line {
+        who: "DPoP token + its key",
+        rpc: "WhoAmI",
+        expected: Code::Ok,
+        got: dpop_whoami.who_am_i(WhoAmIRequest {}).await.map(|r| {
+            let me = r.into_inner();
+            format!(
+                "{} [{}], bound: {}",
+                me.subject,
+                me.scopes.join(" "),
+                me.sender_constrained
+            )
+        }),
+    });
+    lines.push(Line {
+        who: "DPoP token + its key",
+        rpc: "OrdersAdmin/PurgeCancelled",
+        expected: Code::Ok,
+        got: dpop_admin
+            .purge_cancelled(PurgeCancelledRequest {})
+            .await
+            .map(|r| {
+                format!(
+                    "{} purged (a DPoP-bound token is sender-constrained too)",
+                    r.get_ref().purged
+                )
+            }),
+    });
+    lines.push(Line {
+        who: "stolen DPoP token",
+        rpc: "WhoAmI",
+        expected: Code::Unauthenticated,
+        got: dpop_thief
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .map(|r| r.into_inner().subject),
+    });
+    lines.push(Line {
+        who: "DPoP token as Bearer",
+        rpc: "WhoAmI",
+        expected: Code::Unauthenticated,
+        got: dpop_as_bearer
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .map(|r| r.into_inner().subject),
     });
 
     heading("Calls");

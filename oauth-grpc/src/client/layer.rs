@@ -75,7 +75,7 @@ impl CallProof {
         let proof = self
             .key
             .proof("POST", htu, Some(token), nonce.as_deref())
-            .map_err(|error| Status::internal(format!("cannot make a DPoP proof: {error}")))?;
+            .map_err(|error| crate::status::unprovable(&error))?;
         let (Ok(mut credentials), Ok(mut proof)) = (
             http::HeaderValue::try_from(format!("DPoP {token}")),
             http::HeaderValue::try_from(proof),
@@ -351,10 +351,7 @@ where
                 _ if !token.is_dpop() => bearer_call(inner, request, sent).await,
                 Some(dpop) => dpop_call(inner, request, sent, &token, dpop).await,
                 // A DPoP-bound token is refused under `Bearer` (RFC 9449 §7.2): not sent.
-                None => Ok(Status::unauthenticated(
-                    "the token is DPoP-bound (`token_type: DPoP`) and the BearerLayer has no DPoP key; add `.dpop(key, origin)` with the key the token source proves",
-                )
-                .into_http()),
+                None => Ok(crate::status::dpop_key_missing().into_http()),
             }
         })
     }
@@ -402,10 +399,7 @@ where
         .bound_key()
         .is_some_and(|jkt| jkt != dpop.key.thumbprint())
     {
-        return Ok(Status::unauthenticated(
-            "the token is bound to another DPoP key than the BearerLayer's; give the token source and the layer the same DpopKey",
-        )
-        .into_http());
+        return Ok(crate::status::dpop_key_mismatch().into_http());
     }
     let (mut parts, body) = request.into_parts();
     let htu = format!("{}{}", dpop.origin, parts.uri.path());

@@ -164,12 +164,40 @@ pub trait TokenSource: Send + Sync + 'static {
 /// # drop(layer);
 /// ```
 #[derive(Clone)]
-pub struct StaticToken(Arc<str>);
+pub struct StaticToken {
+    token: Arc<str>,
+    dpop: bool,
+}
 
 impl StaticToken {
-    /// The token to send.
+    /// The token to send, as a bearer token.
     pub fn new(token: impl Into<String>) -> Self {
-        Self(Arc::from(token.into()))
+        Self {
+            token: Arc::from(token.into()),
+            dpop: false,
+        }
+    }
+
+    /// A token bound to a DPoP key (`cnf.jkt`, RFC 9449), which a
+    /// [`BearerLayer`](super::BearerLayer) with that key sends as `authorization: DPoP <token>`
+    /// with a proof per call.
+    ///
+    /// ```
+    /// use oauth_grpc::client::{BearerLayer, DpopKey, StaticToken};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = DpopKey::generate()?;
+    /// let layer = BearerLayer::new(StaticToken::dpop("eyJhbGciOi…"))
+    ///     .dpop(key, "https://orders.example.com")?;
+    /// # drop(layer);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dpop(token: impl Into<String>) -> Self {
+        Self {
+            token: Arc::from(token.into()),
+            dpop: true,
+        }
     }
 }
 
@@ -181,7 +209,12 @@ impl fmt::Debug for StaticToken {
 
 impl TokenSource for StaticToken {
     fn fetch(&self) -> FetchFuture<'_> {
-        let token = AccessToken::new(self.0.to_string(), None);
+        let token = AccessToken::new(self.token.to_string(), None);
+        let token = if self.dpop {
+            token.with_token_type("DPoP")
+        } else {
+            token
+        };
         Box::pin(async move { Ok(token) })
     }
 }
