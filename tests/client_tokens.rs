@@ -192,6 +192,31 @@ async fn a_token_without_expires_in_gets_the_default_lifetime() {
     assert_eq!(idp.token_requests(), 2, "fetched anew once it passed");
 }
 
+/// Polls `futures` together on the current task until every one is done; their outputs in
+/// order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (future, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if out.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *out = Some(value),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_dropped_and_fetched_once() {
     let idp = IdentityProvider::start(&[]).await;
@@ -211,15 +236,16 @@ async fn a_refused_token_is_dropped_and_fetched_once() {
     idp.set_signing_key(TestKey::Rsa2);
     tokio::time::sleep(Duration::from_millis(1100)).await; // past the minimum lifetime
     let orders = client(&after.server, layer).await;
-    // Calls in flight with the cached rsa-1 token are refused, and not retried.
-    let refused: Vec<_> = (0..20)
-        .map(|_| {
-            let mut orders = orders.clone();
-            tokio::spawn(async move { orders.who_am_i(WhoAmIRequest {}).await })
-        })
-        .collect();
+    // Calls in flight with the cached rsa-1 token are refused, and not retried. They are
+    // polled together on this task, so every one has taken the cached token and sent its
+    // request before any refusal can come back (spawned tasks may start after it).
+    let refused = join_all((0..20).map(|_| {
+        let mut orders = orders.clone();
+        async move { orders.who_am_i(WhoAmIRequest {}).await }
+    }))
+    .await;
     for call in refused {
-        let status = call.await.expect("task").expect_err("rsa-1 is refused");
+        let status = call.expect_err("rsa-1 is refused");
         assert_eq!(status.code(), Code::Unauthenticated);
         assert!(
             oauth_grpc_tests::challenge(&status).contains(r#"error="invalid_token""#),

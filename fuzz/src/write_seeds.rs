@@ -80,10 +80,26 @@ fn main() {
     );
     write("introspection", "inactive", br#"{"active":false}"#);
 
+    // The `dpop` target: a mode byte (even: a proof, odd: an `htu`), then the text. The
+    // proof is RFC 9449's own example (§4.1), which verifies.
+    let mut rfc_proof = vec![0u8];
+    rfc_proof.extend_from_slice(RFC_9449_PROOF.as_bytes());
+    write("dpop", "rfc-9449-proof", &rfc_proof);
+    write(
+        "dpop",
+        "htu",
+        b"\x01HTTPS://Orders.Example.COM:443/a/../orders.v1.%4Frders/CreateOrder?q#f",
+    );
+
     // The `scopes` target: a slot byte (0 `scope`, 1 `scp`, 2 `realm_access`), then JSON.
     write("scopes", "string", b"\x00\"orders:read orders:write\"");
     write("scopes", "array", b"\x01[\"orders:read\",\"orders:write\"]");
     write("scopes", "roles", b"\x02{\"roles\":[\"admin\",\"viewer\"]}");
+
+    assert!(
+        oauth_grpc::__private::fuzz::dpop_proof(RFC_9449_PROOF).is_ok(),
+        "the RFC's proof verifies"
+    );
 
     // The seeds are only useful if they pass: check that they do.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,3 +121,6 @@ fn main() {
         }
     }
 }
+
+/// RFC 9449 §4.1, figure 3: a proof of a resource request.
+const RFC_9449_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA";

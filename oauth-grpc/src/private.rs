@@ -149,6 +149,21 @@ mod tests {
 /// Entry points for the fuzz targets of `fuzz/`, which reach parsers that have no public
 /// function of their own. Not public API.
 pub mod fuzz {
+    /// Checks `proof` as the layer checks a call's DPoP proof on its own (RFC 9449 §4.3: the
+    /// structure, `typ`, an asymmetric `alg`, a public `jwk` that fits it, the signature
+    /// under it, the claims' types), every asymmetric algorithm allowed; the RFC 7638
+    /// thumbprint of its key when it passes.
+    pub fn dpop_proof(proof: &str) -> Result<String, crate::ProofError> {
+        crate::validate::dpop::verify_proof(proof, &crate::validate::dpop::ASYMMETRIC)
+            .map(|proof| proof.jkt)
+    }
+
+    /// An `htu` normalised as the layer compares it (RFC 3986 §6.2.2–6.2.3, no query or
+    /// fragment), or `None` for one it refuses.
+    pub fn normalised_htu(uri: &str) -> Option<String> {
+        crate::validate::dpop::normalise_htu(uri)
+    }
+
     /// Interprets `body` as an introspection endpoint's answer, exactly as the validator
     /// does after its POST: trusted issuer `https://issuer.test/`, audience `orders-api`.
     ///
