@@ -152,14 +152,7 @@ impl DevIssuer {
         scopes: &[&str],
         thumbprint: &str,
     ) -> Result<String, TestingError> {
-        self.state
-            .keys
-            .token(&self.state.audience)
-            .subject(client.id)
-            .claim("client_id", client.id.into())
-            .claim("cnf", json!({ "x5t#S256": thumbprint }))
-            .scopes(scopes)
-            .sign()
+        self.bound_token(client, scopes, json!({ "x5t#S256": thumbprint }))
     }
 
     /// A token for `client` with `scopes`, bound to the DPoP key whose RFC 7638 thumbprint
@@ -175,12 +168,21 @@ impl DevIssuer {
         scopes: &[&str],
         jkt: &str,
     ) -> Result<String, TestingError> {
+        self.bound_token(client, scopes, json!({ "jkt": jkt }))
+    }
+
+    fn bound_token(
+        &self,
+        client: DevClient,
+        scopes: &[&str],
+        cnf: serde_json::Value,
+    ) -> Result<String, TestingError> {
         self.state
             .keys
             .token(&self.state.audience)
             .subject(client.id)
             .claim("client_id", client.id.into())
-            .claim("cnf", json!({ "jkt": jkt }))
+            .claim("cnf", cnf)
             .scopes(scopes)
             .sign()
     }

@@ -428,17 +428,7 @@ mod tests {
 
     use super::*;
 
-    const ALL: [Algorithm; 9] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
+    const ALL: [Algorithm; 9] = crate::validate::dpop::ASYMMETRIC;
 
     const EC256: &[u8] = include_bytes!("../../../tests/keys/ec256.pem");
     const EC256_PUBLIC: &[u8] = include_bytes!("../../../tests/keys/ec256.pub.pem");
