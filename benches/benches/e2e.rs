@@ -339,5 +339,14 @@ fn main() {
                 target.variant.name(), r[0], r[1], r[2], r[3], r[4]
             );
         }
+        println!("\nratio of the DPoP call to the cached bearer call (what DPoP adds, client signing included)");
+        let cached = targets.iter().position(|t| t.variant == Variant::LayerCached).unwrap();
+        for (target, m) in targets.iter().zip(&medians).filter(|(t, _)| t.variant.dpop()) {
+            let r: Vec<f64> = (0..5).map(|i| m[i] / medians[cached][i]).collect();
+            println!(
+                "{:42} {:9.3} {:9.3} {:12.3} {:12.3} {:13.3}",
+                target.variant.name(), r[0], r[1], r[2], r[3], r[4]
+            );
+        }
     });
 }
