@@ -7,13 +7,22 @@
 #   1. one token check per algorithm: the backend's bare signature check (the limit),
 #      jsonwebtoken::decode (the baseline), ours uncached and cached (benches/validation.rs);
 #   2. one end-to-end unary call, client and server in one process (benches/e2e.rs), over
-#      plain HTTP/2 and over mutual TLS (a token bound to the client certificate).
-# valgrind hides the CPU's SHA extensions, so SHA-256 (the cache key) runs in software
-# here and costs more than it does natively; BENCHMARKS.md says how much.
+#      plain HTTP/2 and over mutual TLS (a token bound to the client certificate);
+#   3. DPoP (RFC 9449): one call through OAuthLayer in process per proof algorithm, a cached
+#      DPoP-bound token with a fresh proof against the same layer's cached bearer call, the
+#      bare signature check of a proof, and the client's making of a proof
+#      (benches/validation.rs); and the end-to-end call with a DPoP ES256 proof, signed per
+#      call by the client or ahead of the calls, against no auth and the cached bearer call.
+# valgrind hides the CPU's SHA extensions, so SHA-256 (the cache key, a proof's `ath`) runs
+# in software here and costs more than it does natively; BENCHMARKS.md says how much.
 #
-# Needs valgrind. Usage: benches/instructions.sh
+# Needs valgrind. Usage: benches/instructions.sh [tokens] [e2e] [tls] [dpop]
+# (the sections to run; all four without arguments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+sections="${*:-tokens e2e tls dpop}"
+wants() { [[ " $sections " == *" $1 "* ]]; }
 
 executable() { # bench name -> path
   cargo bench -p oauth-grpc-benches --bench "$1" --no-run 2>&1 \
@@ -36,6 +45,9 @@ per() { # env-name value-prefix n1 n2 binary -> instructions per repetition
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 validation="$(executable validation)"
+e2e="$(executable e2e)"
+
+if wants tokens; then
 echo "## Token check, instructions per check"
 echo
 echo "| alg | limit | jsonwebtoken | ours, uncached | ours, cached | uncached / jsonwebtoken | limit / uncached |"
@@ -47,9 +59,10 @@ for alg in RS256 PS256 ES256 EdDSA HS256; do
   cached="$(per VALIDATION_INSTRUCTIONS "$alg:3" 20 120 "$validation")"
   echo "| $alg | $limit | $base | $ours | $cached | $(ratio "$ours" "$base") | $(ratio "$limit" "$ours") |"
 done
-
-e2e="$(executable e2e)"
 echo
+fi
+
+if wants e2e; then
 echo "## End-to-end unary call, instructions per call (client and server)"
 echo
 echo "| variant | instructions | ratio to no auth |"
@@ -60,8 +73,10 @@ for variant in baseline cached uncached interceptor; do
   [ -n "$base" ] || base="$n"
   echo "| $variant | $n | $(ratio "$n" "$base") |"
 done
-
 echo
+fi
+
+if wants tls; then
 echo "## End-to-end unary call over mutual TLS, instructions per call (client and server)"
 echo
 echo "| variant | instructions | ratio to mTLS no auth |"
@@ -72,3 +87,38 @@ for variant in tls-baseline tls-bound; do
   [ -n "$base" ] || base="$n"
   echo "| $variant | $n | $(ratio "$n" "$base") |"
 done
+echo
+fi
+
+if wants dpop; then
+echo "## DPoP, in process through OAuthLayer (cached token), instructions per operation"
+echo
+echo "check = DPoP call - bearer call of the same layer; limit = the bare signature check of"
+echo "the proof on a pre-parsed key; client = making one proof (claims, ath, signature)."
+echo
+echo "| proof alg | bearer call | DPoP call | DPoP / bearer | check | limit | limit / check | client, jsonwebtoken | client, key parsed once |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+bearer="$(per DPOP_INSTRUCTIONS "ES256:0" 20 120 "$validation")"
+for alg in ES256 ES384 EdDSA PS256 RS256; do
+  call="$(per DPOP_INSTRUCTIONS "$alg:1" 20 120 "$validation")"
+  limit="$(per DPOP_INSTRUCTIONS "$alg:2" 20 120 "$validation")"
+  client="$(per DPOP_INSTRUCTIONS "$alg:3" 20 120 "$validation")"
+  parsed="$(per DPOP_INSTRUCTIONS "$alg:4" 20 120 "$validation")"
+  check=$(( call - bearer ))
+  echo "| $alg | $bearer | $call | $(ratio "$call" "$bearer") | $check | $limit | $(ratio "$limit" "$check") | $client | $parsed |"
+done
+
+echo
+echo "## DPoP end to end (ES256 proofs), instructions per call (client and server)"
+echo
+echo "| variant | instructions | ratio to no auth | ratio to cached bearer |"
+echo "|---|---:|---:|---:|"
+base=""
+cached=""
+for variant in baseline cached dpop-presigned dpop; do
+  n="$(per E2E_INSTRUCTIONS "$variant" 200 1200 "$e2e")"
+  [ -n "$base" ] || base="$n"
+  [ "$variant" != cached ] || cached="$n"
+  echo "| $variant | $n | $(ratio "$n" "$base") | $([ -n "$cached" ] && ratio "$n" "$cached" || echo -) |"
+done
+fi

@@ -6,6 +6,7 @@
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use examples::pb::orders_client::OrdersClient;
@@ -13,9 +14,11 @@ use examples::pb::orders_server::OrdersServer;
 use examples::pb::{CreateOrderRequest, WatchOrdersRequest, WhoAmIRequest};
 use examples::{OrderBook, Store};
 use oauth_grpc::Principal;
+use oauth_grpc_benches::dpop::{ProofKey, ProofSigner};
 use oauth_grpc_benches::loopback::{
-    BenchTls, channel_over, latency, listen, median, request, serve_baseline, serve_baseline_over,
-    serve_layer, serve_layer_over, throughput,
+    BenchTls, CREATE_ORDER, Credentials, DpopCalls, WATCH_ORDERS, WHO_AM_I, channel_over, latency,
+    listen, median, serve_baseline, serve_baseline_over, serve_layer, serve_layer_dpop,
+    serve_layer_over, throughput,
 };
 use oauth_grpc_benches::{KEYS, jsonwebtoken_validation};
 use tokio_stream::StreamExt;
@@ -33,16 +36,35 @@ enum Variant {
     TlsBaseline,
     /// Mutual TLS, `OAuthLayer` cached, a token bound to the client certificate.
     TlsBoundCached,
+    /// `OAuthLayer` cached with DPoP on, a DPoP-bound token and a fresh ES256 proof per
+    /// call, signed by the client as it makes the call.
+    DpopCached,
+    /// The same, the proofs signed before the calls (instruction counts only, where the
+    /// number of calls is known): the server's work per call, and the client's without
+    /// signing.
+    DpopPresigned,
 }
 
+/// The proof key of the DPoP rows.
+const DPOP_ALG: &str = "ES256";
+
+/// Calls made by the instruction count mode before the counted ones.
+const WARM_UP: usize = 50;
+/// The most calls the instruction count mode makes with proofs signed ahead: it signs this
+/// many (plus the warm-up's) whatever the count, so that signing cancels out of the
+/// difference between two counts.
+const MAX_PRESIGNED: usize = 1200;
+
 impl Variant {
-    const ALL: [Self; 6] = [
+    /// The variants of a timing run (the pre-signed one needs to know the number of calls).
+    const ALL: [Self; 7] = [
         Self::Baseline,
         Self::LayerCached,
         Self::LayerUncached,
         Self::Interceptor,
         Self::TlsBaseline,
         Self::TlsBoundCached,
+        Self::DpopCached,
     ];
 
     fn name(self) -> &'static str {
@@ -53,7 +75,13 @@ impl Variant {
             Self::Interceptor => "hand-written interceptor (jsonwebtoken)",
             Self::TlsBaseline => "mTLS, no auth (same header sent)",
             Self::TlsBoundCached => "mTLS, OAuthLayer cached, bound token",
+            Self::DpopCached => "OAuthLayer cached, DPoP ES256",
+            Self::DpopPresigned => "OAuthLayer cached, DPoP ES256, pre-signed",
         }
+    }
+
+    fn dpop(self) -> bool {
+        matches!(self, Self::DpopCached | Self::DpopPresigned)
     }
 
     fn tls(self) -> bool {
@@ -69,12 +97,35 @@ impl Variant {
         }
     }
 
-    /// The `authorization` value its calls carry: every variant sends a token of the same
-    /// shape; the bound variant's is bound to the client certificate.
-    fn header(self, tls: &BenchTls) -> MetadataValue<tonic::metadata::Ascii> {
+    /// What its calls to the server at `url` carry: every variant sends a token of the same
+    /// shape; the mTLS-bound variant's is bound to the client certificate, the DPoP
+    /// variants' to the proof key (`cnf.jkt`), sent as `DPoP <token>` with a proof.
+    fn credentials(self, tls: &BenchTls, url: &str) -> Calls {
+        const SCOPE: &str = "orders:read orders:write";
+        if self.dpop() {
+            let signer = Arc::new(ProofSigner::new(ProofKey::named(DPOP_ALG)));
+            let token = KEYS[0].dpop_token(SCOPE, &signer.jkt);
+            return Calls::Dpop(DpopCalls::new(url, &token, signer));
+        }
         let thumbprint = (self == Self::TlsBoundCached).then_some(tls.client_thumbprint.as_str());
-        let token = KEYS[0].token_bound_to("orders:read orders:write", thumbprint);
-        format!("Bearer {token}").parse().unwrap()
+        let token = KEYS[0].token_bound_to(SCOPE, thumbprint);
+        Calls::Header(format!("Bearer {token}").parse().unwrap())
+    }
+}
+
+/// A variant's credentials.
+#[derive(Clone)]
+enum Calls {
+    Header(MetadataValue<tonic::metadata::Ascii>),
+    Dpop(DpopCalls),
+}
+
+impl Credentials for Calls {
+    fn request<T>(&self, message: T, path: &str) -> Request<T> {
+        match self {
+            Self::Header(header) => header.request(message, path),
+            Self::Dpop(calls) => calls.request(message, path),
+        }
     }
 }
 
@@ -108,6 +159,7 @@ async fn serve(variant: Variant, store: Store, tls: &BenchTls) -> String {
         Variant::Baseline => serve_baseline(store).await,
         Variant::LayerCached => serve_layer(store, true).await,
         Variant::LayerUncached => serve_layer(store, false).await,
+        Variant::DpopCached | Variant::DpopPresigned => serve_layer_dpop(store).await,
         Variant::Interceptor => {
             let (incoming, url) = listen().await;
             let router = tonic::transport::Server::builder()
@@ -122,14 +174,14 @@ async fn serve(variant: Variant, store: Store, tls: &BenchTls) -> String {
 /// Messages per second of `WatchOrders` streams of 1,000 orders, one call after another.
 async fn streaming(
     client: &mut OrdersClient<Channel>,
-    header: &MetadataValue<tonic::metadata::Ascii>,
+    credentials: &Calls,
     window: Duration,
 ) -> f64 {
     let mut received = 0u64;
     let start = Instant::now();
     while start.elapsed() < window {
         let mut stream = client
-            .watch_orders(request(WatchOrdersRequest::default(), header))
+            .watch_orders(credentials.request(WatchOrdersRequest::default(), WATCH_ORDERS))
             .await
             .unwrap()
             .into_inner();
@@ -144,7 +196,7 @@ async fn streaming(
 /// One variant's server and its clients.
 struct Target {
     variant: Variant,
-    header: MetadataValue<tonic::metadata::Ascii>,
+    credentials: Calls,
     one: Channel,
     four: Vec<Channel>,
     /// Per round: p50, p99, 64 callers on 1 connection, on 4, streaming.
@@ -155,6 +207,11 @@ struct Target {
 /// unary calls and exit — for `benches/instructions.sh`, which runs this under callgrind and
 /// takes the difference between two call counts as the instructions of one call (client and
 /// server together). Instruction counts do not depend on what else the machine is doing.
+///
+/// `dpop` signs a proof per call in the client (in the count); `dpop-presigned` signs
+/// `WARM_UP + MAX_PRESIGNED` proofs before the first call whatever `calls` is, so that the
+/// signing cancels out of the difference and only the server's work (and the client's, but
+/// for signing) remains.
 fn instructions_mode(spec: &str) {
     let (variant, calls) = spec
         .split_once(':')
@@ -166,11 +223,17 @@ fn instructions_mode(spec: &str) {
         "interceptor" => Variant::Interceptor,
         "tls-baseline" => Variant::TlsBaseline,
         "tls-bound" => Variant::TlsBoundCached,
+        "dpop" => Variant::DpopCached,
+        "dpop-presigned" => Variant::DpopPresigned,
         other => panic!(
-            "unknown variant {other:?}: baseline, cached, uncached, interceptor, tls-baseline or tls-bound"
+            "unknown variant {other:?}: baseline, cached, uncached, interceptor, tls-baseline, tls-bound, dpop or dpop-presigned"
         ),
     };
     let calls: usize = calls.parse().expect("a number of calls");
+    assert!(
+        variant != Variant::DpopPresigned || calls <= MAX_PRESIGNED,
+        "at most {MAX_PRESIGNED} calls with proofs signed ahead"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -178,18 +241,21 @@ fn instructions_mode(spec: &str) {
         .unwrap();
     runtime.block_on(async {
         let tls = BenchTls::new();
-        let header = variant.header(&tls);
         let url = serve(variant, Store::default(), &tls).await;
+        let mut credentials = variant.credentials(&tls, &url);
+        if let (Variant::DpopPresigned, Calls::Dpop(calls)) = (variant, &credentials) {
+            credentials = Calls::Dpop(calls.clone().presign(WHO_AM_I, WARM_UP + MAX_PRESIGNED));
+        }
         let mut client = OrdersClient::new(channel_over(&url, variant.tls().then_some(&tls)).await);
-        for _ in 0..50 {
+        for _ in 0..WARM_UP {
             client
-                .who_am_i(request(WhoAmIRequest {}, &header))
+                .who_am_i(credentials.request(WhoAmIRequest {}, WHO_AM_I))
                 .await
                 .unwrap();
         }
         for _ in 0..calls {
             client
-                .who_am_i(request(WhoAmIRequest {}, &header))
+                .who_am_i(credentials.request(WhoAmIRequest {}, WHO_AM_I))
                 .await
                 .unwrap();
         }
@@ -220,8 +286,8 @@ fn main() {
         let tls = BenchTls::new();
         let mut targets = Vec::new();
         for variant in Variant::ALL {
-            let header = variant.header(&tls);
             let url = serve(variant, Store::default(), &tls).await;
+            let credentials = variant.credentials(&tls, &url);
             let over = variant.tls().then_some(&tls);
             let one = channel_over(&url, over).await;
             let mut four = Vec::new();
@@ -232,21 +298,21 @@ fn main() {
             let mut client = OrdersClient::new(one.clone());
             for _ in 0..1000 {
                 client
-                    .create_order(request(CreateOrderRequest { item: "seed".into(), quantity: 1 }, &header))
+                    .create_order(credentials.request(CreateOrderRequest { item: "seed".into(), quantity: 1 }, CREATE_ORDER))
                     .await
                     .unwrap();
             }
-            latency(&mut client, &header, 300).await;
-            targets.push(Target { variant, header, one, four, results: Vec::new() });
+            latency(&mut client, &credentials, 300).await;
+            targets.push(Target { variant, credentials, one, four, results: Vec::new() });
         }
         for _ in 0..rounds {
             for target in &mut targets {
-                let header = target.header.clone();
+                let credentials = target.credentials.clone();
                 let mut client = OrdersClient::new(target.one.clone());
-                let (p50, p99) = latency(&mut client, &header, 1000).await;
-                let single = throughput(std::slice::from_ref(&target.one), &header, 64, Duration::from_millis(800)).await;
-                let spread = throughput(&target.four, &header, 64, Duration::from_millis(800)).await;
-                let stream = streaming(&mut client, &header, Duration::from_millis(500)).await;
+                let (p50, p99) = latency(&mut client, &credentials, 1000).await;
+                let single = throughput(std::slice::from_ref(&target.one), &credentials, 64, Duration::from_millis(800)).await;
+                let spread = throughput(&target.four, &credentials, 64, Duration::from_millis(800)).await;
+                let stream = streaming(&mut client, &credentials, Duration::from_millis(500)).await;
                 target.results.push([p50, p99, single, spread, stream]);
             }
         }
@@ -268,6 +334,15 @@ fn main() {
         for (target, m) in targets.iter().zip(&medians) {
             let base = targets.iter().position(|t| t.variant == target.variant.baseline()).unwrap();
             let r: Vec<f64> = (0..5).map(|i| m[i] / medians[base][i]).collect();
+            println!(
+                "{:42} {:9.3} {:9.3} {:12.3} {:12.3} {:13.3}",
+                target.variant.name(), r[0], r[1], r[2], r[3], r[4]
+            );
+        }
+        println!("\nratio of the DPoP call to the cached bearer call (what DPoP adds, client signing included)");
+        let cached = targets.iter().position(|t| t.variant == Variant::LayerCached).unwrap();
+        for (target, m) in targets.iter().zip(&medians).filter(|(t, _)| t.variant.dpop()) {
+            let r: Vec<f64> = (0..5).map(|i| m[i] / medians[cached][i]).collect();
             println!(
                 "{:42} {:9.3} {:9.3} {:12.3} {:12.3} {:13.3}",
                 target.variant.name(), r[0], r[1], r[2], r[3], r[4]

@@ -1,21 +1,33 @@
 //! Token validation per algorithm: the crypto backend's bare signature check on a pre-parsed
 //! key (the physical limit), jsonwebtoken's decode with the same claim checks (the baseline a
 //! user would write), and our validator uncached and cached.
+//!
+//! DPoP (RFC 9449) per proof algorithm: the server's per-call cost of a proof, measured
+//! through `OAuthLayer` in process (a cached DPoP-bound token with a fresh proof, against the
+//! same layer's cached bearer call), the bare signature check of a proof (the limit), and the
+//! client's cost of making a proof.
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use aws_lc_rs::signature::{self, ParsedPublicKey};
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
+use examples::OrderBook;
+use http::HeaderValue;
 use jsonwebtoken::Algorithm;
+use oauth_grpc::{Dpop, OAuth, OAuthLayer, PolicySet, TokenBound};
+use oauth_grpc_benches::dpop::{PROOF_KEYS, ProofKey, ProofSigner};
+use oauth_grpc_benches::loopback::{BENCH_REPLAY_CAPACITY, WHO_AM_I};
 use oauth_grpc_benches::{HMAC_SECRET, KEYS, jsonwebtoken_validation};
+use tower::ServiceExt as _;
 
 /// Polls a future that is expected to be ready at once (a cache hit).
 fn ready<F: Future>(future: F) -> F::Output {
@@ -168,9 +180,284 @@ fn instructions_mode(spec: &str) {
     }
 }
 
+/// The service behind the layer: answers every call that gets through.
+type Answer =
+    fn(http::Request<TokenBound<()>>) -> std::future::Ready<Result<http::Response<()>, Infallible>>;
+type Guarded = OAuth<tower::util::ServiceFn<Answer>>;
+
+fn answer(
+    _: http::Request<TokenBound<()>>,
+) -> std::future::Ready<Result<http::Response<()>, Infallible>> {
+    std::future::ready(Ok(http::Response::new(())))
+}
+
+/// The URI of a call as hyper hands it to the layer: the scheme and authority the client
+/// dialled, then the gRPC path. A proof's `htu` names it.
+fn call_uri() -> String {
+    format!("http://127.0.0.1:50051{WHO_AM_I}")
+}
+
+/// Proofs signed ahead by the instruction count mode, whatever the number of checks: signing
+/// and building the requests then cancel out of the difference between two counts.
+const INSTRUCTION_POOL: usize = 120;
+/// Proofs signed ahead per batch of the timing runs; each batch gets a layer with an empty
+/// replay check, so that the proofs are new to it.
+const TIMING_POOL: usize = 1000;
+/// Proofs older than this are signed again before a batch (the layer accepts them for 60 s
+/// plus the validator's 60 s leeway).
+const POOL_MAX_AGE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy)]
+enum DpopVariant {
+    Bearer,
+    Dpop,
+    Limit,
+    ClientJsonwebtoken,
+    ClientParsed,
+}
+
+const DPOP_VARIANTS: [(DpopVariant, &str); 5] = [
+    (DpopVariant::Bearer, "layer: cached bearer call (DPoP on)"),
+    (DpopVariant::Dpop, "layer: cached DPoP-bound token + proof"),
+    (
+        DpopVariant::Limit,
+        "limit: bare proof signature check, pre-parsed key",
+    ),
+    (
+        DpopVariant::ClientJsonwebtoken,
+        "client: make a proof, jsonwebtoken::crypto::sign",
+    ),
+    (
+        DpopVariant::ClientParsed,
+        "client: make a proof, key pair parsed once",
+    ),
+];
+
+/// One proof algorithm's key, tokens, layer and proofs.
+struct DpopSubject {
+    name: &'static str,
+    signer: ProofSigner,
+    /// The issuer's RS256 token bound to the proof key (`cnf.jkt`), as `DPoP <token>`.
+    dpop_token: String,
+    dpop_authorization: HeaderValue,
+    /// The same token unbound, as `Bearer <token>`.
+    bearer_authorization: HeaderValue,
+    /// The layer without DPoP: each batch adds DPoP with a fresh replay check.
+    base: OAuthLayer,
+    /// The layer with DPoP for the bearer calls.
+    bearer_service: Guarded,
+    proofs: Vec<String>,
+    signed_at: Instant,
+    limit: (ParsedPublicKey, String, Vec<u8>),
+}
+
+impl DpopSubject {
+    fn new(key: ProofKey) -> Self {
+        // Building a validator installs the crypto backend the signer needs.
+        let validator = KEYS[0].validator(true);
+        let signer = ProofSigner::new(key);
+        let scope = "orders:read orders:write";
+        let dpop_token = KEYS[0].dpop_token(scope, &signer.jkt);
+        let bearer_token = KEYS[0].token(scope);
+        let base = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
+            .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
+        let bearer_service = Self::guard(&base);
+        let algorithm: &'static dyn VerificationAlgorithm = match key.alg {
+            Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &signature::ED25519,
+            Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            _ => &signature::RSA_PKCS1_2048_8192_SHA256,
+        };
+        let proof = signer.proof_parsed(&call_uri(), &dpop_token);
+        let (message, signature_b64) = proof.rsplit_once('.').expect("three segments");
+        let limit = (
+            ParsedPublicKey::new(algorithm, key.spki_der()).expect("proof key"),
+            message.to_owned(),
+            URL_SAFE_NO_PAD.decode(signature_b64).expect("base64url"),
+        );
+        let mut subject = Self {
+            name: key.name,
+            dpop_authorization: format!("DPoP {dpop_token}").parse().unwrap(),
+            bearer_authorization: format!("Bearer {bearer_token}").parse().unwrap(),
+            signer,
+            dpop_token,
+            base,
+            bearer_service,
+            proofs: Vec::new(),
+            signed_at: Instant::now(),
+            limit,
+        };
+        // Both tokens into the verified-token cache (shared by every layer made from `base`),
+        // and every check to its first-call state.
+        for variant in [DpopVariant::Bearer, DpopVariant::Dpop] {
+            let (service, requests) = subject.batch(variant, 1);
+            for request in requests {
+                subject.call(&service, request);
+            }
+        }
+        subject
+    }
+
+    /// `base` with DPoP on, a replay check of its own.
+    fn guard(base: &OAuthLayer) -> Guarded {
+        let layer = base
+            .clone()
+            .dpop(Dpop::new().replay_capacity(BENCH_REPLAY_CAPACITY));
+        tower::Layer::layer(&layer, tower::service_fn(answer as Answer))
+    }
+
+    fn request(authorization: &HeaderValue, proof: Option<&str>) -> http::Request<()> {
+        let mut request = http::Request::post(call_uri())
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .body(())
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert(http::header::AUTHORIZATION, authorization.clone());
+        if let Some(proof) = proof {
+            headers.insert("dpop", HeaderValue::from_str(proof).expect("ASCII proof"));
+        }
+        request
+    }
+
+    /// The service and `n` requests for a layer variant, made outside the measured part:
+    /// for DPoP a layer whose replay check has seen none of the pool's proofs, and requests
+    /// each with a proof of its own.
+    fn batch(&mut self, variant: DpopVariant, n: usize) -> (Guarded, Vec<http::Request<()>>) {
+        match variant {
+            DpopVariant::Bearer => {
+                let requests = (0..n)
+                    .map(|_| Self::request(&self.bearer_authorization, None))
+                    .collect();
+                (self.bearer_service.clone(), requests)
+            }
+            _ => {
+                if self.proofs.len() < n || self.signed_at.elapsed() > POOL_MAX_AGE {
+                    let uri = call_uri();
+                    self.proofs = (0..n.max(self.proofs.len()))
+                        .map(|_| self.signer.proof_parsed(&uri, &self.dpop_token))
+                        .collect();
+                    self.signed_at = Instant::now();
+                }
+                let requests = self.proofs[..n]
+                    .iter()
+                    .map(|proof| Self::request(&self.dpop_authorization, Some(proof)))
+                    .collect();
+                (Self::guard(&self.base), requests)
+            }
+        }
+    }
+
+    /// One call through the layer, which must admit it.
+    fn call(&self, service: &Guarded, request: http::Request<()>) {
+        let response = ready(service.clone().oneshot(request)).expect("infallible");
+        assert!(
+            response.headers().get("grpc-status").is_none(),
+            "refused: {:?}",
+            response.headers()
+        );
+        black_box(response);
+    }
+
+    /// One operation of a variant that needs no set-up per operation.
+    fn once(&self, variant: DpopVariant) {
+        match variant {
+            DpopVariant::Limit => {
+                let (key, message, signature) = &self.limit;
+                key.verify_sig(black_box(message.as_bytes()), black_box(signature))
+                    .expect("valid");
+            }
+            DpopVariant::ClientJsonwebtoken => {
+                black_box(self.signer.proof(black_box(&call_uri()), &self.dpop_token));
+            }
+            DpopVariant::ClientParsed => {
+                black_box(
+                    self.signer
+                        .proof_parsed(black_box(&call_uri()), &self.dpop_token),
+                );
+            }
+            DpopVariant::Bearer | DpopVariant::Dpop => unreachable!("layer variants batch"),
+        }
+    }
+
+    /// `n` operations of `variant`, only the operations themselves timed.
+    fn timed(&mut self, variant: DpopVariant, n: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(TIMING_POOL as u64);
+            match variant {
+                DpopVariant::Bearer | DpopVariant::Dpop => {
+                    let (service, requests) = self.batch(variant, usize::try_from(chunk).unwrap());
+                    let start = Instant::now();
+                    for request in requests {
+                        self.call(&service, request);
+                    }
+                    total += start.elapsed();
+                }
+                _ => {
+                    let start = Instant::now();
+                    for _ in 0..chunk {
+                        self.once(variant);
+                    }
+                    total += start.elapsed();
+                }
+            }
+            left -= chunk;
+        }
+        total
+    }
+}
+
+/// `DPOP_INSTRUCTIONS=<alg>:<variant index 0-4>:<n>`, n at most 120: set up one proof
+/// algorithm (its layers, [`INSTRUCTION_POOL`] proofs signed ahead), make `n` operations of
+/// one variant and exit — for `benches/instructions.sh`, as `VALIDATION_INSTRUCTIONS`.
+fn dpop_instructions_mode(spec: &str) {
+    let mut parts = spec.split(':');
+    let (Some(alg), Some(variant), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("DPOP_INSTRUCTIONS=<alg>:<variant 0-4>:<n>");
+    };
+    let variant = DPOP_VARIANTS[variant.parse::<usize>().expect("a variant index")].0;
+    let n: usize = n.parse().expect("a number of operations");
+    assert!(
+        n <= INSTRUCTION_POOL,
+        "at most {INSTRUCTION_POOL} operations"
+    );
+    let mut subject = DpopSubject::new(ProofKey::named(alg));
+    match variant {
+        DpopVariant::Bearer | DpopVariant::Dpop => {
+            let (service, requests) = subject.batch(variant, INSTRUCTION_POOL);
+            for request in requests.into_iter().take(n) {
+                subject.call(&service, request);
+            }
+        }
+        _ => {
+            for _ in 0..n {
+                subject.once(variant);
+            }
+        }
+    }
+}
+
+fn dpop(c: &mut Criterion) {
+    for key in PROOF_KEYS {
+        let mut subject = DpopSubject::new(key);
+        let mut group = c.benchmark_group(format!("DPoP {}", subject.name));
+        for (variant, label) in DPOP_VARIANTS {
+            group.bench_function(label, |b| b.iter_custom(|n| subject.timed(variant, n)));
+        }
+        group.finish();
+    }
+}
+
 fn validation(c: &mut Criterion) {
     if let Ok(spec) = std::env::var("VALIDATION_INSTRUCTIONS") {
         instructions_mode(&spec);
+        std::process::exit(0);
+    }
+    if let Ok(spec) = std::env::var("DPOP_INSTRUCTIONS") {
+        dpop_instructions_mode(&spec);
         std::process::exit(0);
     }
     for subject in subjects() {
@@ -180,6 +467,7 @@ fn validation(c: &mut Criterion) {
         }
         group.finish();
     }
+    dpop(c);
 }
 
 criterion_group!(benches, validation);

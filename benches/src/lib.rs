@@ -12,6 +12,7 @@ use oauth_grpc::KeySet;
 use oauth_grpc::Validator;
 use serde_json::json;
 
+pub mod dpop;
 pub mod loopback;
 
 /// The issuer of the benchmark tokens.
@@ -112,6 +113,19 @@ impl BenchKey {
 
     /// The same token, bound to a client certificate (`cnf.x5t#S256` = `thumbprint`) if given.
     pub fn token_bound_to(&self, scope: &str, thumbprint: Option<&str>) -> String {
+        self.token_with_cnf(
+            scope,
+            thumbprint.map(|thumbprint| json!({ "x5t#S256": thumbprint })),
+        )
+    }
+
+    /// The same token, bound to a DPoP key (`cnf.jkt` = `jkt`, its RFC 7638 thumbprint).
+    pub fn dpop_token(&self, scope: &str, jkt: &str) -> String {
+        self.token_with_cnf(scope, Some(json!({ "jkt": jkt })))
+    }
+
+    /// The same token with `cnf` if given.
+    fn token_with_cnf(&self, scope: &str, cnf: Option<serde_json::Value>) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -122,8 +136,8 @@ impl BenchKey {
             "iat": now, "exp": now + 3600, "jti": format!("bench-{now}"), "scope": scope,
         });
         let mut claims = claims;
-        if let Some(thumbprint) = thumbprint {
-            claims["cnf"] = json!({ "x5t#S256": thumbprint });
+        if let Some(cnf) = cnf {
+            claims["cnf"] = cnf;
         }
         let message = format!(
             "{}.{}",

@@ -1,16 +1,17 @@
 //! What the end-to-end benchmarks share (`benches/e2e.rs` and the peer comparison in
 //! `benches/peer`): the orders servers on 127.0.0.1 — the no-auth baseline and the
-//! `OAuthLayer` — and the latency and throughput measurements over them.
+//! `OAuthLayer`, with or without DPoP — the credentials calls carry, and the latency and
+//! throughput measurements over them.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use examples::pb::WhoAmIRequest;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::{OrderBook, Store};
-use oauth_grpc::{OAuthLayer, PolicySet, Principal};
+use oauth_grpc::{Dpop, OAuthLayer, PolicySet, Principal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -20,6 +21,14 @@ use tonic::transport::{
 use tonic::{Request, Status};
 
 use crate::KEYS;
+use crate::dpop::ProofSigner;
+
+/// The gRPC path of `WhoAmI`, the unary call measured.
+pub const WHO_AM_I: &str = "/orders.v1.Orders/WhoAmI";
+/// The gRPC path of `CreateOrder`.
+pub const CREATE_ORDER: &str = "/orders.v1.Orders/CreateOrder";
+/// The gRPC path of `WatchOrders`, the server stream measured.
+pub const WATCH_ORDERS: &str = "/orders.v1.Orders/WatchOrders";
 
 /// Inserts a fixed principal: the no-auth baseline still satisfies the generated checks.
 ///
@@ -95,10 +104,39 @@ pub async fn serve_layer(store: Store, cached: bool) -> String {
 ///
 /// When tonic refuses the TLS configuration.
 pub async fn serve_layer_over(store: Store, cached: bool, tls: Option<&BenchTls>) -> String {
+    serve_layer_with(store, cached, tls, None).await
+}
+
+/// The replay check's capacity on the DPoP servers: above every proof a timing run sends
+/// within the window of a proof's acceptance (two minutes), so that none is refused as
+/// `UNAVAILABLE`.
+pub const BENCH_REPLAY_CAPACITY: usize = 10_000_000;
+
+/// [`serve_layer`] with DPoP on (`Dpop::new()`, its replay check sized for a benchmark):
+/// cached, plain HTTP/2.
+pub async fn serve_layer_dpop(store: Store) -> String {
+    let dpop = Dpop::new().replay_capacity(BENCH_REPLAY_CAPACITY);
+    serve_layer_with(store, true, None, Some(dpop)).await
+}
+
+/// [`serve_layer_over`], with DPoP if given.
+///
+/// # Panics
+///
+/// When tonic refuses the TLS configuration.
+pub async fn serve_layer_with(
+    store: Store,
+    cached: bool,
+    tls: Option<&BenchTls>,
+    dpop: Option<Dpop>,
+) -> String {
     let (incoming, url) = listen().await;
     let validator = KEYS[0].validator(cached);
-    let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
+    let mut layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
         .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
+    if let Some(dpop) = dpop {
+        layer = layer.dpop(dpop);
+    }
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         server = server.tls_config(tls.server()).expect("server TLS");
@@ -211,21 +249,113 @@ pub fn request<T>(message: T, header: &MetadataValue<Ascii>) -> Request<T> {
     request
 }
 
+/// What the calls of a measurement carry.
+pub trait Credentials: Clone + Send + Sync + 'static {
+    /// `message` as a call to `path` (e.g. [`WHO_AM_I`]) with these credentials.
+    fn request<T>(&self, message: T, path: &str) -> Request<T>;
+}
+
+/// The same `authorization` value on every call.
+impl Credentials for MetadataValue<Ascii> {
+    fn request<T>(&self, message: T, _path: &str) -> Request<T> {
+        request(message, self)
+    }
+}
+
+/// Calls with a DPoP-bound token: `authorization: DPoP <token>` and a fresh `dpop` proof on
+/// every call — signed as the call is made, as the crate's client does (what a client pays),
+/// or taken from proofs signed ahead ([`presign`](Self::presign): the server's work only).
+#[derive(Clone)]
+pub struct DpopCalls {
+    authorization: MetadataValue<Ascii>,
+    /// The scheme and authority the client dials, e.g. `http://127.0.0.1:50051`.
+    origin: Arc<str>,
+    token: Arc<str>,
+    signer: Arc<ProofSigner>,
+    presigned: Option<Arc<Presigned>>,
+}
+
+struct Presigned {
+    path: String,
+    proofs: Mutex<Vec<MetadataValue<Ascii>>>,
+}
+
+impl DpopCalls {
+    /// Calls to the server at `origin` (its URL) with `token`, bound to `signer`'s key.
+    ///
+    /// # Panics
+    ///
+    /// If the token is not ASCII.
+    pub fn new(origin: &str, token: &str, signer: Arc<ProofSigner>) -> Self {
+        Self {
+            authorization: format!("DPoP {token}").parse().expect("ASCII token"),
+            origin: Arc::from(origin),
+            token: Arc::from(token),
+            signer,
+            presigned: None,
+        }
+    }
+
+    /// Signs `proofs` proofs for calls to `path` now (by the key pair parsed once); the calls
+    /// made afterwards take one each instead of signing, and fail when they run out.
+    #[must_use]
+    pub fn presign(mut self, path: &str, proofs: usize) -> Self {
+        let htu = format!("{}{path}", self.origin);
+        let proofs = (0..proofs)
+            .map(|_| {
+                self.signer
+                    .proof_parsed(&htu, &self.token)
+                    .parse()
+                    .expect("ASCII proof")
+            })
+            .collect();
+        self.presigned = Some(Arc::new(Presigned {
+            path: path.to_owned(),
+            proofs: Mutex::new(proofs),
+        }));
+        self
+    }
+}
+
+impl Credentials for DpopCalls {
+    fn request<T>(&self, message: T, path: &str) -> Request<T> {
+        let proof = match &self.presigned {
+            Some(presigned) => {
+                assert_eq!(presigned.path, path, "proofs were signed for another path");
+                presigned
+                    .proofs
+                    .lock()
+                    .expect("not poisoned")
+                    .pop()
+                    .expect("enough proofs signed ahead")
+            }
+            None => {
+                let htu = format!("{}{path}", self.origin);
+                let proof = self.signer.proof(&htu, &self.token);
+                MetadataValue::try_from(proof).expect("ASCII proof")
+            }
+        };
+        let mut request = request(message, &self.authorization);
+        request.metadata_mut().insert("dpop", proof);
+        request
+    }
+}
+
 /// p50 and p99 of `calls` sequential `WhoAmI` calls, in microseconds.
 ///
 /// # Panics
 ///
 /// When a call fails.
-pub async fn latency(
+pub async fn latency<C: Credentials>(
     client: &mut OrdersClient<Channel>,
-    header: &MetadataValue<Ascii>,
+    credentials: &C,
     calls: usize,
 ) -> (f64, f64) {
     let mut samples = Vec::with_capacity(calls);
     for _ in 0..calls {
         let start = Instant::now();
         client
-            .who_am_i(request(WhoAmIRequest {}, header))
+            .who_am_i(credentials.request(WhoAmIRequest {}, WHO_AM_I))
             .await
             .expect("call");
         samples.push(start.elapsed().as_secs_f64() * 1e6);
@@ -242,9 +372,9 @@ pub async fn latency(
 /// # Panics
 ///
 /// When a call fails.
-pub async fn throughput(
+pub async fn throughput<C: Credentials>(
     channels: &[Channel],
-    header: &MetadataValue<Ascii>,
+    credentials: &C,
     concurrency: usize,
     window: Duration,
 ) -> f64 {
@@ -254,16 +384,16 @@ pub async fn throughput(
     let mut tasks = Vec::new();
     for i in 0..concurrency {
         let mut client = OrdersClient::new(channels[i % channels.len()].clone());
-        let (done, stop, measuring, header) = (
+        let (done, stop, measuring, credentials) = (
             done.clone(),
             stop.clone(),
             measuring.clone(),
-            header.clone(),
+            credentials.clone(),
         );
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 client
-                    .who_am_i(request(WhoAmIRequest {}, &header))
+                    .who_am_i(credentials.request(WhoAmIRequest {}, WHO_AM_I))
                     .await
                     .expect("call");
                 if measuring.load(Ordering::Relaxed) {
