@@ -1,6 +1,8 @@
 //! A development identity provider on 127.0.0.1 for the demo and local experiments: a key
-//! pair generated at start, OIDC discovery, JWKS and a client-credentials token endpoint over
-//! real HTTP. Not for production: it keeps no state and trusts three fixed clients.
+//! pair generated at start, OIDC discovery, JWKS and a token endpoint over real HTTP for
+//! client credentials and RFC 8693 token exchange (an agent trading its user's token and its
+//! own for a delegated one). Not for production: it keeps no state and trusts five fixed
+//! clients.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -57,7 +59,25 @@ pub const ADMIN: DevClient = DevClient {
     scopes: &["orders:read", "orders:admin"],
 };
 
-const CLIENTS: [DevClient; 3] = [READER, WRITER, ADMIN];
+/// An AI assistant: an agent that acts for users by token exchange. Its own token carries no
+/// scope; a delegated one carries the user's, with `act.sub` = `assistant`.
+pub const ASSISTANT: DevClient = DevClient {
+    id: "assistant",
+    secret: "assistant-secret",
+    scopes: &[],
+};
+
+/// Another agent, one the orders service does not list for writes.
+pub const REPORTING_AGENT: DevClient = DevClient {
+    id: "reporting-agent",
+    secret: "reporting-secret",
+    scopes: &[],
+};
+
+const CLIENTS: [DevClient; 5] = [READER, WRITER, ADMIN, ASSISTANT, REPORTING_AGENT];
+
+/// RFC 8693 §2.1: the grant type of token exchange.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// The running development issuer. Stops when dropped.
 #[derive(Debug)]
@@ -71,6 +91,8 @@ pub struct DevIssuer {
 struct Shared {
     keys: TestIssuer,
     audience: String,
+    /// Checks the tokens presented for exchange: this issuer's own, for its audience.
+    validator: oauth_grpc::Validator,
 }
 
 impl DevIssuer {
@@ -83,9 +105,16 @@ impl DevIssuer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let keys = TestIssuer::generate(format!("http://{addr}/"))?;
+        let validator = oauth_grpc::Validator::builder()
+            .issuer(keys.issuer())
+            .audience(audience)
+            .keys(keys.key_set())
+            .cache_capacity(0)
+            .build()?;
         let state = Arc::new(Shared {
             keys,
             audience: audience.to_owned(),
+            validator,
         });
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -201,7 +230,7 @@ async fn discovery(State(state): State<Arc<Shared>>) -> Response {
         "issuer": issuer,
         "jwks_uri": format!("{base}/jwks"),
         "token_endpoint": format!("{base}/token"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }))
     .into_response()
@@ -250,34 +279,93 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
-    }
     let Some(client) = client(&headers, &form) else {
         return error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
-    let requested: Vec<&str> = form
+    let requested: Option<Vec<&str>> = form
         .get("scope")
-        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
-        .unwrap_or_else(|| client.scopes.to_vec());
-    if requested.iter().any(|s| !client.scopes.contains(s)) {
-        return error(StatusCode::BAD_REQUEST, "invalid_scope");
-    }
-    let signed = state
-        .keys
-        .token(&state.audience)
-        .subject(client.id)
-        .claim("client_id", client.id.into())
-        .scopes(&requested)
-        .sign();
-    match signed {
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect());
+    let (token, granted) = match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {
+            let granted = requested.unwrap_or_else(|| client.scopes.to_vec());
+            if granted.iter().any(|s| !client.scopes.contains(s)) {
+                return error(StatusCode::BAD_REQUEST, "invalid_scope");
+            }
+            let token = state
+                .keys
+                .token(&state.audience)
+                .subject(client.id)
+                .claim("client_id", client.id.into())
+                .scopes(&granted);
+            (token, granted.join(" "))
+        }
+        Some(TOKEN_EXCHANGE) => match exchange(&state, client, &form, requested).await {
+            Ok(issued) => issued,
+            Err(response) => return *response,
+        },
+        _ => return error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    };
+    match token.sign() {
         Ok(access_token) => axum::Json(json!({
             "access_token": access_token,
             "token_type": "Bearer",
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
             "expires_in": 300,
-            "scope": requested.join(" "),
+            "scope": granted,
         }))
         .into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     }
+}
+
+/// RFC 8693 token exchange: the user's token (`subject_token`) for a delegated one that
+/// keeps the user as `sub` and names the requesting agent in `act.sub`, nesting the
+/// subject token's own `act` if it had one (§4.1). The `actor_token` must be the requesting
+/// client's own token: an agent acts only as itself. Scopes: those asked for, at most the
+/// user's; the user's by default.
+async fn exchange<'a>(
+    state: &'a Shared,
+    client: DevClient,
+    form: &HashMap<String, String>,
+    requested: Option<Vec<&'a str>>,
+) -> Result<(oauth_grpc::testing::TokenBuilder<'a>, String), Box<Response>> {
+    let grant = || Box::new(error(StatusCode::BAD_REQUEST, "invalid_grant"));
+    let subject_token = form
+        .get("subject_token")
+        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "invalid_request")))?;
+    let subject = state
+        .validator
+        .validate(subject_token)
+        .await
+        .map_err(|_| grant())?;
+    let user_scopes: Vec<String> = subject.scopes().iter().map(str::to_owned).collect();
+    let granted: Vec<String> = match requested {
+        None => user_scopes.clone(),
+        Some(asked) => asked.into_iter().map(str::to_owned).collect(),
+    };
+    if granted.iter().any(|s| !user_scopes.contains(s)) {
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, "invalid_scope")));
+    }
+    let mut token = state
+        .keys
+        .token(&state.audience)
+        .subject(subject.subject().unwrap_or_default())
+        .claim("client_id", client.id.into())
+        .scopes(&granted);
+    if let Some(actor_token) = form.get("actor_token") {
+        let actor = state
+            .validator
+            .validate(actor_token)
+            .await
+            .map_err(|_| grant())?;
+        if actor.subject() != Some(client.id) {
+            return Err(grant());
+        }
+        let mut act = json!({ "sub": client.id });
+        if let Some(prior) = subject.claims().get("act") {
+            act["act"] = prior.clone();
+        }
+        token = token.claim("act", act);
+    }
+    Ok((token, granted.join(" ")))
 }

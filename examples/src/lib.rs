@@ -181,7 +181,8 @@ impl OrderBook {
 #[oauth_grpc::protect]
 #[tonic::async_trait]
 impl orders_server::Orders for OrderBook {
-    #[require_scope(OrderScope::Write)]
+    // An agent may place orders for its user only if it is the assistant.
+    #[require_scope(OrderScope::Write, delegation = actors("assistant"))]
     async fn create_order(
         &self,
         request: Request<CreateOrderRequest>,
@@ -212,7 +213,8 @@ impl orders_server::Orders for OrderBook {
             .ok_or_else(|| Status::not_found("no such order"))
     }
 
-    #[require_scope("orders:write", "orders:cancel")]
+    // Cancelling is for the user alone: no agent may do it on their behalf.
+    #[require_scope("orders:write", "orders:cancel", delegation = forbid)]
     async fn cancel_order(
         &self,
         request: Request<CancelOrderRequest>,
@@ -272,7 +274,7 @@ impl orders_server::Orders for OrderBook {
         Ok(Response::new(Box::pin(answers)))
     }
 
-    #[require_scope(OrderScope::Write)]
+    #[require_scope(OrderScope::Write, delegation = actors("assistant"))]
     async fn import_orders(
         &self,
         request: Request<Streaming<CreateOrderRequest>>,
@@ -310,6 +312,10 @@ impl orders_server::Orders for OrderBook {
                 .unwrap_or_default()
                 .to_owned(),
             sender_constrained: caller.is_sender_constrained(),
+            actors: caller
+                .delegation_chain()
+                .map(|actor| actor.subject().unwrap_or_default().to_owned())
+                .collect(),
         }))
     }
 
@@ -355,7 +361,8 @@ impl AdminDesk {
 
 // `#[tonic::async_trait]` may also come first: both orders work.
 #[tonic::async_trait]
-#[oauth_grpc::protect(default = require_scope(OrderScope::Admin))]
+// The back office is for people: no delegated call, whatever the agent.
+#[oauth_grpc::protect(default = require_scope(OrderScope::Admin), delegation = forbid)]
 impl orders_admin_server::OrdersAdmin for AdminDesk {
     // Purging deletes for good: a stolen admin token alone must not do it, so only a token
     // bound to the caller's TLS client certificate (RFC 8705) is admitted.

@@ -43,7 +43,7 @@ pub use crate::error::{
 pub use crate::keys::{Algorithm, KeySet, KeySource, KeyType, VerifyingKey, crypto_backend};
 #[doc(inline)]
 pub use crate::policy::{
-    Denial, MethodPolicy, PolicySet, ProtectedService, RpcKind, Rule, ServicePolicy,
+    Delegation, Denial, MethodPolicy, PolicySet, ProtectedService, RpcKind, Rule, ServicePolicy,
 };
 #[doc(inline)]
 pub use crate::principal::{Actor, ClientCertificate, Confirmation, Principal, PrincipalBuilder};

@@ -255,6 +255,39 @@ impl Principal {
         self.inner.actor.as_ref()
     }
 
+    /// Every actor of the delegation chain, outermost first: the current actor (the one
+    /// calling, [`actor`](Self::actor)), then the one it acts for, and so on (RFC 8693 §4.1
+    /// nested `act`). Empty for a direct call. The subject itself is
+    /// [`subject`](Self::subject), never part of the chain.
+    ///
+    /// ```
+    /// use oauth_grpc::{Actor, Principal};
+    ///
+    /// let p = Principal::builder()
+    ///     .subject("alice")
+    ///     .actor(Actor::new(Some("assistant".into()), None)
+    ///         .acting_for(Actor::new(Some("planner".into()), None)))
+    ///     .build();
+    /// let chain: Vec<_> = p.delegation_chain().filter_map(Actor::subject).collect();
+    /// assert_eq!(chain, ["assistant", "planner"]);
+    /// ```
+    pub fn delegation_chain(&self) -> impl Iterator<Item = &Actor> + '_ {
+        std::iter::successors(self.actor(), |actor| actor.actor())
+    }
+
+    /// Whether the call is delegated: the token names an actor (RFC 8693 `act`) calling on
+    /// the subject's behalf.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Actor, Principal};
+    /// assert!(!Principal::builder().subject("alice").build().is_delegated());
+    /// let p = Principal::builder().actor(Actor::new(Some("agent".into()), None)).build();
+    /// assert!(p.is_delegated());
+    /// ```
+    pub fn is_delegated(&self) -> bool {
+        self.inner.actor.is_some()
+    }
+
     /// What the token is bound to (its `cnf` claim, RFC 7800), if it is bound.
     ///
     /// ```

@@ -40,7 +40,11 @@ pub fn guard<T>(
                 crate::error::TokenError::NotSenderConstrained,
             ))
         }
-        Ok(()) => Ok(()),
+        // The layer refuses these too; checked again in the method, as the scopes are.
+        Ok(()) => method
+            .delegation()
+            .evaluate(principal)
+            .map_err(Status::from),
         // A token was sent, but no layer verified it: say so, to the caller and (once) to
         // the operator, instead of claiming that no token came.
         Err(Denial::Unauthenticated) if request.metadata().contains_key("authorization") => {

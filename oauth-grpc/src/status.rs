@@ -94,6 +94,17 @@ fn parts(error: AuthError) -> (Status, Option<String>) {
             )
         }
         AuthError::NoRule => (no_rule(), None),
+        // RFC 6750 §3.1 has no code for "not for this actor"; `insufficient_scope` is the
+        // one for a valid token that lacks a right, without `scope` (no scope would help).
+        AuthError::DelegationForbidden | AuthError::ActorNotAllowed => {
+            let description = error.to_string();
+            (
+                Status::permission_denied(description.clone()),
+                Some(format!(
+                    r#"error="insufficient_scope", error_description="{description}""#
+                )),
+            )
+        }
         AuthError::InvalidProof(ProofError::ReplayCheckUnavailable) => (
             Status::unavailable(ProofError::ReplayCheckUnavailable.to_string()),
             None,

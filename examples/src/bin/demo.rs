@@ -10,6 +10,12 @@
 //! admin token refused, a token bound to the client's certificate accepted over mutual TLS,
 //! and the same token refused from another certificate.
 //!
+//! Then agents acting for a user (RFC 8693): an assistant exchanges the user's token and its
+//! own for a delegated one (`act.sub` = `assistant`), reads and places orders for the user,
+//! and is refused cancelling one (`CancelOrder` forbids delegation); another agent, not listed
+//! on `CreateOrder`, is refused placing one. The audit events of those calls are printed,
+//! naming user and actor.
+//!
 //! Exits 0 when every outcome is the expected one.
 //!
 //! ```text
@@ -18,8 +24,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
-use examples::dev_issuer::{ADMIN, DevClient, DevIssuer, READER, WRITER};
+use examples::dev_issuer::{
+    ADMIN, ASSISTANT, DevClient, DevIssuer, READER, REPORTING_AGENT, WRITER,
+};
 use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_admin_server::OrdersAdminServer;
 use examples::pb::orders_client::OrdersClient;
@@ -31,8 +40,10 @@ use examples::pb::{
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::KeySource;
+use oauth_grpc::audit::{AuditEvent, AuditSink, TracingSink};
 use oauth_grpc::client::{
-    BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, StaticToken,
+    BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, StaticToken, TokenExchange,
+    TokenSource,
 };
 use oauth_grpc::report::{Format, Report};
 use oauth_grpc::{Dpop, OAuthLayer, PolicySet, Validator};
@@ -101,6 +112,10 @@ async fn run() -> Result<bool, Error> {
         "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel), {} (orders:read orders:admin)",
         READER.id, WRITER.id, ADMIN.id
     );
+    println!(
+        "  agents     {}, {} (no scopes of their own; token exchange for a user's token)",
+        ASSISTANT.id, REPORTING_AGENT.id
+    );
 
     // 2. The protected server: keys by discovery, the compiled tables of both services.
     let validator = Validator::builder()
@@ -112,7 +127,25 @@ async fn run() -> Result<bool, Error> {
     let policies = PolicySet::new()
         .service::<OrderBook>()
         .service::<AdminDesk>();
+    // Audit events go to `tracing` as always; those of delegated calls are also kept, to print.
+    let delegated = Arc::new(Mutex::new(Vec::new()));
+    let kept = delegated.clone();
+    let sink = move |event: &AuditEvent<'_>| {
+        TracingSink.record(event);
+        if let Some(p) = event.principal.filter(|p| p.is_delegated()) {
+            let chain: Vec<_> = p.delegation_chain().filter_map(|a| a.subject()).collect();
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "{:5} {:20} {:31} subject={} actor={}",
+                event.decision.as_str(),
+                event.reason,
+                event.path,
+                p.subject().unwrap_or("-"),
+                chain.join(" > "),
+            ));
+        }
+    };
     let layer = OAuthLayer::new(validator, policies.clone())
+        .audit_sink(sink)
         .dpop(Dpop::new())
         .check_coverage(examples::pb::FILE_DESCRIPTOR_SET)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -412,6 +445,88 @@ async fn run() -> Result<bool, Error> {
             .map(|r| r.into_inner().subject),
     });
 
+    // Agents acting for the user orders-writer (RFC 8693 token exchange at the issuer).
+    let fetch = |source: ClientCredentials| async move {
+        source.fetch().await.map(|token| token.secret().to_owned())
+    };
+    let own = |client: DevClient| {
+        ClientCredentials::discover(
+            idp.issuer(),
+            client.id,
+            ClientAuthentication::SecretBasic(ClientSecret::new(client.secret)),
+        )
+        .audience(AUDIENCE)
+    };
+    let user_token = fetch(own(WRITER)).await?;
+    let on_behalf = |agent: DevClient, agent_token: String| {
+        BearerLayer::new(
+            TokenExchange::new(
+                format!("{}token", idp.issuer()),
+                agent.id,
+                ClientAuthentication::SecretBasic(ClientSecret::new(agent.secret)),
+                user_token.clone(),
+            )
+            .actor_token(agent_token)
+            .audience(AUDIENCE),
+        )
+    };
+    let assistant_token = fetch(own(ASSISTANT)).await?;
+    let reporting_token = fetch(own(REPORTING_AGENT)).await?;
+    let mut assistant = OrdersClient::new(with_source(on_behalf(ASSISTANT, assistant_token)));
+    let mut reporting = OrdersClient::new(with_source(on_behalf(REPORTING_AGENT, reporting_token)));
+    lines.push(Line {
+        who: "assistant for user",
+        rpc: "WhoAmI",
+        expected: Code::Ok,
+        got: assistant.who_am_i(WhoAmIRequest {}).await.map(|r| {
+            let me = r.into_inner();
+            format!("{} for {}", me.actors.join(" for "), me.subject)
+        }),
+    });
+    lines.push(Line {
+        who: "assistant for user",
+        rpc: "GetOrder",
+        expected: Code::Ok,
+        got: assistant
+            .get_order(GetOrderRequest { id: "2".into() })
+            .await
+            .map(|r| {
+                format!(
+                    "{} x {} of {}",
+                    r.get_ref().quantity,
+                    r.get_ref().item,
+                    r.get_ref().owner
+                )
+            }),
+    });
+    lines.push(Line {
+        who: "assistant for user",
+        rpc: "CreateOrder (actors: assistant)",
+        expected: Code::Ok,
+        got: assistant
+            .create_order(widget())
+            .await
+            .map(|r| format!("order {} for {}", r.get_ref().id, r.get_ref().owner)),
+    });
+    lines.push(Line {
+        who: "assistant for user",
+        rpc: "CancelOrder (delegation = forbid)",
+        expected: Code::PermissionDenied,
+        got: assistant
+            .cancel_order(CancelOrderRequest { id: "1".into() })
+            .await
+            .map(|r| format!("order {} cancelled", r.get_ref().id)),
+    });
+    lines.push(Line {
+        who: "reporting-agent",
+        rpc: "CreateOrder (actors: assistant)",
+        expected: Code::PermissionDenied,
+        got: reporting
+            .create_order(widget())
+            .await
+            .map(|r| format!("order {} for {}", r.get_ref().id, r.get_ref().owner)),
+    });
+
     heading("Calls");
     let mut all_expected = true;
     for line in &lines {
@@ -440,9 +555,14 @@ async fn run() -> Result<bool, Error> {
             _ => style.paint("33", &format!("{code_text:19}")),
         };
         println!(
-            "  {:20} {:31} {code_text} {verdict:11}  {detail}",
+            "  {:20} {:36} {code_text} {verdict:11}  {detail}",
             line.who, line.rpc
         );
+    }
+
+    heading("Audit events of the delegated calls (user and actor)");
+    for line in delegated.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        println!("  {line}");
     }
 
     heading("Permission report (the same tables the server enforced)");

@@ -12,6 +12,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(server);
     syn::custom_keyword!(reason);
     syn::custom_keyword!(bound);
+    syn::custom_keyword!(delegation);
 }
 
 /// The flag that makes a rule admit only sender-constrained tokens.
@@ -196,8 +197,106 @@ pub(crate) struct RpcArg {
     pub(crate) value: LitStr,
 }
 
-/// The inside of a rule's parentheses: scopes, then the optional flag `bound`, and an optional
-/// `rpc = "…"` anywhere, comma separated.
+/// `delegation = allow | forbid | actors("…", …)`: which delegated calls a rule admits.
+#[derive(Clone)]
+pub(crate) struct DelegationArg {
+    pub(crate) key: kw::delegation,
+    pub(crate) policy: DelegationPolicy,
+}
+
+#[derive(Clone)]
+pub(crate) enum DelegationPolicy {
+    Allow,
+    Forbid,
+    /// `actors("a", "b")`: the word `actors` (for spans) and the actors as written.
+    Actors {
+        name: Ident,
+        list: Vec<LitStr>,
+    },
+}
+
+/// The forms of a delegation policy, for errors.
+const DELEGATION_FORMS: &str = "`delegation = allow` (the default), `delegation = forbid` (only \
+     the subject itself) or `delegation = actors(\"assistant\", …)` (only these actors, by \
+     their `act.sub`)";
+
+impl DelegationArg {
+    /// Parses `= policy` after the key.
+    fn parse_after(key: kw::delegation, input: ParseStream<'_>) -> syn::Result<Self> {
+        input.parse::<Token![=]>()?;
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            return Err(syn::Error::new_spanned(
+                &lit,
+                format!("a delegation policy is a word, not a string: write {DELEGATION_FORMS}"),
+            ));
+        }
+        let name = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected a delegation policy after `delegation =`: {DELEGATION_FORMS}"),
+            )
+        })?;
+        let word = IdentExt::unraw(&name).to_string();
+        let policy = match word.as_str() {
+            "allow" | "forbid" => {
+                if input.peek(syn::token::Paren) {
+                    let arguments: proc_macro2::TokenTree = input.parse()?;
+                    return Err(syn::Error::new_spanned(
+                        arguments,
+                        format!("`{word}` takes no arguments; write {DELEGATION_FORMS}"),
+                    ));
+                }
+                if word == "allow" {
+                    DelegationPolicy::Allow
+                } else {
+                    DelegationPolicy::Forbid
+                }
+            }
+            "actors" => {
+                if !input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        "`actors` needs the actors it admits, by their `act.sub`: \
+                         `delegation = actors(\"assistant\", \"billing-service\")`",
+                    ));
+                }
+                let content;
+                syn::parenthesized!(content in input);
+                let list = content
+                    .parse_terminated(
+                        |input: ParseStream<'_>| {
+                            if input.peek(LitStr) {
+                                input.parse::<LitStr>()
+                            } else {
+                                Err(input.error(
+                                    "an actor is the string of its `act.sub`, e.g. \
+                                     `actors(\"assistant\")`",
+                                ))
+                            }
+                        },
+                        Token![,],
+                    )?
+                    .into_iter()
+                    .collect();
+                DelegationPolicy::Actors { name, list }
+            }
+            _ => {
+                let hint = crate::suggest::near_miss(&word, &["allow", "forbid", "actors"])
+                    .map(|near| format!("did you mean `{near}`? "))
+                    .unwrap_or_default();
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    format!("unknown delegation policy `{word}`; {hint}write {DELEGATION_FORMS}"),
+                ));
+            }
+        };
+        Ok(Self { key, policy })
+    }
+}
+
+/// The inside of a rule's parentheses: scopes, then the optional flag `bound`, and optional
+/// `rpc = "…"` and `delegation = …` anywhere, comma separated.
 #[derive(Clone, Default)]
 pub(crate) struct RuleArgs {
     pub(crate) scopes: Vec<ScopeArg>,
@@ -208,6 +307,8 @@ pub(crate) struct RuleArgs {
     /// Lowercase words that misspell `bound` (`bund`, `bounded`), reported by validation.
     /// They are not scopes, so no "cannot find value" error follows them.
     pub(crate) misspelt_flags: Vec<Ident>,
+    /// `delegation = …`, at most once.
+    pub(crate) delegation: Option<DelegationArg>,
 }
 
 impl RuleArgs {
@@ -262,14 +363,33 @@ impl Parse for RuleArgs {
                     ));
                 }
                 args.bound.push(flag);
+            } else if input.peek(kw::delegation) && input.peek2(Token![=]) {
+                let key: kw::delegation = input.parse()?;
+                let delegation = DelegationArg::parse_after(key, input)?;
+                if args.delegation.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`delegation =` appears twice in this rule; give it once",
+                    ));
+                }
+                args.delegation = Some(delegation);
+            } else if input.peek(kw::delegation)
+                && !input.peek2(Token![::])
+                && !input.peek2(Token![=])
+            {
+                let key: kw::delegation = input.parse()?;
+                return Err(syn::Error::new(
+                    key.span,
+                    format!("`delegation` needs a policy: {DELEGATION_FORMS}"),
+                ));
             } else if input.peek(Ident::peek_any) && input.peek2(Token![=]) {
                 let key = Ident::parse_any(&input.fork())?;
                 if key != "rpc" {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown key `{key}`; a rule takes scopes, the flag `bound` and at \
-                             most one `rpc = \"ProtoName\"`"
+                            "unknown key `{key}`; a rule takes scopes, the flag `bound`, \
+                             `delegation = …` and at most one `rpc = \"ProtoName\"`"
                         ),
                     ));
                 }
@@ -387,10 +507,13 @@ pub(crate) struct ProtectArgs {
     pub(crate) default: Option<RuleAttr>,
     /// The tonic server type of the trait, when the macro cannot find it by itself.
     pub(crate) server: Option<Path>,
+    /// `delegation = …`: the delegation policy of every method whose rule does not say one.
+    pub(crate) delegation: Option<DelegationArg>,
 }
 
 const PROTECT_ARGUMENTS: &str = "`#[protect]` takes `default = <rule>` (`require_scope(\"…\")`, \
-     `require_any_scope(\"…\")` or `authenticated`) and `server = foo_server::FooServer`";
+     `require_any_scope(\"…\")` or `authenticated`), `delegation = forbid | allow | \
+     actors(\"…\")` and `server = foo_server::FooServer`";
 
 const DEFAULT_RULES: &str = "`require_scope(\"…\")`, `require_any_scope(\"…\")` or `authenticated`";
 
@@ -421,6 +544,22 @@ impl Parse for ProtectArgs {
                     ));
                 }
                 args.server = Some(server);
+            } else if lookahead.peek(kw::delegation) {
+                let key: kw::delegation = input.parse()?;
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span,
+                        format!("`delegation` needs a policy: {DELEGATION_FORMS}"),
+                    ));
+                }
+                let delegation = DelegationArg::parse_after(key, input)?;
+                if args.delegation.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`delegation =` appears twice; an impl has one default delegation policy",
+                    ));
+                }
+                args.delegation = Some(delegation);
             } else {
                 let unexpected = input.fork().parse::<TokenStream>()?;
                 return Err(match unexpected.into_iter().next() {

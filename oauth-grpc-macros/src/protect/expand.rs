@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, Pat, parse_quote};
 
-use super::args::{RuleAttr, RuleKind, ScopeArg};
+use super::args::{DelegationPolicy, RuleAttr, RuleKind, ScopeArg};
 use super::model::{Service, ServiceName};
 
 /// The impl with a guard at the top of every non-public method, plus the
@@ -132,9 +132,22 @@ fn table(service: &Service) -> TokenStream {
         });
         // The rule that applies, so a method without its own rule takes the default's `bound`.
         let bound = rule.args.is_bound().then(|| quote!(.bound_to_sender()));
+        // The rule's own policy, else the impl's; a public method reads no token.
+        let delegation = (rule.kind != RuleKind::Public)
+            .then(|| {
+                rule.args
+                    .delegation
+                    .as_ref()
+                    .or(service.delegation.as_ref())
+            })
+            .flatten()
+            .map(|d| {
+                let policy = delegation_expr(&d.policy);
+                quote!(.with_delegation(#policy))
+            });
         entries.push(quote! {
             ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
-                #kind #outlives #bound
+                #kind #outlives #bound #delegation
         });
     }
 
@@ -174,6 +187,16 @@ fn rule_expr(
         #check
     });
     quote!(::oauth_grpc::Rule::#variant(#scopes_const))
+}
+
+fn delegation_expr(policy: &DelegationPolicy) -> TokenStream {
+    match policy {
+        DelegationPolicy::Allow => quote!(::oauth_grpc::Delegation::Allowed),
+        DelegationPolicy::Forbid => quote!(::oauth_grpc::Delegation::Forbidden),
+        DelegationPolicy::Actors { list, .. } => {
+            quote!(::oauth_grpc::Delegation::Actors(&[#(#list),*]))
+        }
+    }
 }
 
 fn scope_expr(scope: &ScopeArg) -> TokenStream {

@@ -3,7 +3,7 @@
 
 use syn::{ImplItem, ItemImpl, Path};
 
-use super::args::{OutlivesArgs, ProtectArgs, RuleAttr, RuleKind, misspelt_rule};
+use super::args::{DelegationArg, OutlivesArgs, ProtectArgs, RuleAttr, RuleKind, misspelt_rule};
 use crate::errors::Errors;
 use crate::naming;
 
@@ -57,6 +57,8 @@ pub(crate) struct Service {
     pub(crate) default: Option<RuleAttr>,
     /// `#[protect(server = …)]`: the tonic server type, when named.
     pub(crate) server: Option<Path>,
+    /// `#[protect(delegation = …)]`: the delegation policy of rules that do not say one.
+    pub(crate) delegation: Option<DelegationArg>,
     /// `#[protect(..)]` arguments did not parse (the error is already reported).
     pub(crate) unparsed_default: bool,
     pub(crate) methods: Vec<Method>,
@@ -134,6 +136,7 @@ impl Service {
             trait_path,
             default: args.default,
             server: args.server,
+            delegation: args.delegation,
             unparsed_default,
             methods,
             misplaced,

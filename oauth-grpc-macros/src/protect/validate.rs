@@ -1,9 +1,9 @@
 //! Every rule the compiler enforces on a `#[protect]` impl. Returns all errors at once.
 
 use quote::ToTokens;
-use syn::Error;
+use syn::{Error, LitStr};
 
-use super::args::{RuleAttr, RuleKind, ScopeArg};
+use super::args::{DelegationArg, DelegationPolicy, RuleAttr, RuleKind, ScopeArg};
 use super::model::Service;
 use crate::errors::{Errors, check_scope, duplicates};
 use crate::naming;
@@ -27,6 +27,17 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
             ));
         }
         rule(default, errors);
+        if let (Some(_), Some(inner)) = (&service.delegation, &default.args.delegation) {
+            errors.push(Error::new_spanned(
+                inner.key,
+                "`delegation =` is given twice: for the impl and in its default rule; give it \
+                 once, either as `#[protect(delegation = …)]` (for every rule that does not say \
+                 one) or inside `default = …`",
+            ));
+        }
+    }
+    if let Some(delegation) = &service.delegation {
+        actors(delegation, errors);
     }
 
     for misplaced in &service.misplaced {
@@ -181,6 +192,17 @@ pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
              `#[require_scope(\"…\", bound)]`",
         ));
     }
+    if let Some(delegation) = &rule.args.delegation {
+        if rule.kind == RuleKind::Public {
+            errors.push(Error::new_spanned(
+                delegation.key,
+                "`#[public]` reads no token, so there is no delegation to allow or forbid; \
+                 remove `delegation = …`, or use a rule that needs a token: \
+                 `#[authenticated(delegation = forbid)]`",
+            ));
+        }
+        actors(delegation, errors);
+    }
     for (_, again) in duplicates(&rule.args.bound, |_| ()) {
         errors.push(Error::new_spanned(
             again,
@@ -208,6 +230,37 @@ pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
             format!(
                 "scope `{}` appears twice in this rule; list each scope once",
                 again.display()
+            ),
+        ));
+    }
+}
+
+/// The actors of `delegation = actors(…)`: at least one, none empty, none twice.
+fn actors(delegation: &DelegationArg, errors: &mut Errors) {
+    let DelegationPolicy::Actors { name, list } = &delegation.policy else {
+        return;
+    };
+    if list.is_empty() {
+        errors.push(Error::new_spanned(
+            name,
+            "`actors()` lists no actor, which would admit no delegated call: list the actors \
+             by their `act.sub`, e.g. `actors(\"assistant\")`, or write `delegation = forbid`",
+        ));
+    }
+    for actor in list {
+        if actor.value().trim().is_empty() {
+            errors.push(Error::new_spanned(
+                actor,
+                "an actor is the non-empty `act.sub` of the agent or service, e.g. `\"assistant\"`",
+            ));
+        }
+    }
+    for (_, again) in duplicates(list, LitStr::value) {
+        errors.push(Error::new_spanned(
+            again,
+            format!(
+                "actor {:?} appears twice in `actors(…)`; list each actor once",
+                again.value()
             ),
         ));
     }

@@ -118,6 +118,11 @@ pub enum ConfigError {
         "the DPoP nonce secret is shorter than 32 bytes; give `DpopNonces::with_secret` 32 random bytes shared by the service's replicas"
     )]
     DpopNonceSecret,
+    /// `ValidatorBuilder::max_delegation_depth` outside 1 to 16.
+    #[error(
+        "a delegation depth of {0} cannot be used: give `ValidatorBuilder::max_delegation_depth` 1 to 16 (the depth of nested `act` claims a token may carry)"
+    )]
+    DelegationDepth(u8),
     /// The first load of remote keys failed (with `fail_on_startup`, the default).
     #[error("cannot load the identity provider's keys at start-up: {0}")]
     Startup(#[source] ProviderError),

@@ -92,6 +92,15 @@ pub enum TokenError {
     /// The token came with the `DPoP` scheme but is not bound to a DPoP key.
     #[error("the DPoP scheme needs a DPoP-bound token")]
     NotDpopBound,
+    /// The `act` claim (RFC 8693 §4.1), or an `act` nested in it, is not a JSON object with a
+    /// string `sub`: who acts on the subject's behalf cannot be told.
+    #[error("the token's act claim is malformed: each actor needs a sub")]
+    MalformedActor,
+    /// The `act` chain nests deeper than the validator admits
+    /// ([`ValidatorBuilder::max_delegation_depth`](crate::ValidatorBuilder::max_delegation_depth),
+    /// 4 by default).
+    #[error("the token's delegation chain is too deep")]
+    DelegationTooDeep,
     /// The identity provider cannot be reached for keys or introspection right now. Maps to
     /// `UNAVAILABLE`, so that clients retry.
     #[error("the identity provider is unavailable")]
@@ -131,6 +140,8 @@ impl TokenError {
             Self::DpopBoundAsBearer => "dpop_bound_as_bearer",
             Self::DpopKeyMismatch => "dpop_key_mismatch",
             Self::NotDpopBound => "not_dpop_bound",
+            Self::MalformedActor => "malformed_actor",
+            Self::DelegationTooDeep => "delegation_too_deep",
             Self::Unavailable => "provider_unavailable",
         }
     }
@@ -163,6 +174,13 @@ pub enum AuthError {
     /// The request path has no access rule.
     #[error("no access rule for this call")]
     NoRule,
+    /// The call is delegated (RFC 8693 `act`) and the method admits only its subject
+    /// directly (`delegation = forbid`).
+    #[error("delegated calls are not allowed")]
+    DelegationForbidden,
+    /// The call's current actor is not one the method lists (`delegation = actors(…)`).
+    #[error("this actor is not allowed")]
+    ActorNotAllowed,
     /// The DPoP proof of the call was refused (RFC 9449 §7.1 `invalid_dpop_proof`).
     #[error(transparent)]
     InvalidProof(ProofError),
@@ -187,6 +205,8 @@ impl AuthError {
             Self::InvalidToken(e) => e.code(),
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::NoRule => "no_rule",
+            Self::DelegationForbidden => "delegation_forbidden",
+            Self::ActorNotAllowed => "actor_not_allowed",
             Self::InvalidProof(e) => e.code(),
             Self::UseDpopNonce => "use_dpop_nonce",
         }
@@ -310,6 +330,8 @@ impl From<Denial> for AuthError {
         match denial {
             Denial::Unauthenticated => Self::MissingToken,
             Denial::InsufficientScope(rule) => Self::InsufficientScope(rule),
+            Denial::DelegationForbidden => Self::DelegationForbidden,
+            Denial::ActorNotAllowed => Self::ActorNotAllowed,
         }
     }
 }

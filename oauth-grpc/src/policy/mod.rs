@@ -22,10 +22,12 @@
 //! assert_eq!(rule, Some(Rule::Public));
 //! ```
 
+mod delegation;
 mod rule;
 mod set;
 mod table;
 
+pub use self::delegation::Delegation;
 pub use self::rule::{Denial, Rule};
 pub use self::set::PolicySet;
 pub use self::table::{MethodPolicy, ProtectedService, RpcKind, ServicePolicy};

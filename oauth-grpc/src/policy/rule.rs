@@ -156,4 +156,10 @@ pub enum Denial {
     Unauthenticated,
     /// The token is valid but lacks the scopes of this rule.
     InsufficientScope(Rule),
+    /// The call is delegated (the token has an `act` claim) and the method admits only the
+    /// subject itself ([`Delegation::Forbidden`](crate::Delegation::Forbidden)).
+    DelegationForbidden,
+    /// The call is delegated by an actor the method does not list
+    /// ([`Delegation::Actors`](crate::Delegation::Actors)).
+    ActorNotAllowed,
 }

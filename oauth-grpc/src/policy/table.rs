@@ -1,7 +1,7 @@
 //! The tables `#[protect]` compiles: [`MethodPolicy`] per method, [`ServicePolicy`] per
 //! service, and [`ProtectedService`], the trait that hands a service type's table out.
 
-use super::Rule;
+use super::{Delegation, Rule};
 
 /// The rule of one RPC method, as compiled by `#[protect]`.
 ///
@@ -25,6 +25,8 @@ pub struct MethodPolicy {
     outlives_token: Option<&'static str>,
     /// Whether the method refuses bearer tokens not bound to the caller.
     sender_constrained: bool,
+    /// Which delegated calls the method admits.
+    delegation: Delegation,
 }
 
 /// Which way an RPC streams, as the `.proto` declares it.
@@ -106,6 +108,7 @@ impl MethodPolicy {
             kind: RpcKind::Unary,
             outlives_token: None,
             sender_constrained: false,
+            delegation: Delegation::Allowed,
         }
     }
 
@@ -179,6 +182,37 @@ impl MethodPolicy {
     /// ```
     pub const fn sender_constrained(&self) -> bool {
         self.sender_constrained
+    }
+
+    /// The same entry with a policy for delegated calls (tokens with an RFC 8693 `act`
+    /// claim); [`Delegation::Allowed`] unless set. `delegation = forbid` or
+    /// `delegation = actors("…")` in a rule, or `#[protect(delegation = …)]` for a whole
+    /// impl, sets it.
+    ///
+    /// ```
+    /// use oauth_grpc::{Delegation, MethodPolicy, Rule};
+    ///
+    /// const CANCEL: MethodPolicy =
+    ///     MethodPolicy::new("Cancel", "/orders.v1.Orders/Cancel", "cancel", Rule::Authenticated)
+    ///         .with_delegation(Delegation::Forbidden);
+    /// assert_eq!(CANCEL.delegation(), Delegation::Forbidden);
+    /// ```
+    #[must_use]
+    pub const fn with_delegation(mut self, delegation: Delegation) -> Self {
+        self.delegation = delegation;
+        self
+    }
+
+    /// Which delegated calls the method admits (see
+    /// [`with_delegation`](Self::with_delegation)).
+    ///
+    /// ```
+    /// # use oauth_grpc::{Delegation, MethodPolicy, Rule};
+    /// # let m = MethodPolicy::new("Check", "/grpc.health.v1.Health/Check", "check", Rule::Public);
+    /// assert_eq!(m.delegation(), Delegation::Allowed);
+    /// ```
+    pub const fn delegation(&self) -> Delegation {
+        self.delegation
     }
 
     /// Which way the method streams.

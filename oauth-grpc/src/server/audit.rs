@@ -294,13 +294,10 @@ impl AuditSink for TracingSink {
 
 /// `sub` (or client id) of each actor, outermost first, joined by ` > `.
 fn actor_chain(actor: &Actor) -> String {
-    let mut names = Vec::new();
-    let mut next = Some(actor);
-    while let Some(a) = next {
-        names.push(a.subject().or(a.client_id()).unwrap_or("?").to_owned());
-        next = a.actor();
-    }
-    names.join(" > ")
+    std::iter::successors(Some(actor), |a| a.actor())
+        .map(|a| a.subject().or(a.client_id()).unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(" > ")
 }
 
 struct Field(Option<String>);

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::AuthError;
-use crate::policy::{MethodPolicy, PolicySet, RpcKind, Rule};
+use crate::policy::{Delegation, MethodPolicy, PolicySet, RpcKind, Rule};
 use crate::principal::{ClientCertificate, Principal};
 use crate::validate::{Attempt, Validator};
 
@@ -428,6 +428,8 @@ struct Check {
     rule: Rule,
     /// Only a token bound to the caller's certificate is accepted.
     sender_constrained: bool,
+    /// Which delegated calls are admitted.
+    delegation: Delegation,
 }
 
 /// What [`Shared::decide`] concluded without waiting.
@@ -515,6 +517,7 @@ impl Shared {
             rule,
             sender_constrained: self.require_sender_constrained
                 || method.is_some_and(MethodPolicy::sender_constrained),
+            delegation: method.map_or(Delegation::Allowed, MethodPolicy::delegation),
         };
         if let Some(proof) = proof {
             // A proof is a signature to verify on every call: off the connection's task,
@@ -638,6 +641,7 @@ impl Shared {
         let Check {
             rule,
             sender_constrained,
+            delegation,
         } = check;
         let (principal, proof) =
             result.map_err(|error| self.deny(error, path, Some(rule), None, &caller))?;
@@ -663,7 +667,10 @@ impl Shared {
             }
             fresh_nonce = proof.fresh_nonce;
         }
-        if let Err(denial) = rule.evaluate(Some(&principal)) {
+        if let Err(denial) = rule
+            .evaluate(Some(&principal))
+            .and_then(|()| delegation.evaluate(Some(&principal)))
+        {
             return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), &caller));
         }
         self.audit(

@@ -95,6 +95,7 @@ pub struct ValidatorBuilder {
     role_scopes: HashMap<String, Vec<String>>,
     max_token_len: Option<usize>,
     algorithms: Option<Vec<Algorithm>>,
+    max_delegation_depth: Option<u8>,
 }
 
 /// Tokens longer than this are refused before any decoding.
@@ -179,6 +180,33 @@ impl ValidatorBuilder {
     #[must_use]
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// How deep a delegation chain (RFC 8693 `act`, nested once per actor) a token may carry:
+    /// 1 to 16, 4 by default. A token past it is refused with `UNAUTHENTICATED`
+    /// ([`TokenError::DelegationTooDeep`](crate::TokenError::DelegationTooDeep)) whatever
+    /// the method, so that a chain no one reviews cannot pile up. Which delegated calls a
+    /// method admits is its rule's `delegation = …`.
+    ///
+    /// ```
+    /// use oauth_grpc::{Algorithm, ConfigError, KeySet, Validator};
+    ///
+    /// let builder = || {
+    ///     Validator::builder()
+    ///         .issuer("https://idp.example.com")
+    ///         .audience("orders")
+    ///         .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256).unwrap())
+    /// };
+    /// assert!(builder().max_delegation_depth(2).build().is_ok());
+    /// assert_eq!(
+    ///     builder().max_delegation_depth(0).build().unwrap_err(),
+    ///     ConfigError::DelegationDepth(0)
+    /// );
+    /// ```
+    #[must_use]
+    pub fn max_delegation_depth(mut self, depth: u8) -> Self {
+        self.max_delegation_depth = Some(depth);
         self
     }
 
@@ -291,10 +319,15 @@ impl ValidatorBuilder {
         {
             return Err(ConfigError::Empty("scope claim name"));
         }
+        let max_delegation_depth = self.max_delegation_depth.unwrap_or(4);
+        if !(1..=16).contains(&max_delegation_depth) {
+            return Err(ConfigError::DelegationDepth(max_delegation_depth));
+        }
         let trust = Arc::new(Trust {
             issuers: self.issuers,
             audiences: self.audiences,
             leeway: self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
+            max_delegation_depth: usize::from(max_delegation_depth),
         });
         #[cfg(feature = "introspection")]
         let introspector = match self.introspection {

@@ -19,9 +19,30 @@ pub(super) struct Trust {
     pub(super) audiences: Vec<String>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
     pub(super) leeway: u64,
+    /// How many nested `act` claims a token may carry.
+    pub(super) max_delegation_depth: usize,
 }
 
 impl Trust {
+    /// The RFC 8693 `act` chain, outermost actor first; every level an object with a string
+    /// `sub`, at most `max_delegation_depth` levels.
+    pub(super) fn actor(&self, act: &Value) -> Result<Actor, TokenError> {
+        let mut chain = Vec::new();
+        let mut next = Some(act);
+        while let Some(act) = next {
+            if chain.len() == self.max_delegation_depth {
+                return Err(TokenError::DelegationTooDeep);
+            }
+            let (actor, prior) = one_actor(act)?;
+            chain.push(actor);
+            next = prior;
+        }
+        // Innermost first, each acting for the one before it.
+        let mut chain = chain.into_iter().rev();
+        let innermost = chain.next().ok_or(TokenError::MalformedActor)?;
+        Ok(chain.fold(innermost, |prior, actor| actor.acting_for(prior)))
+    }
+
     /// RFC 7519 §4.1.4: a token is valid only *before* `exp` (plus the leeway).
     pub(super) fn check_expiry(&self, exp: u64, now: u64) -> Result<(), TokenError> {
         if now >= exp.saturating_add(self.leeway) {
@@ -112,7 +133,7 @@ impl Validator {
         };
         let actor = match claims.get("act") {
             None => None,
-            Some(act) => Some(actor(act, 0)?),
+            Some(act) => Some(trust.actor(act)?),
         };
         let scopes = self.scopes(&claims)?;
         let confirmation = confirmation(&claims)?;
@@ -241,23 +262,20 @@ pub(super) fn optional_string(
     }
 }
 
-/// The RFC 8693 `act` chain; deeper than 16 levels is refused.
-fn actor(value: &Value, depth: usize) -> Result<Actor, TokenError> {
-    const MAX_DEPTH: usize = 16;
-    let Value::Object(act) = value else {
-        return Err(TokenError::InvalidClaim);
+/// One level of an `act` chain: an object with a string `sub`, an optional `client_id`.
+fn one_actor(act: &Value) -> Result<(Actor, Option<&Value>), TokenError> {
+    let Value::Object(act) = act else {
+        return Err(TokenError::MalformedActor);
     };
-    if depth >= MAX_DEPTH {
-        return Err(TokenError::InvalidClaim);
-    }
-    let mut actor = Actor::new(
-        optional_string(act, "sub")?,
-        optional_string(act, "client_id")?,
-    );
-    if let Some(prior) = act.get("act") {
-        actor = actor.acting_for(self::actor(prior, depth + 1)?);
-    }
-    Ok(actor)
+    let (Some(Value::String(sub)), client_id) = (act.get("sub"), act.get("client_id")) else {
+        return Err(TokenError::MalformedActor);
+    };
+    let client_id = match client_id {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return Err(TokenError::MalformedActor),
+    };
+    Ok((Actor::new(Some(sub.clone()), client_id), act.get("act")))
 }
 
 /// The confirmation (`cnf`, RFC 7800) of a token or an introspection answer: what the token

@@ -420,6 +420,10 @@ impl Introspector {
         if let Some(jti) = members.jti {
             builder = builder.token_id(jti);
         }
+        // RFC 8693 §4.1: an answer for a delegated token carries its `act`, as a JWT would.
+        if let Some(act) = answer.get("act") {
+            builder = builder.actor(self.trust.actor(act)?);
+        }
         // RFC 8705 §3.2: the answer for a certificate-bound token carries its `cnf`.
         if let Some(confirmation) = super::claims::confirmation(&answer)? {
             builder = builder.confirmation(confirmation);
