@@ -33,7 +33,7 @@ async fn the_example_service_enforces_its_rules() {
         .expect("run");
     println!("{}", report.table());
     report.assert_passed();
-    assert_eq!(report.calls().len(), 8 * 5);
+    assert_eq!(report.calls().len(), 8 * 9);
     server.stop().await;
 }
 
@@ -86,5 +86,51 @@ async fn a_server_whose_scope_checks_are_configured_away_is_caught() {
     assert_eq!(failed.len(), 6, "every scoped rpc: {failed:?}");
     let table = report.table();
     assert!(table.contains("FAILED"));
+    server.stop().await;
+}
+
+/// A server that admits longer delegation chains than the run assumes: the "too deep" calls
+/// of every rpc that needs a token get through, and only those fail.
+#[tokio::test]
+async fn a_server_admitting_deeper_chains_than_assumed_is_caught() {
+    let issuer = TestIssuer::generate("https://conformance.test/").expect("issuer");
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(AUDIENCE)
+        .keys(issuer.key_set())
+        .max_delegation_depth(8)
+        .build()
+        .expect("validator");
+    let policies = PolicySet::new().service::<OrderBook>();
+    let server = orders_server(
+        OAuthLayer::new(validator, policies.clone()),
+        Store::default(),
+    )
+    .await
+    .expect("bind");
+    let assumed = Conformance::new(&issuer, AUDIENCE, &policies)
+        .catalog::<OrderScope>()
+        .run(&server.url())
+        .await
+        .expect("run");
+    let failed: Vec<(&str, &str)> = assumed
+        .failures()
+        .map(|o| (o.path.as_str(), o.case))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .all(|(_, case)| *case == "delegation chain too deep"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.len(), 7, "every rpc but the public one: {failed:?}");
+    // Told the server's depth, the run passes.
+    Conformance::new(&issuer, AUDIENCE, &policies)
+        .catalog::<OrderScope>()
+        .max_delegation_depth(8)
+        .run(&server.url())
+        .await
+        .expect("run")
+        .assert_passed();
     server.stop().await;
 }

@@ -145,6 +145,41 @@ fn json_follows_the_committed_schema() {
     assert_eq!(purge["path"], "/orders.v1.OrdersAdmin/PurgeCancelled");
     assert_eq!(purge["sender_constrained"], true, "{purge}");
     assert_eq!(create["sender_constrained"], false);
+    // Delegation: CreateOrder lists its actor, CancelOrder forbids, reads allow; the
+    // back office forbids by its impl-wide default; the public rpc is `allow`.
+    let delegation = |service: usize, method: usize| {
+        document["services"][service]["methods"][method]["delegation"].clone()
+    };
+    assert_eq!(
+        delegation(0, 1),
+        serde_json::json!({ "policy": "actors", "actors": ["assistant"] })
+    );
+    assert_eq!(
+        delegation(0, 0),
+        serde_json::json!({ "policy": "forbid", "actors": [] })
+    );
+    assert_eq!(
+        delegation(0, 3),
+        serde_json::json!({ "policy": "allow", "actors": [] })
+    );
+    assert_eq!(
+        delegation(0, 2)["policy"],
+        "allow",
+        "GetHTTPStatus is public"
+    );
+    assert_eq!(delegation(1, 0)["policy"], "forbid");
+    assert_eq!(delegation(1, 1)["policy"], "forbid");
+    let policies = method_schema["properties"]["delegation"]["properties"]["policy"]["enum"]
+        .as_array()
+        .expect("enum");
+    for service in document["services"].as_array().expect("services") {
+        for method in service["methods"].as_array().expect("methods") {
+            assert!(
+                policies.contains(&method["delegation"]["policy"]),
+                "{method}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -153,17 +188,18 @@ fn csv_and_istio() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained"
+        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors"
     );
-    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,,false"));
-    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,,false"));
-    assert!(lines.contains(&"orders.v1.OrdersAdmin,PurgeCancelled,/orders.v1.OrdersAdmin/PurgeCancelled,purge_cancelled,unary,all_of,orders:admin,,true"), "{csv}");
+    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,,false,forbid,"));
+    assert!(lines.contains(&"orders.v1.Orders,CreateOrder,/orders.v1.Orders/CreateOrder,create_order,unary,all_of,orders:write,,false,actors,assistant"), "{csv}");
+    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,,false,allow,"));
+    assert!(lines.contains(&"orders.v1.OrdersAdmin,PurgeCancelled,/orders.v1.OrdersAdmin/PurgeCancelled,purge_cancelled,unary,all_of,orders:admin,,true,forbid,"), "{csv}");
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("orders.v1.OrdersAdmin,ExportOrders,")
                 && l.ends_with(
-                    ",a full export may take longer than a token lives; a cut export is useless,false"
+                    ",a full export may take longer than a token lives; a cut export is useless,false,forbid,"
                 )),
         "{csv}"
     );
@@ -172,9 +208,22 @@ fn csv_and_istio() {
     let istio = report().render(Format::Istio);
     assert_eq!(
         istio.matches("kind: AuthorizationPolicy").count(),
-        2,
-        "one per service"
+        4,
+        "one per service, and one per service for its delegation rules"
     );
+    assert_eq!(istio.matches("  action: ALLOW\n").count(), 2);
+    // The delegation policies: DENY calls with an actor on `forbid` paths, and with an
+    // unlisted actor on `actors(…)` paths.
+    let deny = istio
+        .split("  name: orders-v1-orders-delegation\n")
+        .nth(1)
+        .expect("a delegation policy for orders.v1.Orders");
+    let deny = deny.split("---").next().unwrap_or_default();
+    assert!(deny.contains("  action: DENY\n"), "{deny}");
+    assert!(deny.contains("  # delegation: forbid\n  - to:\n    - operation:\n        paths:\n        - \"/orders.v1.Orders/CancelOrder\"\n    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n"), "{deny}");
+    assert!(deny.contains("  # delegation: actors(assistant)\n  - to:\n    - operation:\n        paths:\n        - \"/orders.v1.Orders/CreateOrder\"\n        - \"/orders.v1.Orders/ImportOrders\"\n    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n    - key: request.auth.claims[act][sub]\n      notValues: [\"assistant\"]\n"), "{deny}");
+    assert!(!deny.contains("GetOrder"), "reads allow delegation: {deny}");
+    assert!(istio.contains("  name: orders-v1-ordersadmin-delegation\n"));
     // CreateOrder and ImportOrders share a rule: one group.
     assert!(istio.contains("        - \"/orders.v1.Orders/CreateOrder\"\n        - \"/orders.v1.Orders/ImportOrders\"\n"));
     // all-of: one condition per scope (ANDed); any-of: one condition with both values (ORed).
@@ -199,9 +248,16 @@ fn check_guards_against_silent_permission_changes() {
     assert_eq!(command().run(args(&["--check", &path])), ExitCode::SUCCESS);
 
     // Someone loosened a rule in the committed copy (or in the code): the check fails.
-    let edited = report().render(Format::Markdown).replace(
+    let rendered = report().render(Format::Markdown);
+    let line = "| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write`; **delegated only by** `assistant` |";
+    assert!(rendered.contains(line), "{rendered}");
+    let edited = rendered.replace(line, "| `/orders.v1.Orders/CreateOrder` | unary | public |");
+    std::fs::write(&file, edited).expect("write");
+    assert_eq!(command().run(args(&["--check", &path])), ExitCode::FAILURE);
+    // A delegation rule dropped counts as a permission change too.
+    let edited = rendered.replace(
+        line,
         "| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |",
-        "| `/orders.v1.Orders/CreateOrder` | unary | public |",
     );
     std::fs::write(&file, edited).expect("write");
     assert_eq!(command().run(args(&["--check", &path])), ExitCode::FAILURE);
@@ -315,7 +371,7 @@ fn istio_namespace_and_selector() {
         assert!(policy.contains("\n  namespace: shop\n"), "{policy}");
         assert!(
             policy.contains(
-                "spec:\n  selector:\n    matchLabels:\n      app: \"orders\"\n      tier: \"api\"\n  action: ALLOW\n"
+                "spec:\n  selector:\n    matchLabels:\n      app: \"orders\"\n      tier: \"api\"\n  action: "
             ),
             "{policy}"
         );
@@ -358,7 +414,7 @@ fn bound_methods_are_marked_in_every_format() {
     let markdown = report().render(Format::Markdown);
     assert!(
         markdown.contains(
-            "| `/orders.v1.OrdersAdmin/PurgeCancelled` | unary | all of: `orders:admin`; **bound token required** (mTLS certificate or DPoP key) |\n"
+            "| `/orders.v1.OrdersAdmin/PurgeCancelled` | unary | all of: `orders:admin`; **bound token required** (mTLS certificate or DPoP key); **no delegated calls** (the token's subject only, no actor) |\n"
         ),
         "{markdown}"
     );
@@ -497,17 +553,18 @@ fn public_services_are_reported_in_every_format() {
     let csv = with_public.render(Format::Csv);
     assert!(
         csv.contains(
-            "\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,,false\n"
+            "\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,,false,allow,\n"
         ),
         "{csv}"
     );
     assert!(
-        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,,false\n"),
+        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,,false,allow,\n"),
         "{csv}"
     );
 
     let istio = with_public.render(Format::Istio);
-    assert_eq!(istio.matches("kind: AuthorizationPolicy").count(), 4);
+    // Two services with tables (each with its delegation policy) and two public services.
+    assert_eq!(istio.matches("kind: AuthorizationPolicy").count(), 6);
     let health = istio
         .split("---\n")
         .find(|p| p.contains("name: grpc-health-v1-health\n"))

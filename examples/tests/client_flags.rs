@@ -296,3 +296,139 @@ fn a_dpop_key_loads_and_the_call_goes_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_actor_token_needs_a_subject_token() {
+    let stderr = refused(&[
+        "--issuer",
+        "https://idp.invalid/",
+        "--client-id",
+        "assistant",
+        "--actor-token-file",
+        "/tmp/assistant.jwt",
+        "who-am-i",
+    ]);
+    assert!(stderr.contains("--subject-token-file"), "{stderr}");
+}
+
+#[test]
+fn a_subject_token_file_must_hold_one_token() {
+    let secret = file("exchange-secret", b"assistant-secret");
+    let two = file("exchange-two-tokens", b"eyJ.a.b\neyJ.c.d\n");
+    let stderr = refused(&[
+        "--token-endpoint",
+        "http://127.0.0.1:1/token",
+        "--client-id",
+        "assistant",
+        "--client-secret-file",
+        &secret.path(),
+        "--subject-token-file",
+        &two.path(),
+        "who-am-i",
+    ]);
+    assert!(
+        stderr.contains("not one access token (the file must hold the token alone)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("eyJ"), "tokens are not echoed: {stderr}");
+}
+
+/// The exchange end to end: the development issuer's token endpoint trades the user's token
+/// and the assistant's for a delegated one, and the orders server sees both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_acts_for_a_user_by_token_exchange() {
+    use examples::dev_issuer::{ASSISTANT, DevIssuer, REPORTING_AGENT, WRITER};
+    use oauth_grpc::client::{ClientAuthentication, ClientCredentials, TokenSource};
+    use oauth_grpc::{ClientSecret, KeySource, OAuthLayer, PolicySet, Validator};
+
+    let idp = DevIssuer::start("orders-api").await.expect("issuer");
+    let validator = Validator::builder()
+        .issuer(idp.issuer())
+        .audience("orders-api")
+        .keys(KeySource::discover(idp.issuer()))
+        .start()
+        .await
+        .expect("validator");
+    let layer = OAuthLayer::new(validator, PolicySet::new().service::<examples::OrderBook>());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(examples::pb::orders_server::OrdersServer::new(
+                examples::OrderBook::default(),
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let token_of = |client: examples::dev_issuer::DevClient| {
+        ClientCredentials::discover(
+            idp.issuer(),
+            client.id,
+            ClientAuthentication::SecretBasic(ClientSecret::new(client.secret)),
+        )
+        .audience("orders-api")
+    };
+    let user = token_of(WRITER).fetch().await.expect("user token");
+    let user = file("exchange-user", user.secret().as_bytes());
+    let run = |agent: examples::dev_issuer::DevClient, call: &'static [&'static str]| {
+        let (user, issuer, server) = (
+            user.path(),
+            idp.issuer().to_owned(),
+            format!("http://{addr}"),
+        );
+        let own = token_of(agent);
+        async move {
+            let own = own.fetch().await.expect("agent token");
+            let own = file(&format!("exchange-{}", agent.id), own.secret().as_bytes());
+            let secret = file(
+                &format!("exchange-secret-{}", agent.id),
+                agent.secret.as_bytes(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let mut args = vec![
+                    "--server".to_owned(),
+                    server,
+                    "--issuer".to_owned(),
+                    issuer,
+                    "--client-id".to_owned(),
+                    agent.id.to_owned(),
+                    "--client-secret-file".to_owned(),
+                    secret.path(),
+                    "--audience".to_owned(),
+                    "orders-api".to_owned(),
+                    "--subject-token-file".to_owned(),
+                    user,
+                    "--actor-token-file".to_owned(),
+                    own.path(),
+                ];
+                args.extend(call.iter().map(|a| (*a).to_owned()));
+                let out = Command::new(env!("CARGO_BIN_EXE_orders-client"))
+                    .args(&args)
+                    .env_clear()
+                    .output()
+                    .expect("orders-client runs");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr);
+                (out.status.success(), text)
+            })
+            .await
+            .expect("the client ran")
+        }
+    };
+    let (ok, text) = run(ASSISTANT, &["who-am-i"]).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("subject: \"orders-writer\""), "{text}");
+    assert!(text.contains("actors: [\"assistant\"]"), "{text}");
+    let (ok, text) = run(ASSISTANT, &["create-order", "--item", "widget"]).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("owner: \"orders-writer\""), "{text}");
+    let (ok, text) = run(ASSISTANT, &["cancel-order", "--id", "1"]).await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("delegated calls are not allowed"), "{text}");
+    let (ok, text) = run(REPORTING_AGENT, &["create-order", "--item", "widget"]).await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("this actor is not allowed"), "{text}");
+    server.abort();
+}

@@ -22,6 +22,16 @@
 //!     --client-secret-file /run/secrets/billing --dpop who-am-i
 //! orders-client --token eyJ… --dpop-key dpop-key.pem who-am-i   # a token bound to that key
 //! ```
+//!
+//! With `--subject-token-file` it acts for someone else (RFC 8693 token exchange): the client
+//! trades that user's token, and with `--actor-token-file` its own, for a delegated token
+//! whose `act` names the actor, and calls with it.
+//!
+//! ```text
+//! orders-client --issuer https://idp.example.com/ --client-id assistant \
+//!     --client-secret-file /run/secrets/assistant \
+//!     --subject-token-file user.jwt --actor-token-file assistant.jwt who-am-i
+//! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +49,7 @@ use examples::pb::{
 };
 use oauth_grpc::client::{
     AccessToken, BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, FetchFuture,
-    StaticToken, TokenSource,
+    StaticToken, TokenExchange, TokenSource,
 };
 use oauth_grpc::{Algorithm, ClientSecret, HttpClient};
 use tokio_stream::StreamExt;
@@ -141,6 +151,22 @@ struct Args {
     /// origin than --server (behind a proxy); --server by default.
     #[arg(long, value_name = "URL")]
     dpop_origin: Option<String>,
+
+    /// Act for the user whose access token this file holds: exchange it (RFC 8693 token
+    /// exchange, at --issuer's or --token-endpoint's token endpoint, as --client-id) for a
+    /// token to call with, instead of fetching one by client credentials.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "client_id",
+        conflicts_with = "token"
+    )]
+    subject_token_file: Option<PathBuf>,
+
+    /// The actor's own access token (this client's, as an agent), sent with the exchange so
+    /// the delegated token names the actor in its `act` claim.
+    #[arg(long, value_name = "FILE", requires = "subject_token_file")]
+    actor_token_file: Option<PathBuf>,
 
     /// The call to make.
     #[command(subcommand)]
@@ -368,25 +394,65 @@ fn layer(
             ClientAuthentication::SecretBasic(secret)
         }
     };
-    let mut source = match (&args.token_endpoint, &args.issuer) {
+    let http = http_client(args, certificate)?;
+    // The options every grant takes, set alike on either source.
+    macro_rules! configured {
+        ($source:expr) => {{
+            let mut source = $source;
+            for scope in &args.scopes {
+                source = source.scope(scope);
+            }
+            if let Some(audience) = &args.audience {
+                source = source.audience(audience);
+            }
+            if let Some(resource) = &args.resource {
+                source = source.resource(resource);
+            }
+            let source = source.http_client(http);
+            match dpop {
+                Some(key) => with_dpop(args, BearerLayer::new(source.dpop(key.clone())), key)?,
+                None => BearerLayer::new(source),
+            }
+        }};
+    }
+    if let Some(file) = &args.subject_token_file {
+        let subject = token_file("--subject-token-file", file)?;
+        let mut exchange = match (&args.token_endpoint, &args.issuer) {
+            (Some(endpoint), _) => TokenExchange::new(endpoint, id, auth, subject),
+            (None, Some(issuer)) => TokenExchange::discover(issuer, id, auth, subject),
+            (None, None) => {
+                return Err(
+                    "--subject-token-file needs the token endpoint: give --issuer or \
+                            --token-endpoint"
+                        .into(),
+                );
+            }
+        };
+        if let Some(file) = &args.actor_token_file {
+            exchange = exchange.actor_token(token_file("--actor-token-file", file)?);
+        }
+        return Ok(Some(configured!(exchange)));
+    }
+    let source = match (&args.token_endpoint, &args.issuer) {
         (Some(endpoint), _) => ClientCredentials::new(endpoint, id, auth),
         (None, Some(issuer)) => ClientCredentials::discover(issuer, id, auth),
         (None, None) => return Err("give --issuer or --token-endpoint with --client-id".into()),
     };
-    for scope in &args.scopes {
-        source = source.scope(scope);
+    Ok(Some(configured!(source)))
+}
+
+/// A token read from `file` (surrounding whitespace dropped); never echoed in errors.
+fn token_file(flag: &str, file: &std::path::Path) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("{flag} {}: {e}", file.display()))?;
+    let token = text.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(format!(
+            "{flag} {}: not one access token (the file must hold the token alone)",
+            file.display()
+        ));
     }
-    if let Some(audience) = &args.audience {
-        source = source.audience(audience);
-    }
-    if let Some(resource) = &args.resource {
-        source = source.resource(resource);
-    }
-    let source = source.http_client(http_client(args, certificate)?);
-    Ok(Some(match dpop {
-        Some(key) => with_dpop(args, BearerLayer::new(source.dpop(key.clone())), key)?,
-        None => BearerLayer::new(source),
-    }))
+    Ok(token.to_owned())
 }
 
 /// The server's endpoint, with TLS from `--ca`, `--cert` and `--key` for `https://`.

@@ -226,10 +226,15 @@ impl DelegationArg {
         input.parse::<Token![=]>()?;
         if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
-            return Err(syn::Error::new_spanned(
-                &lit,
-                format!("a delegation policy is a word, not a string: write {DELEGATION_FORMS}"),
-            ));
+            let message = match lit.value().as_str() {
+                word @ ("allow" | "forbid") => format!(
+                    "a delegation policy is a word, not a string: write `delegation = {word}`"
+                ),
+                _ => {
+                    format!("a delegation policy is a word, not a string: write {DELEGATION_FORMS}")
+                }
+            };
+            return Err(syn::Error::new_spanned(&lit, message));
         }
         let name = Ident::parse_any(input).map_err(|e| {
             syn::Error::new(
@@ -282,7 +287,7 @@ impl DelegationArg {
                 DelegationPolicy::Actors { name, list }
             }
             _ => {
-                let hint = crate::suggest::near_miss(&word, &["allow", "forbid", "actors"])
+                let hint = near_policy(&word)
                     .map(|near| format!("did you mean `{near}`? "))
                     .unwrap_or_default();
                 return Err(syn::Error::new_spanned(
@@ -292,6 +297,20 @@ impl DelegationArg {
             }
         };
         Ok(Self { key, policy })
+    }
+}
+
+/// The policy that `word` most likely means: a near miss (`forbd`) or a word of the same
+/// sense (`forbidden`, `deny`, `none`; `allowed`, `any`; `actor`, `only`).
+fn near_policy(word: &str) -> Option<&'static str> {
+    const POLICIES: [&str; 3] = ["allow", "forbid", "actors"];
+    match word {
+        "forbidden" | "forbade" | "deny" | "denied" | "none" | "never" | "no" | "off" => {
+            Some("forbid")
+        }
+        "allowed" | "any" | "all" | "always" | "yes" | "on" => Some("allow"),
+        "actor" | "only" | "agents" => Some("actors"),
+        _ => crate::suggest::near_miss(word, &POLICIES),
     }
 }
 
@@ -385,10 +404,14 @@ impl Parse for RuleArgs {
             } else if input.peek(Ident::peek_any) && input.peek2(Token![=]) {
                 let key = Ident::parse_any(&input.fork())?;
                 if key != "rpc" {
+                    let written = IdentExt::unraw(&key).to_string();
+                    let hint = crate::suggest::near_miss(&written, &["rpc", "delegation"])
+                        .map(|near| format!("did you mean `{near}`? "))
+                        .unwrap_or_default();
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown key `{key}`; a rule takes scopes, the flag `bound`, \
+                            "unknown key `{key}`; {hint}a rule takes scopes, the flag `bound`, \
                              `delegation = …` and at most one `rpc = \"ProtoName\"`"
                         ),
                     ));

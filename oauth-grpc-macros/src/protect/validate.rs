@@ -248,10 +248,12 @@ fn actors(delegation: &DelegationArg, errors: &mut Errors) {
         ));
     }
     for actor in list {
-        if actor.value().trim().is_empty() {
+        let value = actor.value();
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             errors.push(Error::new_spanned(
                 actor,
-                "an actor is the non-empty `act.sub` of the agent or service, e.g. `\"assistant\"`",
+                "an actor is the `act.sub` of the agent or service, non-empty and without \
+                 spaces or control characters, e.g. `\"assistant\"`",
             ));
         }
     }

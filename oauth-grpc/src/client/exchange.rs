@@ -63,6 +63,35 @@ impl TokenExchange {
         }
     }
 
+    /// Exchanges `subject_token` at the `token_endpoint` named by the issuer's discovery
+    /// metadata (fetched on the first exchange).
+    ///
+    /// ```
+    /// use oauth_grpc::client::{ClientAuthentication, TokenExchange};
+    /// use oauth_grpc::ClientSecret;
+    ///
+    /// # let users_token = "eyJ…".to_owned();
+    /// let source = TokenExchange::discover(
+    ///     "https://idp.example.com/",
+    ///     "assistant",
+    ///     ClientAuthentication::SecretBasic(ClientSecret::from_file("/run/secrets/assistant")),
+    ///     users_token,
+    /// );
+    /// # let _ = source;
+    /// ```
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        auth: ClientAuthentication,
+        subject_token: impl Into<String>,
+    ) -> Self {
+        Self {
+            grant: Grant::new(Endpoint::Discover(issuer.into()), client_id.into(), auth),
+            subject_token: Redacted(Arc::from(subject_token.into())),
+            actor_token: None,
+        }
+    }
+
     /// The token of the party acting for the subject (an access token).
     #[must_use]
     pub fn actor_token(mut self, token: impl Into<String>) -> Self {

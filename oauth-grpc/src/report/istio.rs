@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::policy::Rule;
+use crate::policy::{Delegation, Rule};
 
-use super::Report;
 use super::render::{public_path, rule_words};
+use super::{Report, Row};
 
 /// The header of every export: what the policies do, and what they cannot do.
 const HEADER: &str = "\
@@ -26,6 +26,11 @@ const HEADER: &str = "\
 #   `source.principals: [\"*\"]`: the mesh admits it only from an mTLS peer, which needs
 #   PeerAuthentication in STRICT mode (otherwise plaintext calls to it are denied). It cannot
 #   check that the token is bound to that very certificate (`cnf` `x5t#S256`); the service does.
+# - Delegation rules (`delegation = forbid | actors(…)`, RFC 8693 `act`) are exported as a
+#   second policy per service, `action: DENY`, on `request.auth.claims[act][sub]`: a call with
+#   an actor is denied on `forbid` paths, and on `actors(…)` paths unless the actor is listed.
+#   The mesh does not refuse a malformed `act` (no `sub`: it passes these DENY rules) or a
+#   chain deeper than the service's limit; the service does, with UNAUTHENTICATED.
 ";
 
 impl Report {
@@ -78,6 +83,7 @@ impl Report {
             if rules == 0 {
                 out.push_str("  rules: []\n");
             }
+            delegation_policy(self, &mut out, service, &rows);
         }
         for service in &self.public_services {
             self.policy_head(&mut out, service);
@@ -101,10 +107,16 @@ impl Report {
 
     /// `---` up to `rules:` of the policy for `service`.
     fn policy_head(&self, out: &mut String, service: &str) {
+        self.policy_head_as(out, service, "", "ALLOW");
+    }
+
+    /// `---` up to `rules:` of a policy for `service`, its name ending in `suffix`.
+    fn policy_head_as(&self, out: &mut String, service: &str, suffix: &str, action: &str) {
         let name = service
             .to_ascii_lowercase()
             .replace(['.', '_'], "-")
-            .replace("-*", "-all");
+            .replace("-*", "-all")
+            + suffix;
         let _ = write!(
             out,
             "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\n"
@@ -119,7 +131,49 @@ impl Report {
                 let _ = writeln!(out, "      {key}: {}", quoted(value));
             }
         }
-        out.push_str("  action: ALLOW\n  rules:\n");
+        let _ = write!(out, "  action: {action}\n  rules:\n");
+    }
+}
+
+/// The DENY policy of a service's delegation rules, if any method has one: one rule per
+/// group of paths with the same policy, matching calls that carry `act.sub` (and, for
+/// `actors(…)`, one not listed).
+fn delegation_policy(report: &Report, out: &mut String, service: &str, rows: &[&Row]) {
+    let mut groups: Vec<(Delegation, Vec<&str>)> = Vec::new();
+    for row in rows {
+        if row.rule == Rule::Public || row.delegation == Delegation::Allowed {
+            continue;
+        }
+        match groups
+            .iter_mut()
+            .find(|(group, _)| *group == row.delegation)
+        {
+            Some((_, paths)) => paths.push(row.path),
+            None => groups.push((row.delegation, vec![row.path])),
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    report.policy_head_as(out, service, "-delegation", "DENY");
+    for (delegation, paths) in groups {
+        let _ = writeln!(out, "  # delegation: {delegation}");
+        out.push_str("  - to:\n    - operation:\n        paths:\n");
+        for path in paths {
+            let _ = writeln!(out, "        - {}", quoted(path));
+        }
+        // Both conditions: an actor is present, and (for a list) it is not one listed.
+        out.push_str(
+            "    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n",
+        );
+        if let Delegation::Actors(actors) = delegation {
+            let values: Vec<String> = actors.iter().map(|a| quoted(a)).collect();
+            let _ = writeln!(
+                out,
+                "    - key: request.auth.claims[act][sub]\n      notValues: [{}]",
+                values.join(", ")
+            );
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::policy::Rule;
+use crate::policy::{Delegation, Rule};
 use crate::scope::Scope;
 
 use super::{JSON_SCHEMA_VERSION, Report, Row};
@@ -60,13 +60,27 @@ impl Report {
                 } else {
                     ""
                 };
+                let delegation = match row.delegation {
+                    Delegation::Allowed => String::new(),
+                    Delegation::Forbidden => {
+                        "; **no delegated calls** (the token's subject only, no actor)".to_owned()
+                    }
+                    Delegation::Actors(actors) => format!(
+                        "; **delegated only by** {}",
+                        actors
+                            .iter()
+                            .map(|a| format!("`{}`", markdown_cell(a)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
                 let outlives = match row.outlives_token {
                     Some(reason) => format!("; **outlives its token**: {}", markdown_cell(reason)),
                     None => String::new(),
                 };
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {}{bound}{outlives} |",
+                    "| `{}` | {} | {}{bound}{delegation}{outlives} |",
                     row.path,
                     row.streaming.as_str(),
                     rule_words(row.rule)
@@ -129,6 +143,10 @@ impl Report {
                             "scopes": r.rule.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                             "outlives_token": r.outlives_token,
                             "sender_constrained": r.sender_constrained,
+                            "delegation": {
+                                "policy": r.delegation.as_str(),
+                                "actors": r.delegation.actors(),
+                            },
                         })
                     })
                     .collect();
@@ -154,7 +172,7 @@ impl Report {
 
     pub(super) fn csv(&self) -> String {
         let mut out = String::from(
-            "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained\n",
+            "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors\n",
         );
         for r in &self.rows {
             let scopes: Vec<&str> = r.rule.scopes().iter().map(|s| s.as_str()).collect();
@@ -172,6 +190,8 @@ impl Report {
                 } else {
                     "false"
                 },
+                r.delegation.as_str(),
+                &crate::scope::join(r.delegation.actors().iter().copied()),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
@@ -190,6 +210,8 @@ impl Report {
                 "",
                 "",
                 "false",
+                "allow",
+                "",
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));

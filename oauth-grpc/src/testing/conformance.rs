@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use tonic::Code;
 
-use crate::policy::{PolicySet, Rule};
+use crate::policy::{Delegation, PolicySet, Rule};
 use crate::scope::ScopeCatalog;
 
 use super::{TestIssuer, TestingError};
@@ -133,6 +133,7 @@ pub struct Conformance<'a> {
     audience: String,
     policies: &'a PolicySet,
     catalog: BTreeSet<String>,
+    max_delegation_depth: usize,
 }
 
 impl<'a> Conformance<'a> {
@@ -151,7 +152,24 @@ impl<'a> Conformance<'a> {
             audience: audience.into(),
             policies,
             catalog,
+            max_delegation_depth: 4,
         }
+    }
+
+    /// The server's [`max_delegation_depth`](crate::ValidatorBuilder::max_delegation_depth),
+    /// when it is not the default 4: the "too deep" case sends one level more.
+    ///
+    /// ```
+    /// # fn run(issuer: &oauth_grpc::testing::TestIssuer, policies: &oauth_grpc::PolicySet) {
+    /// use oauth_grpc::testing::Conformance;
+    /// let run = Conformance::new(issuer, "orders-api", policies).max_delegation_depth(2);
+    /// # let _ = run;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_delegation_depth(mut self, depth: u8) -> Self {
+        self.max_delegation_depth = usize::from(depth);
+        self
     }
 
     /// Adds every scope of a catalog to the scopes the "all but the required" token holds.
@@ -162,7 +180,11 @@ impl<'a> Conformance<'a> {
         self
     }
 
-    /// Calls every rpc of the policies at `url` (`http://127.0.0.1:PORT`) five times.
+    /// Calls every rpc of the policies at `url` (`http://127.0.0.1:PORT`) nine times: no
+    /// token, expired, another audience, all but the required scopes, exactly the required
+    /// scopes, and four delegated tokens with the required scopes (RFC 8693 `act`): by an
+    /// actor the method admits, by one it does not list, by an admitted actor for a prior
+    /// one (nested), and a chain one level deeper than the server admits.
     ///
     /// # Errors
     ///
@@ -187,7 +209,36 @@ impl<'a> Conformance<'a> {
                 .filter(|s| !required.contains(*s))
                 .collect();
             let public = rule == Rule::Public;
-            let cases: [(&'static str, Option<String>, Expect); 5] = [
+            let delegation = method.delegation();
+            // The actor a delegated call is admitted for, if any is: the first listed, or any.
+            let permitted = delegation
+                .actors()
+                .first()
+                .copied()
+                .unwrap_or("conformance-agent");
+            let unlisted = "conformance-unlisted-agent";
+            let (as_permitted, as_unlisted) = match (public, delegation) {
+                (true, _) | (false, Delegation::Allowed) => (Expect::Neither, Expect::Neither),
+                (false, Delegation::Forbidden) => {
+                    (Expect::PermissionDenied, Expect::PermissionDenied)
+                }
+                (false, _) => (Expect::Neither, Expect::PermissionDenied),
+            };
+            let delegated = |act: serde_json::Value| {
+                self.issuer
+                    .token(&self.audience)
+                    .scopes(&required)
+                    .claim("act", act)
+                    .sign()
+            };
+            let too_deep = (0..=self.max_delegation_depth).fold(None, |prior, level| {
+                let mut act = serde_json::json!({ "sub": format!("agent-{level}") });
+                if let Some(prior) = prior {
+                    act["act"] = prior;
+                }
+                Some(act)
+            });
+            let cases: [(&'static str, Option<String>, Expect); 9] = [
                 (
                     "no token",
                     None,
@@ -238,6 +289,33 @@ impl<'a> Conformance<'a> {
                     "exactly required scopes",
                     Some(self.issuer.token(&self.audience).scopes(&required).sign()?),
                     Expect::Neither,
+                ),
+                (
+                    "delegated, admitted actor",
+                    Some(delegated(serde_json::json!({ "sub": permitted }))?),
+                    as_permitted,
+                ),
+                (
+                    "delegated, unlisted actor",
+                    Some(delegated(serde_json::json!({ "sub": unlisted }))?),
+                    as_unlisted,
+                ),
+                (
+                    "delegated, nested chain",
+                    Some(delegated(serde_json::json!({
+                        "sub": permitted,
+                        "act": { "sub": unlisted },
+                    }))?),
+                    as_permitted,
+                ),
+                (
+                    "delegation chain too deep",
+                    Some(delegated(too_deep.unwrap_or_default())?),
+                    if public {
+                        Expect::Neither
+                    } else {
+                        Expect::Unauthenticated
+                    },
                 ),
             ];
             for (case, token, expect) in cases {

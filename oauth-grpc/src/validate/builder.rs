@@ -199,10 +199,10 @@ impl ValidatorBuilder {
     ///         .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256).unwrap())
     /// };
     /// assert!(builder().max_delegation_depth(2).build().is_ok());
-    /// assert_eq!(
-    ///     builder().max_delegation_depth(0).build().unwrap_err(),
-    ///     ConfigError::DelegationDepth(0)
-    /// );
+    /// assert!(matches!(
+    ///     builder().max_delegation_depth(0).build(),
+    ///     Err(ConfigError::DelegationDepth(0))
+    /// ));
     /// ```
     #[must_use]
     pub fn max_delegation_depth(mut self, depth: u8) -> Self {

@@ -262,7 +262,8 @@ pub(super) fn optional_string(
     }
 }
 
-/// One level of an `act` chain: an object with a string `sub`, an optional `client_id`.
+/// One level of an `act` chain: an object with a non-empty string `sub`, an optional string
+/// `client_id`.
 fn one_actor(act: &Value) -> Result<(Actor, Option<&Value>), TokenError> {
     let Value::Object(act) = act else {
         return Err(TokenError::MalformedActor);
@@ -270,6 +271,10 @@ fn one_actor(act: &Value) -> Result<(Actor, Option<&Value>), TokenError> {
     let (Some(Value::String(sub)), client_id) = (act.get("sub"), act.get("client_id")) else {
         return Err(TokenError::MalformedActor);
     };
+    // An empty `sub` names no one.
+    if sub.is_empty() {
+        return Err(TokenError::MalformedActor);
+    }
     let client_id = match client_id {
         None => None,
         Some(Value::String(id)) => Some(id.clone()),

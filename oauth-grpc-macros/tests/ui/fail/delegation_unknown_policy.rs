@@ -1,0 +1,37 @@
+// An unknown delegation policy: a near miss is named, anything else lists the forms.
+use oauth_grpc_tests::pb::{ping_server, Msg};
+use tonic::{Request, Response, Status};
+
+struct Svc;
+
+#[oauth_grpc::protect]
+#[tonic::async_trait]
+impl ping_server::Ping for Svc {
+    #[require_scope("ping:send", delegation = forbidden)]
+    async fn ping(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    #[authenticated(delegation = "forbid")]
+    async fn pong(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+}
+
+struct Other;
+
+#[oauth_grpc::protect(delegation = nobody)]
+#[tonic::async_trait]
+impl ping_server::Ping for Other {
+    #[authenticated]
+    async fn ping(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+
+    #[authenticated(delegation)]
+    async fn pong(&self, _: Request<Msg>) -> Result<Response<Msg>, Status> {
+        Ok(Response::new(Msg::default()))
+    }
+}
+
+fn main() {}
