@@ -380,7 +380,7 @@ fn lifetime_leeway_and_several_issuers() {
     c["act"] = json!("not an object");
     assert_eq!(
         check(&validator, &token(c)).unwrap_err(),
-        TokenError::InvalidClaim
+        TokenError::MalformedActor
     );
     let mut c = claims("a");
     c["sub"] = json!(42);
