@@ -192,7 +192,8 @@ where
 /// `pass_through`), at `DEBUG`: the layer counts those and warns at most once a minute.
 ///
 /// Fields: `decision`, `reason`, `rpc`, `rule`, `required`, `granted`, `subject`,
-/// `client_id`, `issuer`, `jti`, `actor`, `peer`, and under mutual TLS `client_cert` (the
+/// `client_id`, `issuer`, `jti`, `actor` (the delegation chain of RFC 8693 `act`, outermost
+/// first, joined by ` > `), `peer`, and under mutual TLS `client_cert` (the
 /// certificate's SHA-256 thumbprint), `client_cert_subject` and `spiffe_id`; under DPoP
 /// `dpop_jkt` (the RFC 7638 thumbprint of the proof's key); `bound` is whether the token was
 /// bound to what the call proved to hold, and `binding` how (`mtls`, `dpop`, `mtls+dpop`).
