@@ -16,12 +16,15 @@
 # valgrind hides the CPU's SHA extensions, so SHA-256 (the cache key, a proof's `ath`) runs
 # in software here and costs more than it does natively; BENCHMARKS.md says how much.
 #
-# Needs valgrind. Usage: benches/instructions.sh [tokens] [e2e] [tls] [dpop]
-# (the sections to run; all four without arguments).
+#   4. delegation (RFC 8693 `act`): a cached delegated call through OAuthLayer in process,
+#      one actor and a chain of four, against the same layer's cached direct call, on a
+#      method with `delegation = actors("assistant")` (benches/validation.rs).
+# Needs valgrind. Usage: benches/instructions.sh [tokens] [e2e] [tls] [dpop] [delegation]
+# (the sections to run; all five without arguments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sections="${*:-tokens e2e tls dpop}"
+sections="${*:-tokens e2e tls dpop delegation}"
 wants() { [[ " $sections " == *" $1 "* ]]; }
 
 executable() { # bench name -> path
@@ -121,4 +124,19 @@ for variant in baseline cached dpop-presigned dpop; do
   [ "$variant" != cached ] || cached="$n"
   echo "| $variant | $n | $(ratio "$n" "$base") | $([ -n "$cached" ] && ratio "$n" "$cached" || echo -) |"
 done
+fi
+
+if wants delegation; then
+echo "## Delegation, in process through OAuthLayer (cached token), instructions per call"
+echo
+echo "| variant | instructions | ratio to the direct call |"
+echo "|---|---:|---:|"
+base=""
+for variant in 0 1 2; do
+  n="$(per DELEGATION_INSTRUCTIONS "$variant" 200 1200 "$validation")"
+  [ -n "$base" ] || base="$n"
+  label=("direct call" "delegated, one actor (listed)" "delegated, chain of 4 (listed actor outermost)")
+  echo "| ${label[$variant]} | $n | $(ratio "$n" "$base") |"
+done
+echo
 fi

@@ -6,6 +6,9 @@
 //! through `OAuthLayer` in process (a cached DPoP-bound token with a fresh proof, against the
 //! same layer's cached bearer call), the bare signature check of a proof (the limit), and the
 //! client's cost of making a proof.
+//!
+//! Delegation (RFC 8693 `act`): a cached delegated call through `OAuthLayer` against the same
+//! layer's cached direct call, on a method that admits listed actors only.
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
@@ -451,6 +454,88 @@ fn dpop(c: &mut Criterion) {
     }
 }
 
+/// A cached call through the layer on `CreateOrder` (`delegation = actors("assistant")`):
+/// direct, delegated by the assistant, and by the assistant at the end of a chain of four.
+const DELEGATION_VARIANTS: [&str; 3] = [
+    "layer: cached direct call (actors rule)",
+    "layer: cached call delegated by a listed actor",
+    "layer: cached call, listed actor, chain of 4",
+];
+
+struct DelegationSubject {
+    service: Guarded,
+    authorizations: [HeaderValue; 3],
+}
+
+impl DelegationSubject {
+    fn new() -> Self {
+        let validator = KEYS[0].validator(true);
+        let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>())
+            .audit_sink(|_: &oauth_grpc::audit::AuditEvent<'_>| {});
+        let service = tower::Layer::layer(&layer, tower::service_fn(answer as Answer));
+        let scope = "orders:write";
+        let chain = serde_json::json!({"sub": "assistant", "act": {"sub": "planner",
+            "act": {"sub": "scheduler", "act": {"sub": "gateway"}}}});
+        let tokens = [
+            KEYS[0].token(scope),
+            KEYS[0].delegated_token(scope, serde_json::json!({"sub": "assistant"})),
+            KEYS[0].delegated_token(scope, chain),
+        ];
+        let subject = Self {
+            service,
+            authorizations: tokens.map(|t| format!("Bearer {t}").parse().unwrap()),
+        };
+        // Every token into the verified-token cache.
+        for variant in 0..3 {
+            subject.call(variant);
+        }
+        subject
+    }
+
+    /// One call of `variant`, which the layer must admit.
+    fn call(&self, variant: usize) {
+        let request = http::Request::post(format!("http://127.0.0.1:50051{CREATE_ORDER}"))
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .header(
+                http::header::AUTHORIZATION,
+                self.authorizations[variant].clone(),
+            )
+            .body(())
+            .unwrap();
+        let response = ready(self.service.clone().oneshot(black_box(request))).expect("infallible");
+        assert!(
+            response.headers().get("grpc-status").is_none(),
+            "refused: {:?}",
+            response.headers()
+        );
+        black_box(response);
+    }
+}
+
+const CREATE_ORDER: &str = "/orders.v1.Orders/CreateOrder";
+
+/// `DELEGATION_INSTRUCTIONS=<variant 0-2>:<n>`: `n` cached calls of one variant and exit.
+fn delegation_instructions_mode(spec: &str) {
+    let (variant, n) = spec
+        .split_once(':')
+        .expect("DELEGATION_INSTRUCTIONS=<variant 0-2>:<n>");
+    let (variant, n): (usize, usize) = (variant.parse().unwrap(), n.parse().unwrap());
+    let subject = DelegationSubject::new();
+    for _ in 0..n {
+        subject.call(variant);
+    }
+}
+
+fn delegation(c: &mut Criterion) {
+    let subject = DelegationSubject::new();
+    let mut group = c.benchmark_group("Delegation");
+    for (variant, label) in DELEGATION_VARIANTS.iter().enumerate() {
+        group.bench_function(*label, |b| b.iter(|| subject.call(variant)));
+    }
+    group.finish();
+}
+
 fn validation(c: &mut Criterion) {
     if let Ok(spec) = std::env::var("VALIDATION_INSTRUCTIONS") {
         instructions_mode(&spec);
@@ -458,6 +543,10 @@ fn validation(c: &mut Criterion) {
     }
     if let Ok(spec) = std::env::var("DPOP_INSTRUCTIONS") {
         dpop_instructions_mode(&spec);
+        std::process::exit(0);
+    }
+    if let Ok(spec) = std::env::var("DELEGATION_INSTRUCTIONS") {
+        delegation_instructions_mode(&spec);
         std::process::exit(0);
     }
     for subject in subjects() {
@@ -468,6 +557,7 @@ fn validation(c: &mut Criterion) {
         group.finish();
     }
     dpop(c);
+    delegation(c);
 }
 
 criterion_group!(benches, validation);

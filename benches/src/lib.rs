@@ -124,8 +124,18 @@ impl BenchKey {
         self.token_with_cnf(scope, Some(json!({ "jkt": jkt })))
     }
 
+    /// The same token, delegated (RFC 8693): `act` is its actor chain.
+    pub fn delegated_token(&self, scope: &str, act: serde_json::Value) -> String {
+        self.token_with(scope, "act", Some(act))
+    }
+
     /// The same token with `cnf` if given.
     fn token_with_cnf(&self, scope: &str, cnf: Option<serde_json::Value>) -> String {
+        self.token_with(scope, "cnf", cnf)
+    }
+
+    /// The same token with the claim `name` if given.
+    fn token_with(&self, scope: &str, name: &str, value: Option<serde_json::Value>) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -136,8 +146,8 @@ impl BenchKey {
             "iat": now, "exp": now + 3600, "jti": format!("bench-{now}"), "scope": scope,
         });
         let mut claims = claims;
-        if let Some(cnf) = cnf {
-            claims["cnf"] = cnf;
+        if let Some(value) = value {
+            claims[name] = value;
         }
         let message = format!(
             "{}.{}",

@@ -11,7 +11,7 @@
 //! let policies = PolicySet::new().service::<OrderBook>().service::<AdminDesk>();
 //! let report = Report::new(&policies).descriptors(FILE_DESCRIPTOR_SET)?;
 //! let markdown = report.render(Format::Markdown);
-//! assert!(markdown.contains("| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write` |"));
+//! assert!(markdown.contains("| `/orders.v1.Orders/CreateOrder` | unary | all of: `orders:write`; **delegated only by** `assistant` |"));
 //!
 //! // Every rpc of the .proto has a rule, and every rule names an rpc.
 //! assert!(report.coverage()?.is_complete());
