@@ -27,20 +27,20 @@ impl Trust {
     /// The RFC 8693 `act` chain, outermost actor first; every level an object with a string
     /// `sub`, at most `max_delegation_depth` levels.
     pub(super) fn actor(&self, act: &Value) -> Result<Actor, TokenError> {
-        let mut chain = Vec::new();
-        let mut next = Some(act);
-        while let Some(act) = next {
-            if chain.len() == self.max_delegation_depth {
-                return Err(TokenError::DelegationTooDeep);
-            }
-            let (actor, prior) = one_actor(act)?;
-            chain.push(actor);
-            next = prior;
+        self.actor_at(act, 1)
+    }
+
+    /// The chain from `act`, the `level`-th actor (1 the outermost); bounded by the depth
+    /// limit (16 at most), so the recursion is too.
+    fn actor_at(&self, act: &Value, level: usize) -> Result<Actor, TokenError> {
+        if level > self.max_delegation_depth {
+            return Err(TokenError::DelegationTooDeep);
         }
-        // Innermost first, each acting for the one before it.
-        let mut chain = chain.into_iter().rev();
-        let innermost = chain.next().ok_or(TokenError::MalformedActor)?;
-        Ok(chain.fold(innermost, |prior, actor| actor.acting_for(prior)))
+        let (actor, prior) = one_actor(act)?;
+        match prior {
+            Some(prior) => Ok(actor.acting_for(self.actor_at(prior, level + 1)?)),
+            None => Ok(actor),
+        }
     }
 
     /// RFC 7519 §4.1.4: a token is valid only *before* `exp` (plus the leeway).
