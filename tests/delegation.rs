@@ -178,6 +178,7 @@ fn the_tables_carry_the_delegation_rules() {
         ("CreateOrder", Delegation::Actors(&["assistant"])),
         ("ImportOrders", Delegation::Actors(&["assistant"])),
         ("CancelOrder", Delegation::Forbidden),
+        ("RefundOrder", Delegation::Forbidden),
         ("GetOrder", Delegation::Allowed),
         ("WatchOrders", Delegation::Allowed),
         ("TrackOrders", Delegation::Allowed),

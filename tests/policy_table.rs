@@ -24,6 +24,7 @@ fn orders_table_lists_every_rpc_with_its_rule() {
             ("CreateOrder", RpcKind::Unary),
             ("GetOrder", RpcKind::Unary),
             ("CancelOrder", RpcKind::Unary),
+            ("RefundOrder", RpcKind::Unary),
             ("WatchOrders", RpcKind::ServerStreaming),
             ("TrackOrders", RpcKind::BidiStreaming),
             ("ImportOrders", RpcKind::ClientStreaming),
@@ -57,6 +58,12 @@ fn orders_table_lists_every_rpc_with_its_rule() {
                 "/orders.v1.Orders/CancelOrder",
                 "cancel_order",
                 "all of: orders:write, orders:cancel".to_owned()
+            ),
+            (
+                "RefundOrder",
+                "/orders.v1.Orders/RefundOrder",
+                "refund_order",
+                "all of: orders:refund".to_owned()
             ),
             (
                 "WatchOrders",
@@ -108,6 +115,7 @@ fn rules_hold_the_catalog_scopes_themselves() {
             Scope::from_static("orders:write"),
             Scope::from_static("orders:cancel"),
             Scope::from_static("orders:admin"),
+            Scope::from_static("orders:refund"),
         ]
     );
 }

@@ -105,6 +105,8 @@ fn json_follows_the_committed_schema() {
                 "boolean"
             );
             assert!(method["sender_constrained"].is_boolean(), "{method}");
+            assert_eq!(method_schema["properties"]["once"]["type"], "boolean");
+            assert!(method["once"].is_boolean(), "{method}");
             for field in ["streaming", "rule"] {
                 let allowed = method_schema["properties"][field]["enum"]
                     .as_array()
@@ -118,20 +120,33 @@ fn json_follows_the_committed_schema() {
         }
     }
     let totals = &document["totals"];
-    assert_eq!(totals["rpcs"], 10);
+    assert_eq!(totals["rpcs"], 11);
     assert_eq!(totals["public"], 1);
     assert_eq!(totals["authenticated"], 1);
-    assert_eq!(totals["scoped"], 8);
+    assert_eq!(totals["scoped"], 9);
     let create = &document["services"][0]["methods"][1];
     assert_eq!(create["path"], "/orders.v1.Orders/CreateOrder");
     assert_eq!(create["rule"], "all_of");
     assert_eq!(create["scopes"], serde_json::json!(["orders:write"]));
     assert_eq!(document["services"][0]["methods"][4]["streaming"], "client");
-    assert_eq!(document["services"][0]["methods"][5]["streaming"], "bidi");
+    assert_eq!(document["services"][0]["methods"][6]["streaming"], "bidi");
     assert_eq!(
-        document["services"][0]["methods"][5]["outlives_token"],
+        document["services"][0]["methods"][6]["outlives_token"],
         serde_json::Value::Null
     );
+    // `once`: RefundOrder alone admits each token once.
+    let refund = &document["services"][0]["methods"][5];
+    assert_eq!(refund["path"], "/orders.v1.Orders/RefundOrder");
+    assert_eq!(refund["once"], true, "{refund}");
+    let once: Vec<&str> = document["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .flat_map(|s| s["methods"].as_array().expect("methods"))
+        .filter(|m| m["once"] == true)
+        .map(|m| m["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(once, ["/orders.v1.Orders/RefundOrder"]);
     let export = &document["services"][1]["methods"][0];
     assert_eq!(export["path"], "/orders.v1.OrdersAdmin/ExportOrders");
     assert!(
@@ -163,6 +178,11 @@ fn json_follows_the_committed_schema() {
         serde_json::json!({ "policy": "allow", "actors": [] })
     );
     assert_eq!(
+        delegation(0, 5),
+        serde_json::json!({ "policy": "forbid", "actors": [] }),
+        "RefundOrder"
+    );
+    assert_eq!(
         delegation(0, 2)["policy"],
         "allow",
         "GetHTTPStatus is public"
@@ -188,22 +208,23 @@ fn csv_and_istio() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors"
+        "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors,once"
     );
-    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,,false,forbid,"));
-    assert!(lines.contains(&"orders.v1.Orders,CreateOrder,/orders.v1.Orders/CreateOrder,create_order,unary,all_of,orders:write,,false,actors,assistant"), "{csv}");
-    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,,false,allow,"));
-    assert!(lines.contains(&"orders.v1.OrdersAdmin,PurgeCancelled,/orders.v1.OrdersAdmin/PurgeCancelled,purge_cancelled,unary,all_of,orders:admin,,true,forbid,"), "{csv}");
+    assert!(lines.contains(&"orders.v1.Orders,CancelOrder,/orders.v1.Orders/CancelOrder,cancel_order,unary,all_of,orders:write orders:cancel,,false,forbid,,false"));
+    assert!(lines.contains(&"orders.v1.Orders,CreateOrder,/orders.v1.Orders/CreateOrder,create_order,unary,all_of,orders:write,,false,actors,assistant,false"), "{csv}");
+    assert!(lines.contains(&"orders.v1.Orders,GetHTTPStatus,/orders.v1.Orders/GetHTTPStatus,get_http_status,unary,public,,,false,allow,,false"));
+    assert!(lines.contains(&"orders.v1.Orders,RefundOrder,/orders.v1.Orders/RefundOrder,refund_order,unary,all_of,orders:refund,,false,forbid,,true"), "{csv}");
+    assert!(lines.contains(&"orders.v1.OrdersAdmin,PurgeCancelled,/orders.v1.OrdersAdmin/PurgeCancelled,purge_cancelled,unary,all_of,orders:admin,,true,forbid,,false"), "{csv}");
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("orders.v1.OrdersAdmin,ExportOrders,")
                 && l.ends_with(
-                    ",a full export may take longer than a token lives; a cut export is useless,false,forbid,"
+                    ",a full export may take longer than a token lives; a cut export is useless,false,forbid,,false"
                 )),
         "{csv}"
     );
-    assert_eq!(lines.len(), 11);
+    assert_eq!(lines.len(), 12);
 
     let istio = report().render(Format::Istio);
     assert_eq!(
@@ -220,7 +241,7 @@ fn csv_and_istio() {
         .expect("a delegation policy for orders.v1.Orders");
     let deny = deny.split("---").next().unwrap_or_default();
     assert!(deny.contains("  action: DENY\n"), "{deny}");
-    assert!(deny.contains("  # delegation: forbid\n  - to:\n    - operation:\n        paths:\n        - \"/orders.v1.Orders/CancelOrder\"\n    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n"), "{deny}");
+    assert!(deny.contains("  # delegation: forbid\n  - to:\n    - operation:\n        paths:\n        - \"/orders.v1.Orders/CancelOrder\"\n        - \"/orders.v1.Orders/RefundOrder\"\n    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n"), "{deny}");
     assert!(deny.contains("  # delegation: actors(assistant)\n  - to:\n    - operation:\n        paths:\n        - \"/orders.v1.Orders/CreateOrder\"\n        - \"/orders.v1.Orders/ImportOrders\"\n    when:\n    - key: request.auth.claims[act][sub]\n      values: [\"*\"]\n    - key: request.auth.claims[act][sub]\n      notValues: [\"assistant\"]\n"), "{deny}");
     assert!(!deny.contains("GetOrder"), "reads allow delegation: {deny}");
     assert!(istio.contains("  name: orders-v1-ordersadmin-delegation\n"));
@@ -553,12 +574,14 @@ fn public_services_are_reported_in_every_format() {
     let csv = with_public.render(Format::Csv);
     assert!(
         csv.contains(
-            "\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,,false,allow,\n"
+            "\ngrpc.health.v1.Health,*,/grpc.health.v1.Health/*,,unknown,public,,,false,allow,,false\n"
         ),
         "{csv}"
     );
     assert!(
-        csv.contains("\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,,false,allow,\n"),
+        csv.contains(
+            "\ngrpc.reflection.*,*,/grpc.reflection.*,,unknown,public,,,false,allow,,false\n"
+        ),
         "{csv}"
     );
 

@@ -45,11 +45,16 @@ pub const READER: DevClient = DevClient {
     scopes: &["orders:read"],
 };
 
-/// May read, write and cancel orders.
+/// May read, write, cancel and refund orders.
 pub const WRITER: DevClient = DevClient {
     id: "orders-writer",
     secret: "writer-secret",
-    scopes: &["orders:read", "orders:write", "orders:cancel"],
+    scopes: &[
+        "orders:read",
+        "orders:write",
+        "orders:cancel",
+        "orders:refund",
+    ],
 };
 
 /// May read orders and use the back office (`orders.v1.OrdersAdmin`).

@@ -39,7 +39,8 @@ use pb::orders_server;
 use pb::{
     CancelOrderRequest, CreateOrderRequest, ExportOrdersRequest, GetHttpStatusRequest,
     GetHttpStatusResponse, GetOrderRequest, ImportOrdersResponse, Order, PurgeCancelledRequest,
-    PurgeCancelledResponse, WatchOrdersRequest, WhoAmIRequest, WhoAmIResponse,
+    PurgeCancelledResponse, RefundOrderRequest, RefundOrderResponse, WatchOrdersRequest,
+    WhoAmIRequest, WhoAmIResponse,
 };
 
 oauth_grpc::scopes! {
@@ -53,6 +54,8 @@ oauth_grpc::scopes! {
         Cancel = "orders:cancel",
         /// Back-office access to every order.
         Admin = "orders:admin",
+        /// Refund orders, each token once.
+        Refund = "orders:refund",
     }
 }
 
@@ -64,6 +67,8 @@ pub type OrderStream = Pin<Box<dyn Stream<Item = Result<Order, Status>> + Send +
 #[derive(Debug, Clone)]
 pub struct Store {
     orders: Arc<Mutex<BTreeMap<u64, Order>>>,
+    /// The refunded orders, by order id: the number of their refund.
+    refunds: Arc<Mutex<BTreeMap<u64, u64>>>,
     changes: tokio::sync::broadcast::Sender<Order>,
 }
 
@@ -71,6 +76,7 @@ impl Default for Store {
     fn default() -> Self {
         Self {
             orders: Arc::default(),
+            refunds: Arc::default(),
             changes: tokio::sync::broadcast::channel(1024).0,
         }
     }
@@ -142,6 +148,18 @@ impl Store {
 
     fn snapshot(&self) -> Vec<Order> {
         self.with(|orders| orders.values().cloned().collect())
+    }
+
+    /// Refunds order `id`, once: the number of the new refund, or `None` if the order was
+    /// refunded before.
+    fn refund(&self, id: u64) -> Option<u64> {
+        let mut refunds = self.refunds.lock().unwrap_or_else(PoisonError::into_inner);
+        if refunds.contains_key(&id) {
+            return None;
+        }
+        let number = refunds.values().max().map_or(1, |last| last + 1);
+        refunds.insert(id, number);
+        Some(number)
     }
 }
 
@@ -231,6 +249,28 @@ impl orders_server::Orders for OrderBook {
             .ok_or_else(|| Status::not_found("no such order"))?;
         self.store.changed(&order);
         Ok(Response::new(order))
+    }
+
+    // Money goes out: each token refunds once (by its `jti`, on every replica), so a
+    // replayed or stolen token cannot refund again; and only the user, no agent.
+    #[require_scope(OrderScope::Refund, once, delegation = forbid)]
+    async fn refund_order(
+        &self,
+        request: Request<RefundOrderRequest>,
+    ) -> Result<Response<RefundOrderResponse>, Status> {
+        let id = parse_id(&request.get_ref().id)?;
+        let order = self
+            .store
+            .with(|orders| orders.get(&id).cloned())
+            .ok_or_else(|| Status::not_found("no such order"))?;
+        let number = self
+            .store
+            .refund(id)
+            .ok_or_else(|| Status::failed_precondition("the order was refunded already"))?;
+        Ok(Response::new(RefundOrderResponse {
+            order: Some(order),
+            refund_id: format!("refund-{number}"),
+        }))
     }
 
     type WatchOrdersStream = OrderStream;

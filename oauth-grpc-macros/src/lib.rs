@@ -23,9 +23,9 @@ use proc_macro::TokenStream;
 /// [`require_scope`](macro@require_scope), [`require_any_scope`](macro@require_any_scope),
 /// [`authenticated`](macro@authenticated) or [`public`](macro@public) — or the impl a default:
 /// `#[protect(default = require_scope("…"))]`, `default = require_any_scope(…)` or
-/// `default = authenticated` (never `public`). The default may end with `bound`
+/// `default = authenticated` (never `public`). The default may end with `bound` or `once`
 /// (`default = require_scope("…", bound)`), like a method's rule; a method with a rule of its
-/// own does not inherit it, since its rule replaces the default whole.
+/// own does not inherit them, since its rule replaces the default whole.
 ///
 /// The macro needs the gRPC service name, which tonic generates beside the trait. It finds it
 /// from the trait named by its module path (`orders_admin_server::OrdersAdmin`, the
@@ -111,6 +111,13 @@ pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `bound`: `bound = true` and `bound(…)` are errors, and a lowercase word near it (`bund`,
 /// `bounded`) is reported as a misspelling, not read as a scope.
 ///
+/// End them with the bare flag `once` (alone or beside `bound`, in either order) to admit
+/// each token once on this method: a token must carry a `jti`, and a `jti` that already
+/// called the method is refused with `UNAUTHENTICATED`, in the token's whole lifetime and on
+/// every replica that shares the layer's store. For calls that must not be repeated on one
+/// authorization, such as a refund. It takes no value either, a near miss (`onc`, `one`) is
+/// reported, and [`public`](macro@public) cannot take it.
+///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};
 /// # use examples::{OrderScope, OrderStream};
@@ -160,6 +167,31 @@ pub fn protect(args: TokenStream, input: TokenStream) -> TokenStream {
 /// assert!(purge.sender_constrained());
 /// assert!(!AdminDesk::POLICY.method("ExportOrders").unwrap().sender_constrained());
 /// ```
+///
+/// Each bound token may purge once:
+///
+/// ```
+/// # use examples::pb::{orders_admin_server, *};
+/// # use examples::{OrderScope, OrderStream};
+/// # use tonic::{Request, Response, Status};
+/// # struct AdminDesk;
+/// #[oauth_grpc::protect(default = require_scope(OrderScope::Admin))]
+/// #[tonic::async_trait]
+/// impl orders_admin_server::OrdersAdmin for AdminDesk {
+///     #[require_scope(OrderScope::Admin, bound, once)]
+///     async fn purge_cancelled(&self, _: Request<PurgeCancelledRequest>) -> Result<Response<PurgeCancelledResponse>, Status> {
+///         Ok(Response::new(PurgeCancelledResponse::default()))
+///     }
+///     # type ExportOrdersStream = OrderStream;
+///     # async fn export_orders(&self, _: Request<ExportOrdersRequest>) -> Result<Response<OrderStream>, Status> {
+///     #     Ok(Response::new(Box::pin(tokio_stream::empty())))
+///     # }
+/// }
+/// use oauth_grpc::ProtectedService;
+/// let purge = AdminDesk::POLICY.method("PurgeCancelled").unwrap();
+/// assert!(purge.once() && purge.sender_constrained());
+/// assert!(!AdminDesk::POLICY.method("ExportOrders").unwrap().once());
+/// ```
 #[proc_macro_attribute]
 pub fn require_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
     protect::stray_rule("require_scope", item.into()).into()
@@ -167,9 +199,9 @@ pub fn require_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits a call whose token holds **at least one** of the listed scopes.
 ///
-/// Takes the same arguments as [`require_scope`](macro@require_scope), `bound` included
-/// (`#[require_any_scope("orders:admin", "orders:purge", bound)]`). Only valid on a method of
-/// a [`protect`](macro@protect) impl.
+/// Takes the same arguments as [`require_scope`](macro@require_scope), `bound` and `once`
+/// included (`#[require_any_scope("orders:admin", "orders:purge", bound)]`). Only valid on a
+/// method of a [`protect`](macro@protect) impl.
 ///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};
@@ -199,8 +231,9 @@ pub fn require_any_scope(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits a call with any valid token, whatever its scopes.
 ///
-/// Takes no scopes; `#[authenticated(rpc = "ProtoName")]` when the name needs it, and
-/// `#[authenticated(bound)]` to admit only sender-constrained tokens (see
+/// Takes no scopes; `#[authenticated(rpc = "ProtoName")]` when the name needs it,
+/// `#[authenticated(bound)]` to admit only sender-constrained tokens and
+/// `#[authenticated(once)]` to admit each token once (see
 /// [`require_scope`](macro@require_scope)). Only valid on a method of a
 /// [`protect`](macro@protect) impl.
 ///
@@ -233,9 +266,9 @@ pub fn authenticated(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Admits every call; no token is read. Opening a method is always stated on the method.
 ///
-/// Takes no scopes and no `bound` (a public method reads no token, so it cannot require a
-/// bound one); `#[public(rpc = "ProtoName")]` when the name needs it. Only valid on a method
-/// of a [`protect`](macro@protect) impl.
+/// Takes no scopes, no `bound` and no `once` (a public method reads no token, so it cannot
+/// require a bound one or count a token's uses); `#[public(rpc = "ProtoName")]` when the name
+/// needs it. Only valid on a method of a [`protect`](macro@protect) impl.
 ///
 /// ```
 /// # use examples::pb::{orders_admin_server, *};

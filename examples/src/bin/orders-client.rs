@@ -45,7 +45,7 @@ use examples::pb::orders_admin_client::OrdersAdminClient;
 use examples::pb::orders_client::OrdersClient;
 use examples::pb::{
     CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
-    PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
+    PurgeCancelledRequest, RefundOrderRequest, WatchOrdersRequest, WhoAmIRequest,
 };
 use oauth_grpc::client::{
     AccessToken, BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, FetchFuture,
@@ -194,6 +194,12 @@ enum Call {
     },
     /// Cancel an order (orders:write and orders:cancel).
     CancelOrder {
+        /// The order id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Refund an order (orders:refund; each token refunds once, by its `jti`).
+    RefundOrder {
         /// The order id.
         #[arg(long)]
         id: String,
@@ -521,6 +527,10 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .map(|r| format!("{:?}", r.into_inner())),
         Call::CancelOrder { id } => client
             .cancel_order(CancelOrderRequest { id })
+            .await
+            .map(|r| format!("{:?}", r.into_inner())),
+        Call::RefundOrder { id } => client
+            .refund_order(RefundOrderRequest { id })
             .await
             .map(|r| format!("{:?}", r.into_inner())),
         Call::WatchOrders => match client.watch_orders(WatchOrdersRequest::default()).await {

@@ -12,11 +12,68 @@ pub(crate) mod kw {
     syn::custom_keyword!(server);
     syn::custom_keyword!(reason);
     syn::custom_keyword!(bound);
+    syn::custom_keyword!(once);
     syn::custom_keyword!(delegation);
 }
 
-/// The flag that makes a rule admit only sender-constrained tokens.
-pub(crate) const BOUND: &str = "bound";
+/// The bare flags a rule may end with, after its scopes, in any order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Flag {
+    /// `bound`: only sender-constrained tokens.
+    Bound,
+    /// `once`: each token (by its `jti`) once.
+    Once,
+}
+
+impl Flag {
+    pub(crate) const ALL: [Flag; 2] = [Flag::Bound, Flag::Once];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Flag::Bound => "bound",
+            Flag::Once => "once",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// What the flag does, for "did you mean" hints.
+    pub(crate) fn meaning(self) -> &'static str {
+        match self {
+            Flag::Bound => "admit only sender-constrained tokens",
+            Flag::Once => "admit each token once, by its `jti`",
+        }
+    }
+
+    /// Why it takes no value or arguments, and how to write it.
+    fn bare(self) -> &'static str {
+        match self {
+            Flag::Bound => {
+                "it is a bare flag: write `bound` alone at the end of the rule to admit only \
+                 sender-constrained tokens, e.g. `#[require_scope(\"orders:admin\", bound)]`, or \
+                 leave it out to admit plain bearer tokens too"
+            }
+            Flag::Once => {
+                "it is a bare flag: write `once` alone at the end of the rule to admit each \
+                 token once (by its `jti`), e.g. `#[require_scope(\"orders:refund\", once)]`, or \
+                 leave it out to admit a token as often as it is presented"
+            }
+        }
+    }
+
+    /// An example of the flag ending a list of scopes.
+    fn example(self) -> &'static str {
+        match self {
+            Flag::Bound => "`(\"orders:read\", \"orders:admin\", bound)`",
+            Flag::Once => "`(\"orders:write\", \"orders:refund\", once)`",
+        }
+    }
+}
+
+/// The flags in words, for messages: "the flags `bound` and `once`".
+const FLAGS: &str = "the flags `bound` and `once`";
 
 /// The name of the opt-out attribute of a streaming rpc.
 pub(crate) const OUTLIVES_TOKEN: &str = "outlives_token";
@@ -314,8 +371,15 @@ fn near_policy(word: &str) -> Option<&'static str> {
     }
 }
 
-/// The inside of a rule's parentheses: scopes, then the optional flag `bound`, and optional
-/// `rpc = "…"` and `delegation = …` anywhere, comma separated.
+/// A lowercase word that misspells a flag (`bund`, `onc`), and the flag it stands for.
+#[derive(Clone)]
+pub(crate) struct MisspeltFlag {
+    pub(crate) word: Ident,
+    pub(crate) flag: Flag,
+}
+
+/// The inside of a rule's parentheses: scopes, then the optional flags `bound` and `once` in
+/// any order, and optional `rpc = "…"` and `delegation = …` anywhere, comma separated.
 #[derive(Clone, Default)]
 pub(crate) struct RuleArgs {
     pub(crate) scopes: Vec<ScopeArg>,
@@ -323,9 +387,14 @@ pub(crate) struct RuleArgs {
     /// Every `bound` written, in order: the rule admits only sender-constrained tokens. More
     /// than one is an error, reported by validation.
     pub(crate) bound: Vec<kw::bound>,
-    /// Lowercase words that misspell `bound` (`bund`, `bounded`), reported by validation.
-    /// They are not scopes, so no "cannot find value" error follows them.
-    pub(crate) misspelt_flags: Vec<Ident>,
+    /// Every `once` written, in order: the rule admits each token (by its `jti`) once. More
+    /// than one is an error, reported by validation.
+    pub(crate) once: Vec<kw::once>,
+    /// The first flag written, which ends the list of scopes.
+    first_flag: Option<Flag>,
+    /// Lowercase words that misspell a flag (`bund`, `bounded`, `onc`), reported by
+    /// validation. They are not scopes, so no "cannot find value" error follows them.
+    pub(crate) misspelt_flags: Vec<MisspeltFlag>,
     /// `delegation = …`, at most once.
     pub(crate) delegation: Option<DelegationArg>,
 }
@@ -336,26 +405,58 @@ impl RuleArgs {
         !self.bound.is_empty()
     }
 
-    /// Adds a scope; a scope after `bound` is an error.
+    /// Whether the rule admits each token once.
+    pub(crate) fn is_once(&self) -> bool {
+        !self.once.is_empty()
+    }
+
+    /// Adds a scope; a scope after a flag is an error.
     fn push_scope(&mut self, scope: ScopeArg) -> syn::Result<()> {
-        if !self.bound.is_empty() {
+        if let Some(flag) = self.first_flag {
             return Err(syn::Error::new_spanned(
                 &scope,
-                "a scope after `bound`: `bound` applies to the whole rule and ends the list of \
-                 scopes, e.g. `(\"orders:read\", \"orders:admin\", bound)`",
+                format!(
+                    "a scope after `{name}`: `{name}` applies to the whole rule and ends the list \
+                     of scopes, e.g. {example}",
+                    name = flag.name(),
+                    example = flag.example()
+                ),
             ));
         }
         self.scopes.push(scope);
         Ok(())
     }
+
+    /// Records a flag that was just parsed.
+    fn flagged(&mut self, flag: Flag) {
+        self.first_flag.get_or_insert(flag);
+    }
 }
 
 const SCOPE_EXPECTED: &str = "expected a scope: a string literal such as \"orders:read\" or a \
-     scope catalog variant such as `OrderScope::Read`, `rpc = \"ProtoName\"` or the flag `bound`";
+     scope catalog variant such as `OrderScope::Read`, `rpc = \"ProtoName\"` or the flags \
+     `bound` and `once`";
 
-const BOUND_IS_BARE: &str = "it is a bare flag: write `bound` alone at the end of the rule to \
-     admit only sender-constrained tokens, e.g. `#[require_scope(\"orders:admin\", bound)]`, or \
-     leave it out to admit plain bearer tokens too";
+/// After a bare flag: a value (`= …`) or arguments (`(…)`) are errors.
+fn no_value(input: ParseStream<'_>, flag: Flag) -> syn::Result<()> {
+    let name = flag.name();
+    if input.peek(Token![=]) {
+        let eq: Token![=] = input.parse()?;
+        let value = until_comma(input)?;
+        return Err(syn::Error::new_spanned(
+            quote::quote!(#eq #value),
+            format!("`{name}` takes no value; {}", flag.bare()),
+        ));
+    }
+    if input.peek(syn::token::Paren) {
+        let arguments: proc_macro2::TokenTree = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            arguments,
+            format!("`{name}` takes no arguments; {}", flag.bare()),
+        ));
+    }
+    Ok(())
+}
 
 impl Parse for RuleArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -366,22 +467,15 @@ impl Parse for RuleArgs {
             } else if input.peek(kw::bound) && !input.peek2(Token![::]) {
                 // `bound` alone is the flag; `bound::X` stays a path and `r#bound` a scope.
                 let flag: kw::bound = input.parse()?;
-                if input.peek(Token![=]) {
-                    let eq: Token![=] = input.parse()?;
-                    let value = until_comma(input)?;
-                    return Err(syn::Error::new_spanned(
-                        quote::quote!(#eq #value),
-                        format!("`bound` takes no value; {BOUND_IS_BARE}"),
-                    ));
-                }
-                if input.peek(syn::token::Paren) {
-                    let arguments: proc_macro2::TokenTree = input.parse()?;
-                    return Err(syn::Error::new_spanned(
-                        arguments,
-                        format!("`bound` takes no arguments; {BOUND_IS_BARE}"),
-                    ));
-                }
+                no_value(input, Flag::Bound)?;
                 args.bound.push(flag);
+                args.flagged(Flag::Bound);
+            } else if input.peek(kw::once) && !input.peek2(Token![::]) {
+                // The same for `once`: `once::X` stays a path and `r#once` a scope.
+                let flag: kw::once = input.parse()?;
+                no_value(input, Flag::Once)?;
+                args.once.push(flag);
+                args.flagged(Flag::Once);
             } else if input.peek(kw::delegation) && input.peek2(Token![=]) {
                 let key: kw::delegation = input.parse()?;
                 let delegation = DelegationArg::parse_after(key, input)?;
@@ -405,13 +499,18 @@ impl Parse for RuleArgs {
                 let key = Ident::parse_any(&input.fork())?;
                 if key != "rpc" {
                     let written = IdentExt::unraw(&key).to_string();
-                    let hint = crate::suggest::near_miss(&written, &["rpc", "delegation"])
-                        .map(|near| format!("did you mean `{near}`? "))
-                        .unwrap_or_default();
+                    let keys = ["rpc", "delegation", "bound", "once"];
+                    let hint = match crate::suggest::near_miss(&written, &keys) {
+                        Some(near) if Flag::from_name(near).is_some() => {
+                            format!("did you mean the flag `{near}`, written alone without `=`? ")
+                        }
+                        Some(near) => format!("did you mean `{near}`? "),
+                        None => String::new(),
+                    };
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown key `{key}`; {hint}a rule takes scopes, the flag `bound`, \
+                            "unknown key `{key}`; {hint}a rule takes scopes, {FLAGS}, \
                              `delegation = …` and at most one `rpc = \"ProtoName\"`"
                         ),
                     ));
@@ -436,8 +535,11 @@ impl Parse for RuleArgs {
             } else if input.peek(Ident::peek_any) || input.peek(Token![::]) {
                 let path = Path::parse_mod_style(input)
                     .map_err(|e| syn::Error::new(e.span(), format!("{SCOPE_EXPECTED}; {e}")))?;
-                match misspelt_bound(&path) {
-                    Some(word) => args.misspelt_flags.push(word.clone()),
+                match misspelt_flag(&path) {
+                    Some((word, flag)) => args.misspelt_flags.push(MisspeltFlag {
+                        word: word.clone(),
+                        flag,
+                    }),
                     None => args.push_scope(ScopeArg::Path(path))?,
                 }
             } else {
@@ -452,20 +554,26 @@ impl Parse for RuleArgs {
     }
 }
 
-/// `bund`, `bounded`, `sender_bound`: a lowercase word that misspells the flag `bound`.
+/// `bund`, `bounded`, `sender_bound`, `onc`, `one`: a lowercase word that misspells a flag,
+/// and the flag.
 ///
 /// A scope written as a path is a catalog variant (`OrderScope::Read`, or `Read` once
 /// imported) or a constant (`AUDIT`); Rust names neither in lowercase, so a lowercase word
-/// near `bound` is taken for the flag. `Bound`, `BOUND` and any path of two segments stay
-/// scopes (a variant or constant may have that name), and so does a raw `r#bund`; a
-/// lowercase constant with such a name is reachable as `self::bund`.
-fn misspelt_bound(path: &Path) -> Option<&Ident> {
+/// near `bound` or `once` is taken for the flag. `Bound`, `ONCE` and any path of two
+/// segments stay scopes (a variant or constant may have that name), and so does a raw
+/// `r#bund`; a lowercase constant with such a name is reachable as `self::bund`.
+fn misspelt_flag(path: &Path) -> Option<(&Ident, Flag)> {
     let word = path.get_ident()?;
     let name = word.to_string();
     let lowercase = name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    (lowercase && crate::suggest::near_miss(&name, &[BOUND]).is_some()).then_some(word)
+    if !lowercase {
+        return None;
+    }
+    let names = Flag::ALL.map(Flag::name);
+    let flag = crate::suggest::near_miss(&name, &names).and_then(Flag::from_name)?;
+    Some((word, flag))
 }
 
 /// The tokens up to the next top-level `,` (or the end), consumed.
@@ -689,6 +797,15 @@ mod tests {
         syn::parse_str::<RuleArgs>(tokens).unwrap_or_else(|e| panic!("{tokens}: {e}"))
     }
 
+    /// The misspelt flags of `tokens`, as written, with the flag each stands for.
+    fn misspelt(tokens: &str) -> Vec<(String, Flag)> {
+        parse(tokens)
+            .misspelt_flags
+            .iter()
+            .map(|m| (m.word.to_string(), m.flag))
+            .collect()
+    }
+
     #[test]
     fn the_bare_word_bound_is_the_flag() {
         for tokens in [
@@ -700,6 +817,7 @@ mod tests {
         ] {
             let args = parse(tokens);
             assert!(args.is_bound(), "{tokens}");
+            assert!(!args.is_once(), "{tokens}");
             assert!(args.misspelt_flags.is_empty(), "{tokens}");
         }
         assert!(!parse("\"a\"").is_bound());
@@ -707,7 +825,41 @@ mod tests {
     }
 
     #[test]
-    fn scope_paths_that_look_like_bound_stay_scopes() {
+    fn the_bare_word_once_is_the_flag() {
+        for tokens in [
+            "\"a\", once",
+            "OrderScope::Refund, once",
+            "once",
+            "\"a\", once, rpc = \"X\"",
+            "rpc = \"X\", \"a\", once",
+            "\"a\", once, delegation = forbid",
+        ] {
+            let args = parse(tokens);
+            assert!(args.is_once(), "{tokens}");
+            assert!(!args.is_bound(), "{tokens}");
+            assert!(args.misspelt_flags.is_empty(), "{tokens}");
+            assert!(args.scopes.len() <= 1, "{tokens}");
+        }
+        assert!(!parse("\"a\"").is_once());
+        assert_eq!(parse("\"a\", once, once").once.len(), 2);
+    }
+
+    #[test]
+    fn bound_and_once_go_together_in_any_order() {
+        for tokens in [
+            "\"a\", \"b\", bound, once",
+            "\"a\", \"b\", once, bound",
+            "\"a\", \"b\", once, rpc = \"X\", bound",
+            "delegation = forbid, \"a\", \"b\", bound, once",
+        ] {
+            let args = parse(tokens);
+            assert!(args.is_bound() && args.is_once(), "{tokens}");
+            assert_eq!(args.scopes.len(), 2, "{tokens}");
+        }
+    }
+
+    #[test]
+    fn scope_paths_that_look_like_a_flag_stay_scopes() {
         for tokens in [
             "Bound",
             "BOUND",
@@ -716,31 +868,54 @@ mod tests {
             "::bound",
             "self::bund",
             "r#bund",
+            "Once",
+            "ONCE",
+            "r#once",
+            "once::Refund",
+            "::once",
+            "self::onc",
+            "r#one",
         ] {
             let args = parse(tokens);
             assert!(!args.is_bound(), "{tokens}");
+            assert!(!args.is_once(), "{tokens}");
             assert!(args.misspelt_flags.is_empty(), "{tokens}");
             assert_eq!(args.scopes.len(), 1, "{tokens}");
         }
     }
 
     #[test]
-    fn lowercase_near_misses_of_bound_are_misspelt_flags() {
-        for word in [
-            "bund",
-            "bounded",
-            "bounds",
-            "bond",
-            "sender_bound",
-            "bound_token",
+    fn lowercase_near_misses_of_a_flag_are_misspelt_flags() {
+        for (word, flag) in [
+            ("bund", Flag::Bound),
+            ("bounded", Flag::Bound),
+            ("bounds", Flag::Bound),
+            ("bond", Flag::Bound),
+            ("sender_bound", Flag::Bound),
+            ("bound_token", Flag::Bound),
+            ("onc", Flag::Once),
+            ("one", Flag::Once),
+            ("onse", Flag::Once),
+            ("ounce", Flag::Once),
+            ("onced", Flag::Once),
+            ("once_only", Flag::Once),
+            ("use_once", Flag::Once),
         ] {
-            let args = parse(&format!("\"a\", {word}"));
-            let written: Vec<String> = args.misspelt_flags.iter().map(Ident::to_string).collect();
-            assert_eq!(written, [word]);
-            assert_eq!(args.scopes.len(), 1, "{word}");
+            let tokens = format!("\"a\", {word}");
+            assert_eq!(misspelt(&tokens), [(word.to_owned(), flag)], "{word}");
+            assert_eq!(parse(&tokens).scopes.len(), 1, "{word}");
         }
-        // Lowercase words far from `bound` stay scope paths (rustc reports them if unknown).
-        for word in ["audit", "scope", "mtls"] {
+        // Lowercase words far from both flags stay scope paths (rustc reports them if
+        // unknown).
+        for word in [
+            "audit",
+            "scope",
+            "mtls",
+            "refund",
+            "read",
+            "admin",
+            "single_use",
+        ] {
             let args = parse(word);
             assert!(args.misspelt_flags.is_empty(), "{word}");
             assert_eq!(args.scopes.len(), 1, "{word}");
@@ -748,13 +923,21 @@ mod tests {
     }
 
     #[test]
-    fn bound_takes_no_value_no_arguments_and_no_scope_after_it() {
+    fn flags_take_no_value_no_arguments_and_no_scope_after_them() {
         for (tokens, message) in [
             ("\"a\", bound = true", "`bound` takes no value"),
             ("bound = false, \"a\"", "`bound` takes no value"),
             ("bound(mtls)", "`bound` takes no arguments"),
             ("\"a\", bound, \"b\"", "a scope after `bound`"),
             ("bound, OrderScope::Read", "a scope after `bound`"),
+            ("\"a\", once = true", "`once` takes no value"),
+            ("once = 1, \"a\"", "`once` takes no value"),
+            ("\"a\", once(jti)", "`once` takes no arguments"),
+            ("\"a\", once, \"b\"", "a scope after `once`"),
+            ("once, OrderScope::Read", "a scope after `once`"),
+            // The first flag written ends the scopes; the message names it.
+            ("\"a\", once, bound, \"b\"", "a scope after `once`"),
+            ("\"a\", bound, once, \"b\"", "a scope after `bound`"),
         ] {
             let error = syn::parse_str::<RuleArgs>(tokens)
                 .err()
@@ -762,6 +945,31 @@ mod tests {
             assert!(
                 error.as_deref().is_some_and(|e| e.starts_with(message)),
                 "{tokens}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_near_a_flag_says_to_write_the_flag_alone() {
+        for (tokens, hint) in [
+            (
+                "\"a\", onse = true",
+                "did you mean the flag `once`, written alone without `=`?",
+            ),
+            (
+                "\"a\", bund = true",
+                "did you mean the flag `bound`, written alone without `=`?",
+            ),
+            ("\"a\", rcp = \"X\"", "did you mean `rpc`?"),
+        ] {
+            let error = syn::parse_str::<RuleArgs>(tokens)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(hint), "{tokens}: {error}");
+            assert!(
+                error.contains("the flags `bound` and `once`"),
+                "{tokens}: {error}"
             );
         }
     }

@@ -130,8 +130,10 @@ fn table(service: &Service) -> TokenStream {
             let reason = &o.reason;
             quote!(.outliving_token(#reason))
         });
-        // The rule that applies, so a method without its own rule takes the default's `bound`.
+        // The rule that applies, so a method without its own rule takes the default's `bound`
+        // and `once`.
         let bound = rule.args.is_bound().then(|| quote!(.bound_to_sender()));
+        let once = rule.args.is_once().then(|| quote!(.used_once()));
         // The rule's own policy, else the impl's; a public method reads no token.
         let delegation = (rule.kind != RuleKind::Public)
             .then(|| {
@@ -147,7 +149,7 @@ fn table(service: &Service) -> TokenStream {
             });
         entries.push(quote! {
             ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
-                #kind #outlives #bound #delegation
+                #kind #outlives #bound #once #delegation
         });
     }
 

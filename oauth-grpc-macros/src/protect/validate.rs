@@ -3,7 +3,7 @@
 use quote::ToTokens;
 use syn::{Error, LitStr};
 
-use super::args::{DelegationArg, DelegationPolicy, RuleAttr, RuleKind, ScopeArg};
+use super::args::{DelegationArg, DelegationPolicy, MisspeltFlag, RuleAttr, RuleKind, ScopeArg};
 use super::model::Service;
 use crate::errors::{Errors, check_scope, duplicates};
 use crate::naming;
@@ -150,17 +150,24 @@ pub(crate) fn service(service: &Service, errors: &mut Errors) {
     }
 }
 
-/// Checks one rule on its own: scope count, scope syntax, repeated scopes, the flag `bound`.
+/// Checks one rule on its own: scope count, scope syntax, repeated scopes, the flags `bound`
+/// and `once`.
 pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
     let name = rule.kind.name();
     if rule.kind.takes_scopes() {
         if rule.args.scopes.is_empty() {
-            let hint = match (rule.kind, rule.args.is_bound()) {
-                (RuleKind::RequireScope, false) => {
+            let hint = match (rule.kind, rule.args.is_bound(), rule.args.is_once()) {
+                (RuleKind::RequireScope, false, false) => {
                     "; to admit any valid token use `#[authenticated]`"
                 }
-                (RuleKind::RequireScope, true) => {
+                (RuleKind::RequireScope, true, false) => {
                     "; to admit any valid bound token use `#[authenticated(bound)]`"
+                }
+                (RuleKind::RequireScope, false, true) => {
+                    "; to admit any valid token once use `#[authenticated(once)]`"
+                }
+                (RuleKind::RequireScope, true, true) => {
+                    "; to admit any valid bound token once use `#[authenticated(bound, once)]`"
                 }
                 _ => "",
             };
@@ -192,6 +199,16 @@ pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
              `#[require_scope(\"…\", bound)]`",
         ));
     }
+    if rule.kind == RuleKind::Public
+        && let Some(flag) = rule.args.once.first()
+    {
+        errors.push(Error::new_spanned(
+            flag,
+            "`#[public]` reads no token, so there is no token to admit once; remove `once`, or \
+             use a rule that needs a token: `#[authenticated(once)]` or \
+             `#[require_scope(\"…\", once)]`",
+        ));
+    }
     if let Some(delegation) = &rule.args.delegation {
         if rule.kind == RuleKind::Public {
             errors.push(Error::new_spanned(
@@ -209,13 +226,20 @@ pub(crate) fn rule(rule: &RuleAttr, errors: &mut Errors) {
             "`bound` appears twice in this rule; give it once",
         ));
     }
-    for word in &rule.args.misspelt_flags {
+    for (_, again) in duplicates(&rule.args.once, |_| ()) {
+        errors.push(Error::new_spanned(
+            again,
+            "`once` appears twice in this rule; write it a single time",
+        ));
+    }
+    for MisspeltFlag { word, flag } in &rule.args.misspelt_flags {
         errors.push(Error::new_spanned(
             word,
             format!(
-                "unknown flag `{word}`; did you mean `bound` (admit only sender-constrained \
-                 tokens)? a scope is a string such as `\"orders:read\"` or a path such as \
-                 `OrderScope::Read`"
+                "unknown flag `{word}`; did you mean `{name}` ({meaning})? a scope is a string \
+                 such as `\"orders:read\"` or a path such as `OrderScope::Read`",
+                name = flag.name(),
+                meaning = flag.meaning()
             ),
         ));
     }

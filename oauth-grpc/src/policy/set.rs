@@ -46,7 +46,7 @@ impl PolicySet {
     /// # use examples::OrderBook;
     /// # use oauth_grpc::PolicySet;
     /// let policies = PolicySet::new().service::<OrderBook>();
-    /// # assert_eq!(policies.methods().count(), 8);
+    /// # assert_eq!(policies.methods().count(), 9);
     /// ```
     #[must_use]
     pub fn service<S: ProtectedService + ?Sized>(self) -> Self {

@@ -25,6 +25,8 @@ pub struct MethodPolicy {
     outlives_token: Option<&'static str>,
     /// Whether the method refuses bearer tokens not bound to the caller.
     sender_constrained: bool,
+    /// Whether the method admits each token (by its `jti`) once.
+    once: bool,
     /// Which delegated calls the method admits.
     delegation: Delegation,
 }
@@ -108,6 +110,7 @@ impl MethodPolicy {
             kind: RpcKind::Unary,
             outlives_token: None,
             sender_constrained: false,
+            once: false,
             delegation: Delegation::Allowed,
         }
     }
@@ -182,6 +185,44 @@ impl MethodPolicy {
     /// ```
     pub const fn sender_constrained(&self) -> bool {
         self.sender_constrained
+    }
+
+    /// The same entry for a method that admits each token once: a call is admitted only with
+    /// a token that carries a `jti` (RFC 7519 §4.1.7, the token's unique id) not used for
+    /// this method before, in the token's whole lifetime and across every replica that
+    /// shares the layer's store of used ids. A token without `jti` is refused, and so is a
+    /// token whose `jti` already called the method, with `UNAUTHENTICATED`
+    /// (`invalid_token`). For calls that must not run twice on one authorization (a refund,
+    /// a payout): a replayed token, the caller's own or a stolen copy, cannot repeat them.
+    /// The `once` option of a rule sets it:
+    /// `#[require_scope("orders:refund", once)]`.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule};
+    ///
+    /// const REFUND: MethodPolicy =
+    ///     MethodPolicy::new("Refund", "/pay.v1.Payments/Refund", "refund", Rule::Authenticated)
+    ///         .used_once();
+    /// assert!(REFUND.once());
+    /// ```
+    #[must_use]
+    pub const fn used_once(mut self) -> Self {
+        self.once = true;
+        self
+    }
+
+    /// Whether the method admits each token once, by its `jti` (see
+    /// [`used_once`](Self::used_once)).
+    ///
+    /// ```
+    /// # use examples::OrderBook;
+    /// use oauth_grpc::ProtectedService;
+    ///
+    /// assert!(OrderBook::POLICY.method("RefundOrder").unwrap().once());
+    /// assert!(!OrderBook::POLICY.method("CancelOrder").unwrap().once());
+    /// ```
+    pub const fn once(&self) -> bool {
+        self.once
     }
 
     /// The same entry with a policy for delegated calls (tokens with an RFC 8693 `act`
@@ -297,7 +338,7 @@ impl MethodPolicy {
 /// for method in OrderBook::POLICY.methods() {
 ///     println!("{:40} {}", method.path(), method.rule());
 /// }
-/// assert_eq!(OrderBook::POLICY.methods().len(), 8);
+/// assert_eq!(OrderBook::POLICY.methods().len(), 9);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServicePolicy {
@@ -367,7 +408,7 @@ impl ServicePolicy {
 /// fn rules_of<S: ProtectedService>() -> usize {
 ///     S::POLICY.methods().len()
 /// }
-/// assert_eq!(rules_of::<OrderBook>(), 8);
+/// assert_eq!(rules_of::<OrderBook>(), 9);
 /// ```
 pub trait ProtectedService {
     /// The service's access table.

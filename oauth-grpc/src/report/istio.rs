@@ -31,6 +31,10 @@ const HEADER: &str = "\
 #   an actor is denied on `forbid` paths, and on `actors(…)` paths unless the actor is listed.
 #   The mesh does not refuse a malformed `act` (no `sub`: it passes these DENY rules) or a
 #   chain deeper than the service's limit; the service does, with UNAUTHENTICATED.
+# - One-time methods (`once`: each token's `jti` admitted once per method) are exported like
+#   any other: the mesh keeps no record of the tokens it has seen, so it admits a replayed
+#   token, and one without `jti`, as often as the rule allows; the service refuses them, with
+#   UNAUTHENTICATED.
 ";
 
 impl Report {

@@ -49,7 +49,7 @@ use self::coverage::descriptor_rpcs;
 pub use self::coverage::{Coverage, CoverageError, DescriptorError};
 
 /// The version of the JSON document; bumped on any incompatible change.
-pub const JSON_SCHEMA_VERSION: u32 = 5;
+pub const JSON_SCHEMA_VERSION: u32 = 6;
 
 /// How an rpc streams, from the protobuf descriptors.
 ///
@@ -113,6 +113,8 @@ struct Row {
     outlives_token: Option<&'static str>,
     /// Whether it admits only sender-constrained tokens (`bound`).
     sender_constrained: bool,
+    /// Whether it admits each token (by its `jti`) once (`once`).
+    once: bool,
     /// Which delegated calls it admits (`delegation = …`).
     delegation: Delegation,
 }
@@ -182,6 +184,7 @@ impl Report {
                     rule: m.rule(),
                     outlives_token: m.outlives_token(),
                     sender_constrained: m.sender_constrained(),
+                    once: m.once(),
                     delegation: m.delegation(),
                 })
             })
@@ -335,7 +338,7 @@ impl Report {
     /// # use examples::OrderBook;
     /// # use oauth_grpc::{PolicySet, report::{Format, Report}};
     /// let report = Report::new(&PolicySet::new().service::<OrderBook>());
-    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors\n"));
+    /// assert!(report.render(Format::Csv).starts_with("service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors,once\n"));
     /// ```
     pub fn render(&self, format: Format) -> String {
         match format {

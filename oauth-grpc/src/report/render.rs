@@ -60,6 +60,11 @@ impl Report {
                 } else {
                     ""
                 };
+                let once = if row.once {
+                    "; **one-time**: each token once (by its `jti`)"
+                } else {
+                    ""
+                };
                 let delegation = match row.delegation {
                     Delegation::Allowed => String::new(),
                     Delegation::Forbidden => {
@@ -80,7 +85,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {}{bound}{delegation}{outlives} |",
+                    "| `{}` | {} | {}{bound}{once}{delegation}{outlives} |",
                     row.path,
                     row.streaming.as_str(),
                     rule_words(row.rule)
@@ -143,6 +148,7 @@ impl Report {
                             "scopes": r.rule.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                             "outlives_token": r.outlives_token,
                             "sender_constrained": r.sender_constrained,
+                            "once": r.once,
                             "delegation": {
                                 "policy": r.delegation.as_str(),
                                 "actors": r.delegation.actors(),
@@ -172,7 +178,7 @@ impl Report {
 
     pub(super) fn csv(&self) -> String {
         let mut out = String::from(
-            "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors\n",
+            "service,rpc,path,rust_name,streaming,rule,scopes,outlives_token,sender_constrained,delegation,delegation_actors,once\n",
         );
         for r in &self.rows {
             let scopes: Vec<&str> = r.rule.scopes().iter().map(|s| s.as_str()).collect();
@@ -192,6 +198,7 @@ impl Report {
                 },
                 r.delegation.as_str(),
                 &crate::scope::join(r.delegation.actors().iter().copied()),
+                if r.once { "true" } else { "false" },
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
@@ -212,6 +219,7 @@ impl Report {
                 "false",
                 "allow",
                 "",
+                "false",
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));
