@@ -33,7 +33,15 @@ async fn the_example_service_enforces_its_rules() {
         .expect("run");
     println!("{}", report.table());
     report.assert_passed();
-    assert_eq!(report.calls().len(), 8 * 9);
+    // Nine cases for each of the nine rpcs, and two more for the one-time RefundOrder.
+    assert_eq!(report.calls().len(), 9 * 9 + 2);
+    let refund: Vec<&str> = report
+        .calls()
+        .iter()
+        .filter(|c| c.path == "/orders.v1.Orders/RefundOrder" && c.case.starts_with("once: "))
+        .map(|c| c.case)
+        .collect();
+    assert_eq!(refund, ["once: first use", "once: used again"]);
     server.stop().await;
 }
 
@@ -47,6 +55,7 @@ async fn a_server_whose_scope_checks_are_configured_away_is_caught() {
         "orders:write",
         "orders:cancel",
         "orders:admin",
+        "orders:refund",
     ];
     let validator = Validator::builder()
         .issuer(issuer.issuer())
@@ -83,7 +92,7 @@ async fn a_server_whose_scope_checks_are_configured_away_is_caught() {
             .all(|(_, case)| *case == "all but required scopes"),
         "{failed:?}"
     );
-    assert_eq!(failed.len(), 6, "every scoped rpc: {failed:?}");
+    assert_eq!(failed.len(), 7, "every scoped rpc: {failed:?}");
     let table = report.table();
     assert!(table.contains("FAILED"));
     server.stop().await;
@@ -123,7 +132,7 @@ async fn a_server_admitting_deeper_chains_than_assumed_is_caught() {
             .all(|(_, case)| *case == "delegation chain too deep"),
         "{failed:?}"
     );
-    assert_eq!(failed.len(), 7, "every rpc but the public one: {failed:?}");
+    assert_eq!(failed.len(), 8, "every rpc but the public one: {failed:?}");
     // Told the server's depth, the run passes.
     Conformance::new(&issuer, AUDIENCE, &policies)
         .catalog::<OrderScope>()

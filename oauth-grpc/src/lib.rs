@@ -21,6 +21,8 @@ mod status;
 mod time;
 mod validate;
 
+pub mod store;
+
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "reports")]

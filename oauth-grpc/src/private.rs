@@ -40,6 +40,11 @@ pub fn guard<T>(
                 crate::error::TokenError::NotSenderConstrained,
             ))
         }
+        // A one-time method cannot tell the uses of a token without `jti` apart; the layer
+        // refuses it first, and spends the token (a principal put in by other code was not).
+        Ok(()) if method.once() && principal.and_then(|p| p.token_id()).is_none() => Err(
+            crate::status::invalid_token(crate::error::TokenError::MissingTokenId),
+        ),
         // The layer refuses these too; checked again in the method, as the scopes are.
         Ok(()) => method
             .delegation()

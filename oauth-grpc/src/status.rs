@@ -115,6 +115,8 @@ fn parts(error: AuthError) -> (Status, Option<String>) {
                 format!(r#"error="invalid_dpop_proof", error_description="{description}""#);
             (Status::unauthenticated(description), Some(params))
         }
+        // Not the caller's fault and no credentials would help: no challenge.
+        AuthError::StoreUnavailable => (Status::unavailable(error.to_string()), None),
         AuthError::UseDpopNonce => (
             Status::unauthenticated(error.to_string()),
             Some(

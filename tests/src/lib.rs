@@ -106,6 +106,7 @@ impl Drop for TestServer {
 pub mod dpop;
 pub mod idp;
 pub mod issuer;
+pub mod redis;
 pub mod tls;
 
 /// The validator of the test servers: trusts the test issuer's JWKS, audience `orders-api`.

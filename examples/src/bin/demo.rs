@@ -2,7 +2,8 @@
 //! pair; discovery, JWKS and a client-credentials token endpoint over real HTTP), the protected
 //! orders server (keys found by discovery), and a client that calls it with no token, a
 //! read-only token, a write token, an expired token, a public call and streaming calls —
-//! printing each outcome, then the permission report.
+//! printing each outcome, then the permission report. `RefundOrder` is `once`: a refund token
+//! refunds one order, and the same token is refused on its second refund.
 //!
 //! The back office's `PurgeCancelled` is marked `bound`: it takes only certificate-bound
 //! tokens (RFC 8705). So the demo also serves the same service over mutual TLS, with a CA,
@@ -35,7 +36,7 @@ use examples::pb::orders_client::OrdersClient;
 use examples::pb::orders_server::OrdersServer;
 use examples::pb::{
     CancelOrderRequest, CreateOrderRequest, GetHttpStatusRequest, GetOrderRequest,
-    PurgeCancelledRequest, WatchOrdersRequest, WhoAmIRequest,
+    PurgeCancelledRequest, RefundOrderRequest, WatchOrdersRequest, WhoAmIRequest,
 };
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
@@ -109,7 +110,7 @@ async fn run() -> Result<bool, Error> {
         idp.issuer()
     );
     println!(
-        "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel), {} (orders:read orders:admin)",
+        "  clients    {} (orders:read), {} (orders:read orders:write orders:cancel orders:refund), {} (orders:read orders:admin)",
         READER.id, WRITER.id, ADMIN.id
     );
     println!(
@@ -353,6 +354,36 @@ async fn run() -> Result<bool, Error> {
             .cancel_order(CancelOrderRequest { id: "1".into() })
             .await
             .map(|r| format!("order {} cancelled", r.get_ref().id)),
+    });
+    // One-time tokens: RefundOrder is `once`; the second call with the same token is
+    // refused whichever order it names.
+    let mut refunder = OrdersClient::new(with_source(credentials(
+        WRITER,
+        &["orders:read", "orders:refund"],
+    )));
+    lines.push(Line {
+        who: "refund token",
+        rpc: "RefundOrder (once)",
+        expected: Code::Ok,
+        got: refunder
+            .refund_order(RefundOrderRequest { id: "1".into() })
+            .await
+            .map(|r| {
+                format!(
+                    "order {} refunded ({})",
+                    r.get_ref().order.as_ref().map_or("?", |o| o.id.as_str()),
+                    r.get_ref().refund_id
+                )
+            }),
+    });
+    lines.push(Line {
+        who: "same refund token",
+        rpc: "RefundOrder (once)",
+        expected: Code::Unauthenticated,
+        got: refunder
+            .refund_order(RefundOrderRequest { id: "2".into() })
+            .await
+            .map(|r| r.into_inner().refund_id),
     });
     lines.push(Line {
         who: "admin token",

@@ -12,6 +12,15 @@
 //! bearer tokens cross the network in clear. `--dpop` accepts DPoP-bound tokens (RFC 9449),
 //! each call proving the client's key.
 //!
+//! Several replicas share one Redis with `--redis redis://…` (or `rediss://` for TLS;
+//! `--redis-password-file` for AUTH): one-time tokens, DPoP proofs, revocations and the
+//! introspection cache are then the same on every replica. Without it each replica keeps
+//! them in memory. Revoke from any machine that reaches the Redis:
+//!
+//! ```text
+//! orders-server revoke --redis redis://redis.internal:6379/ --subject alice
+//! ```
+//!
 //! Every option is also an environment variable (`ORDERS_ISSUER`, …). Secrets are read only
 //! from files: arguments and environment variables leak into process listings and crash
 //! reports.
@@ -19,17 +28,21 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "shared/pem_files.rs"]
 mod pem_files;
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use examples::pb::orders_admin_server::OrdersAdminServer;
 use examples::pb::orders_server::OrdersServer;
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
+use oauth_grpc::store::{
+    MemoryStore, RedisConfig, RedisStore, Revocation, Revocations, SharedStore, WhenUnavailable,
+};
 use oauth_grpc::{Dpop, DpopNonces, OAuthLayer, Validator};
 use oauth_grpc::{Introspection, TokenRouting};
 use oauth_grpc::{KeySource, TokenTypes};
@@ -39,8 +52,20 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// The orders gRPC service, protected by oauth-grpc.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    redis: RedisArgs,
+
     /// The token issuer, exactly as in the tokens' `iss` (e.g. `https://idp.example.com/`).
     #[arg(long, env = "ORDERS_ISSUER")]
     issuer: String,
@@ -158,18 +183,158 @@ struct Args {
     /// introspection) instead of the system's roots: a provider with a private CA.
     #[arg(long, env = "ORDERS_IDP_CA", value_name = "FILE")]
     idp_ca: Option<PathBuf>,
+
+    /// What calls get while the revocation list cannot be read from Redis (for longer than
+    /// a second): `refuse` answers UNAVAILABLE, so that no revoked token is ever accepted;
+    /// `admit` goes on with the list as last read — a revocation made meanwhile is not
+    /// enforced by this replica until Redis answers again.
+    #[arg(
+        long,
+        env = "ORDERS_REVOCATION_UNAVAILABLE",
+        value_enum,
+        default_value = "refuse"
+    )]
+    revocation_unavailable: RevocationUnavailable,
+}
+
+/// `--revocation-unavailable`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RevocationUnavailable {
+    Refuse,
+    Admit,
+}
+
+/// Where the state shared by replicas lives.
+#[derive(Debug, clap::Args)]
+struct RedisArgs {
+    /// Redis shared by every replica: `redis://host:6379/` or `rediss://host:6380/` (TLS).
+    /// Without it, one-time tokens, DPoP proofs and revocations are kept in this process.
+    #[arg(long, env = "ORDERS_REDIS", value_name = "URL", global = true)]
+    redis: Option<String>,
+
+    /// A file holding the Redis password (AUTH), read at start-up.
+    #[arg(
+        long,
+        env = "ORDERS_REDIS_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "redis",
+        global = true
+    )]
+    redis_password_file: Option<PathBuf>,
+
+    /// The Redis ACL user (with --redis-password-file).
+    #[arg(long, env = "ORDERS_REDIS_USER", requires = "redis", global = true)]
+    redis_user: Option<String>,
+
+    /// Trust only this CA (PEM) for a rediss:// server.
+    #[arg(
+        long,
+        env = "ORDERS_REDIS_CA",
+        value_name = "FILE",
+        requires = "redis",
+        global = true
+    )]
+    redis_ca: Option<PathBuf>,
+
+    /// What every key of this service starts with; replicas of one service share it.
+    #[arg(
+        long,
+        env = "ORDERS_REDIS_PREFIX",
+        default_value = "oauth-grpc:orders:",
+        global = true
+    )]
+    redis_prefix: String,
+
+    /// How long a Redis command may take before the call needing it is answered UNAVAILABLE.
+    #[arg(long, env = "ORDERS_REDIS_TIMEOUT", default_value = "50ms", value_parser = humantime::parse_duration, global = true)]
+    redis_timeout: Duration,
+
+    /// The longest lifetime of a token the service accepts: how long a revocation is kept.
+    #[arg(long, env = "ORDERS_MAX_TOKEN_LIFETIME", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
+    max_token_lifetime: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Revokes a token, or every token of a subject or a client issued until now, on every
+    /// replica sharing --redis (enforced within a second; open streams end).
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct RevokeArgs {
+    /// The token's `jti`.
+    #[arg(long)]
+    jti: Option<String>,
+    /// The subject (`sub`) whose tokens are revoked.
+    #[arg(long)]
+    subject: Option<String>,
+    /// The client (`client_id` / `azp`) whose tokens are revoked.
+    #[arg(long)]
+    client_id: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args).await {
+    let result = match &args.command {
+        Some(Command::Revoke(revoke)) => revoke_command(&args.redis, revoke).await,
+        None => run(args).await,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("orders-server: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The Redis of `--redis`, connected and checked.
+async fn redis(args: &RedisArgs) -> Result<Option<Arc<dyn SharedStore>>, String> {
+    let Some(url) = &args.redis else {
+        return Ok(None);
+    };
+    let mut config = RedisConfig::new(url)
+        .prefix(&args.redis_prefix)
+        .timeout(args.redis_timeout);
+    if let Some(file) = &args.redis_password_file {
+        config = config.password_file(file);
+    }
+    if let Some(user) = &args.redis_user {
+        config = config.username(user);
+    }
+    if let Some(ca) = &args.redis_ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("--redis-ca {}: {e}", ca.display()))?;
+        config = config.ca_certificate_pem(pem);
+    }
+    let store = RedisStore::connect(config)
+        .await
+        .map_err(|e| format!("--redis: {e}"))?;
+    Ok(Some(Arc::new(store)))
+}
+
+async fn revoke_command(
+    redis_args: &RedisArgs,
+    revoke: &RevokeArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(store) = redis(redis_args).await? else {
+        return Err("revoke needs --redis (or ORDERS_REDIS): the Redis the replicas share".into());
+    };
+    let revocation = match (&revoke.jti, &revoke.subject, &revoke.client_id) {
+        (Some(jti), _, _) => Revocation::token(jti),
+        (_, Some(subject), _) => Revocation::subject(subject),
+        (_, _, Some(client)) => Revocation::client(client),
+        _ => return Err("give --jti, --subject or --client-id".into()),
+    };
+    let revocations = Revocations::builder(store)
+        .max_token_lifetime(redis_args.max_token_lifetime)
+        .start()
+        .await?;
+    revocations.revoke(&revocation).await?;
+    println!("revoked {revocation}");
+    Ok(())
 }
 
 /// The TLS set-up of `--tls-cert`, `--tls-key` and `--client-ca`: the files read and checked
@@ -293,6 +458,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let http = http_client(&args)?;
+    let shared = redis(&args.redis).await?;
     let keys = match &args.jwks_url {
         Some(url) => KeySource::jwks_url(url),
         None => KeySource::discover(&args.issuer),
@@ -327,16 +493,37 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             TokenRouting::JwtLocally
         };
-        builder = builder.introspection(
-            Introspection::new(url, id, ClientSecret::from_file(file))
-                .routing(routing)
-                .http_client(http),
-        );
+        let mut introspection = Introspection::new(url, id, ClientSecret::from_file(file))
+            .routing(routing)
+            .http_client(http);
+        if let Some(store) = &shared {
+            introspection = introspection.shared_cache(store.clone());
+        }
+        builder = builder.introspection(introspection);
     }
     let validator = builder.start().await?;
 
     let mut layer = OAuthLayer::new(validator, examples::policies())
         .require_sender_constrained(args.require_sender_constrained);
+    let store: Arc<dyn SharedStore> = match shared {
+        Some(store) => {
+            eprintln!(
+                "orders-server: one-time tokens, DPoP proofs, revocations and introspection answers shared on --redis"
+            );
+            layer = layer.shared_store(store.clone());
+            store
+        }
+        None => Arc::new(MemoryStore::new()),
+    };
+    let revocations = Revocations::builder(store)
+        .max_token_lifetime(args.redis.max_token_lifetime)
+        .when_unavailable(match args.revocation_unavailable {
+            RevocationUnavailable::Refuse => WhenUnavailable::Refuse,
+            RevocationUnavailable::Admit => WhenUnavailable::AdmitLastKnown,
+        })
+        .start()
+        .await?;
+    layer = layer.revocations(revocations);
     if let Some(dpop) = dpop {
         eprintln!("orders-server: DPoP-bound tokens accepted (RFC 9449)");
         layer = layer.dpop(dpop);

@@ -123,6 +123,35 @@ pub enum ConfigError {
         "a delegation depth of {0} cannot be used: give `ValidatorBuilder::max_delegation_depth` 1 to 16 (the depth of nested `act` claims a token may carry)"
     )]
     DelegationDepth(u8),
+    /// The shared store could not be used at start-up (it did not answer, or answered
+    /// wrongly).
+    #[error(
+        "cannot use the shared store at start-up: {0}; check that it runs at the configured address (`--redis`) and answers within the timeout"
+    )]
+    Store(#[source] crate::store::StoreError),
+    /// The shared store refused the credentials.
+    #[error(
+        "the shared store refused the credentials ({0}); check the password file (`--redis-password-file`) against the server's `requirepass` or ACL user"
+    )]
+    StoreAuth(String),
+    /// A shared store URL that cannot be used.
+    #[error(
+        "the shared store URL cannot be used: {0}; give `redis://host:6379/` (or `rediss://host:6380/` for TLS), with the password in a file (`RedisConfig::password_file`), not in the URL"
+    )]
+    StoreUrl(String),
+    /// A password file that cannot be read or is empty.
+    #[error(
+        "cannot read the password file {path}: {reason}; give a readable file holding only the password"
+    )]
+    PasswordFile {
+        /// The file.
+        path: String,
+        /// Why (the I/O error or "it is empty"), never the content.
+        reason: String,
+    },
+    /// A revocation list setting out of range.
+    #[error("{0}")]
+    RevocationTiming(&'static str),
     /// The first load of remote keys failed (with `fail_on_startup`, the default).
     #[error("cannot load the identity provider's keys at start-up: {0}")]
     Startup(#[source] ProviderError),

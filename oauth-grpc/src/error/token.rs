@@ -101,6 +101,18 @@ pub enum TokenError {
     /// 4 by default).
     #[error("the token's delegation chain is too deep")]
     DelegationTooDeep,
+    /// The method is for one-time use (`once`) and this token was used on it before, on
+    /// this replica or another one sharing its store.
+    #[error("the token was already used")]
+    AlreadyUsed,
+    /// The method is for one-time use (`once`) and the token has no `jti` to tell its uses
+    /// apart.
+    #[error("this call needs a token with a jti (the method accepts each token once)")]
+    MissingTokenId,
+    /// The token, its subject or its client was revoked
+    /// ([`Revocations::revoke`](crate::store::Revocations::revoke)).
+    #[error("the token was revoked")]
+    Revoked,
     /// The identity provider cannot be reached for keys or introspection right now. Maps to
     /// `UNAVAILABLE`, so that clients retry.
     #[error("the identity provider is unavailable")]
@@ -142,6 +154,9 @@ impl TokenError {
             Self::NotDpopBound => "not_dpop_bound",
             Self::MalformedActor => "malformed_actor",
             Self::DelegationTooDeep => "delegation_too_deep",
+            Self::AlreadyUsed => "already_used",
+            Self::MissingTokenId => "missing_jti",
+            Self::Revoked => "revoked",
             Self::Unavailable => "provider_unavailable",
         }
     }
@@ -188,6 +203,10 @@ pub enum AuthError {
     /// the refusal carries the nonce in `dpop-nonce`.
     #[error("the DPoP proof needs the server's current nonce (see dpop-nonce)")]
     UseDpopNonce,
+    /// The shared store (one-time tokens, the revocation list) did not answer in time, so the
+    /// call cannot be decided: refused as `UNAVAILABLE`, never admitted unchecked.
+    #[error("the shared store is unavailable; retry later")]
+    StoreUnavailable,
 }
 
 impl AuthError {
@@ -209,6 +228,7 @@ impl AuthError {
             Self::ActorNotAllowed => "actor_not_allowed",
             Self::InvalidProof(e) => e.code(),
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use base64::Engine as _;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -210,7 +211,9 @@ impl Dpop {
     /// accepted proof is remembered until it would be too old to accept again. When that
     /// many live proofs are held, new calls with proofs are refused with `UNAVAILABLE`
     /// rather than accepted unchecked; size it above the busiest rate of DPoP calls times
-    /// the window (twice [`max_age`](Self::max_age) plus the leeway).
+    /// the window (twice [`max_age`](Self::max_age) plus the leeway). This record is the
+    /// replica's own; with [`OAuthLayer::shared_store`](crate::OAuthLayer::shared_store) the
+    /// proofs are recorded in the shared store instead, and this capacity is unused.
     ///
     /// ```
     /// # use oauth_grpc::Dpop;
@@ -527,9 +530,27 @@ impl DpopCheck {
         })
     }
 
-    /// Records the proof as used; refuses one used before.
-    pub(crate) fn consume(&self, proof: &CheckedProof, now: u64) -> Result<(), ProofError> {
-        self.replay.insert(proof.replay_key, proof.expires, now)
+    /// Records the proof as used; refuses one used before: in `store` when the layer shares
+    /// one with other replicas, else in this replica's replay record. A store that does not
+    /// answer refuses the proof (`UNAVAILABLE`): a replay is never accepted.
+    pub(crate) async fn consume(
+        &self,
+        proof: &CheckedProof,
+        now: u64,
+        store: Option<&crate::store::StoreUse>,
+    ) -> Result<(), ProofError> {
+        let Some(store) = store else {
+            return self.replay.insert(proof.replay_key, proof.expires, now);
+        };
+        let mut key = String::from("dpop:");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(proof.replay_key, &mut key);
+        // Remembered for as long as the proof would be accepted, and a second more.
+        let ttl = Duration::from_secs(proof.expires.saturating_sub(now).saturating_add(1));
+        match store.observe(store.store.insert_new(&key, b"1", ttl).await) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProofError::Replayed),
+            Err(_) => Err(ProofError::ReplayCheckUnavailable),
+        }
     }
 
     /// The nonce a `use_dpop_nonce` refusal hands out, when nonces are on.

@@ -13,9 +13,10 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, TokenError};
 use crate::policy::{Delegation, MethodPolicy, PolicySet, RpcKind, Rule};
 use crate::principal::{ClientCertificate, Principal};
+use crate::store::{MemoryStore, Revocations, SharedStore, StoreUse, hashed_key};
 use crate::validate::{Attempt, Validator};
 
 use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
@@ -97,7 +98,21 @@ struct Shared {
     certificates: Certificates,
     /// DPoP proofs are accepted and checked (RFC 9449).
     dpop: Option<Arc<DpopCheck>>,
+    /// Where one-time tokens are marked used (and, when shared, DPoP proofs recorded).
+    store: Arc<StoreUse>,
+    /// The store was given, so proofs are recorded there instead of in this replica.
+    store_shared: bool,
+    /// The revocation list checked on every call.
+    revocations: Option<Revocations>,
 }
+
+/// What callers of `once` methods and DPoP proofs get while the store is down.
+const STORE_DOWN: &str =
+    "calls to `once` methods and calls with DPoP proofs are refused with UNAVAILABLE";
+
+/// How long a one-time token is marked used when it has no expiry (an introspected token
+/// without `exp`): longer than any cache keeps its answer.
+const ONCE_WITHOUT_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
 /// How often an open stream's token is checked again, by default.
 const DEFAULT_STREAM_RECHECK: Duration = Duration::from_secs(300);
@@ -114,6 +129,8 @@ impl fmt::Debug for OAuthLayer {
                 &self.shared.require_sender_constrained,
             )
             .field("dpop", &self.shared.dpop)
+            .field("store", &self.shared.store.store)
+            .field("revocations", &self.shared.revocations)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +152,13 @@ impl OAuthLayer {
                 require_sender_constrained: false,
                 certificates: Certificates::new(),
                 dpop: None,
+                store: Arc::new(StoreUse::new(
+                    Arc::new(MemoryStore::new()),
+                    "one-time tokens",
+                    STORE_DOWN,
+                )),
+                store_shared: false,
+                revocations: None,
             }),
         }
     }
@@ -259,6 +283,61 @@ impl OAuthLayer {
         self.with(|s| s.dpop = Some(check))
     }
 
+    /// Keeps the state every replica must share on `store`: the marks of one-time tokens
+    /// (methods whose rule says `once`) and the `jti`s of DPoP proofs. Without it, a
+    /// [`MemoryStore`] of this replica's own holds the marks and the [`Dpop`] replay record
+    /// the proofs — right for one replica, wrong for several: give them all one
+    /// `RedisStore` (feature `redis`).
+    ///
+    /// While the store does not answer, calls to `once` methods and calls with DPoP proofs
+    /// are refused with `UNAVAILABLE` (a replay is never accepted); the change is logged
+    /// once, and calls are admitted again as soon as it answers.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// use std::sync::Arc;
+    /// use oauth_grpc::store::MemoryStore;
+    /// # let validator = Validator::builder().issuer("i").audience("a")
+    /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
+    ///
+    /// let layer = OAuthLayer::new(validator, PolicySet::new())
+    ///     .shared_store(Arc::new(MemoryStore::with_capacity(1_000_000)));
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn shared_store(self, store: Arc<dyn SharedStore>) -> Self {
+        self.with(|s| {
+            s.store = Arc::new(StoreUse::new(
+                store,
+                "one-time tokens and DPoP proofs",
+                STORE_DOWN,
+            ));
+            s.store_shared = true;
+        })
+    }
+
+    /// Checks every call against `revocations`, after the token's signature and claims —
+    /// cached tokens included — and ends the open streams of what gets revoked. A revoked
+    /// token is refused with `UNAUTHENTICATED` (`invalid_token`, "the token was revoked").
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, KeySet, OAuthLayer, PolicySet, Validator};
+    /// use std::sync::Arc;
+    /// use oauth_grpc::store::{MemoryStore, Revocations};
+    /// # async fn run(validator: Validator) -> Result<(), oauth_grpc::ConfigError> {
+    ///
+    /// let revocations = Revocations::builder(Arc::new(MemoryStore::new())).start().await?;
+    /// let layer = OAuthLayer::new(validator, PolicySet::new()).revocations(revocations);
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn revocations(self, revocations: Revocations) -> Self {
+        self.with(|s| s.revocations = Some(revocations))
+    }
+
     /// Refuses `authorization` values longer than `bytes`; 8 KiB by default.
     #[must_use]
     pub fn max_header_len(self, bytes: usize) -> Self {
@@ -287,7 +366,7 @@ impl OAuthLayer {
     /// # let validator = Validator::builder().issuer("https://idp/").audience("api")
     /// #     .keys(KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256)?).build()?;
     /// let layer = OAuthLayer::new(validator, PolicySet::new().service::<OrderBook>());
-    /// assert_eq!(layer.policies().methods().count(), 8);
+    /// assert_eq!(layer.policies().methods().count(), 9);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn policies(&self) -> &PolicySet {
@@ -430,6 +509,8 @@ struct Check {
     sender_constrained: bool,
     /// Which delegated calls are admitted.
     delegation: Delegation,
+    /// Each token is admitted once (`once`).
+    once: bool,
 }
 
 /// What [`Shared::decide`] concluded without waiting.
@@ -518,10 +599,12 @@ impl Shared {
             sender_constrained: self.require_sender_constrained
                 || method.is_some_and(MethodPolicy::sender_constrained),
             delegation: method.map_or(Delegation::Allowed, MethodPolicy::delegation),
+            once: method.is_some_and(MethodPolicy::once),
         };
-        if let Some(proof) = proof {
-            // A proof is a signature to verify on every call: off the connection's task,
-            // like a token's.
+        if proof.is_some() || check.once {
+            // A proof is a signature to verify on every call, and a proof or a one-time
+            // token is recorded in the store: off the connection's task, like a token's
+            // first check.
             let shared = self.clone();
             let (token, path) = (token.to_owned(), path.to_owned());
             return Verdict::Wait(Box::pin(async move {
@@ -534,19 +617,25 @@ impl Shared {
                         .map_err(AuthError::from),
                 };
                 let result = result.and_then(|principal| {
-                    let checked = shared.check_proof(&proof, &token)?;
-                    Ok((principal, Some(checked)))
+                    let checked = match &proof {
+                        Some(proof) => Some(shared.check_proof(proof, &token)?),
+                        None => None,
+                    };
+                    Ok((principal, checked))
                 });
-                shared
-                    .conclude(result, &path, check, caller)
-                    .map(|(principal, nonce)| shared.admit(principal, bound, &token, nonce))
+                let (principal, proof) = shared.conclude(result, &path, check, &caller)?;
+                let nonce = shared
+                    .spend(&principal, proof, &path, check, &caller)
+                    .await?;
+                Ok(shared.admit(principal, bound, &token, nonce))
             }));
         }
         match self.validator.begin(token) {
             Attempt::Done(result) => {
-                match self.conclude(result.map(|p| (p, None)), path, check, caller) {
-                    Ok((principal, nonce)) => {
-                        Verdict::Allow(self.admit(principal, bound, token, nonce))
+                match self.conclude(result.map(|p| (p, None)), path, check, &caller) {
+                    Ok((principal, _)) => {
+                        self.allowed(&principal, path, rule, &caller);
+                        Verdict::Allow(self.admit(principal, bound, token, None))
                     }
                     Err(status) => Verdict::Deny(status),
                 }
@@ -557,9 +646,9 @@ impl Shared {
                 Verdict::Wait(Box::pin(async move {
                     let result = shared.validator.finish(&token, key).await;
                     let result = result.map(|p| (p, None)).map_err(AuthError::from);
-                    shared
-                        .conclude(result, &path, check, caller)
-                        .map(|(principal, nonce)| shared.admit(principal, bound, &token, nonce))
+                    let (principal, _) = shared.conclude(result, &path, check, &caller)?;
+                    shared.allowed(&principal, &path, rule, &caller);
+                    Ok(shared.admit(principal, bound, &token, None))
                 }))
             }
         }
@@ -605,6 +694,9 @@ impl Shared {
             Arc::from(token),
             self.stream_recheck,
             self.bound_streams.clone(),
+            self.revocations
+                .as_ref()
+                .map(|revocations| (revocations.clone(), principal.clone())),
         ));
         let (request, response) = if kind == RpcKind::ClientStreaming {
             (recheck, None)
@@ -627,7 +719,8 @@ impl Shared {
         }
     }
 
-    /// The binding and the rule against a validation result; audits the decision.
+    /// The binding, the revocation list and the rule against a validation result; audits a
+    /// refusal. What is left is [`spend`](Self::spend)ing what the call uses up.
     ///
     /// The binding is checked here, on every call, and not by the validator: a verified
     /// token comes from the cache shared by every connection, the certificate from this one.
@@ -636,15 +729,16 @@ impl Shared {
         result: Result<(Principal, Option<CheckedProof>), AuthError>,
         path: &str,
         check: Check,
-        caller: Caller,
-    ) -> Result<(Principal, Option<String>), Status> {
+        caller: &Caller,
+    ) -> Result<(Principal, Option<CheckedProof>), Status> {
         let Check {
             rule,
             sender_constrained,
             delegation,
+            once,
         } = check;
         let (principal, proof) =
-            result.map_err(|error| self.deny(error, path, Some(rule), None, &caller))?;
+            result.map_err(|error| self.deny(error, path, Some(rule), None, caller))?;
         let principal = principal
             .with_client_certificate(caller.certificate.clone())
             .with_proof_key(proof.as_ref().map(|proof| proof.jkt.clone()));
@@ -657,30 +751,80 @@ impl Shared {
         };
         let binding = crate::validate::binding::check(&principal, presented, sender_constrained);
         if let Err(error) = binding {
-            return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
+            return Err(self.deny(error.into(), path, Some(rule), Some(&principal), caller));
         }
-        // Last of the proof's checks, so that a refused call does not use up its proof.
-        let mut fresh_nonce = None;
-        if let (Some(dpop), Some(proof)) = (&self.dpop, proof) {
-            if let Err(error) = dpop.consume(&proof, crate::time::unix_now()) {
-                return Err(self.deny(error.into(), path, Some(rule), Some(&principal), &caller));
-            }
-            fresh_nonce = proof.fresh_nonce;
+        if let Some(revocations) = &self.revocations
+            && let Err(error) = revocations.check(&principal)
+        {
+            return Err(self.deny(error, path, Some(rule), Some(&principal), caller));
         }
         if let Err(denial) = rule
             .evaluate(Some(&principal))
             .and_then(|()| delegation.evaluate(Some(&principal)))
         {
-            return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), &caller));
+            return Err(self.deny(denial.into(), path, Some(rule), Some(&principal), caller));
         }
+        if once && principal.token_id().is_none() {
+            let error = AuthError::InvalidToken(TokenError::MissingTokenId);
+            return Err(self.deny(error, path, Some(rule), Some(&principal), caller));
+        }
+        Ok((principal, proof))
+    }
+
+    /// Uses up what the admitted call spends, last, so that a refused call spends nothing:
+    /// its DPoP proof, then — on a `once` method — its token; audits the decision and hands
+    /// back a newer DPoP nonce for the response, if there is one.
+    async fn spend(
+        &self,
+        principal: &Principal,
+        proof: Option<CheckedProof>,
+        path: &str,
+        check: Check,
+        caller: &Caller,
+    ) -> Result<Option<String>, Status> {
+        let rule = check.rule;
+        let mut fresh_nonce = None;
+        if let (Some(dpop), Some(proof)) = (&self.dpop, proof) {
+            let store = self.store_shared.then_some(&*self.store);
+            if let Err(error) = dpop.consume(&proof, crate::time::unix_now(), store).await {
+                return Err(self.deny(error.into(), path, Some(rule), Some(principal), caller));
+            }
+            fresh_nonce = proof.fresh_nonce;
+        }
+        if check.once {
+            // Checked by `conclude`.
+            let jti = principal.token_id().unwrap_or_default();
+            let key = hashed_key("once", &[principal.issuer().unwrap_or_default(), jti, path]);
+            // Marked until a new call with the token would be refused anyway.
+            let ttl = principal
+                .expires_at()
+                .and_then(|exp| exp.checked_add(self.validator.leeway()))
+                .and_then(|until| until.duration_since(SystemTime::now()).ok())
+                .unwrap_or(ONCE_WITHOUT_EXPIRY)
+                .max(Duration::from_secs(1));
+            let stored = self.store.store.insert_new(&key, b"1", ttl).await;
+            let refusal = match self.store.observe(stored) {
+                Ok(true) => None,
+                Ok(false) => Some(AuthError::InvalidToken(TokenError::AlreadyUsed)),
+                Err(_) => Some(AuthError::StoreUnavailable),
+            };
+            if let Some(error) = refusal {
+                return Err(self.deny(error, path, Some(rule), Some(principal), caller));
+            }
+        }
+        self.allowed(principal, path, rule, caller);
+        Ok(fresh_nonce)
+    }
+
+    /// Audits an admitted call.
+    fn allowed(&self, principal: &Principal, path: &str, rule: Rule, caller: &Caller) {
         self.audit(
             AuditEvent::new(Decision::Allow, "authorized", path)
                 .with_rule(rule)
-                .with_principal(&principal)
+                .with_principal(principal)
                 .with_peer(caller.peer)
                 .with_client_certificate(principal.client_certificate()),
         );
-        Ok((principal, fresh_nonce))
     }
 
     fn deny(

@@ -96,6 +96,15 @@ pub(crate) struct Recheck {
     running: Option<Check>,
     /// The layer's count of open bound streams, which this one is in until it is dropped.
     open: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The revocation list, the stream's caller, and the list's changes: a revocation that
+    /// covers the caller ends the stream at once.
+    revocations: Option<Revoked>,
+}
+
+struct Revoked {
+    list: crate::store::Revocations,
+    principal: crate::principal::Principal,
+    changes: tokio_stream::wrappers::WatchStream<u64>,
 }
 
 impl Drop for Recheck {
@@ -113,6 +122,7 @@ impl Recheck {
         token: std::sync::Arc<str>,
         interval: Duration,
         open: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        revocations: Option<(crate::store::Revocations, crate::principal::Principal)>,
     ) -> Self {
         open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let changes = validator
@@ -126,12 +136,24 @@ impl Recheck {
             timer: Box::pin(tokio::time::sleep(interval)),
             running: None,
             open,
+            revocations: revocations.map(|(list, principal)| Revoked {
+                changes: tokio_stream::wrappers::WatchStream::from_changes(list.changes()),
+                list,
+                principal,
+            }),
         }
     }
 
     /// `Ready(Err)` once a check refuses the token; `Pending` otherwise (woken by the next
     /// key change, the next interval or the running check).
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Status> {
+        if let Some(revoked) = self.revocations.as_mut() {
+            // Every change wakes this body; only a revocation that covers the caller ends it.
+            while let Poll::Ready(Some(_)) = Pin::new(&mut revoked.changes).poll_next(cx) {}
+            if revoked.list.covers(&revoked.principal) {
+                return Poll::Ready(Status::from(AuthError::InvalidToken(TokenError::Revoked)));
+            }
+        }
         loop {
             if let Some(running) = self.running.as_mut() {
                 match running.as_mut().poll(cx) {

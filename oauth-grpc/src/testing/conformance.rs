@@ -184,7 +184,8 @@ impl<'a> Conformance<'a> {
     /// token, expired, another audience, all but the required scopes, exactly the required
     /// scopes, and four delegated tokens with the required scopes (RFC 8693 `act`): by an
     /// actor the method admits, by one it does not list, by an admitted actor for a prior
-    /// one (nested), and a chain one level deeper than the server admits.
+    /// one (nested), and a chain one level deeper than the server admits. A `once` rpc is
+    /// called twice more with one token: admitted, then refused as already used.
     ///
     /// # Errors
     ///
@@ -318,6 +319,13 @@ impl<'a> Conformance<'a> {
                     },
                 ),
             ];
+            let mut cases = Vec::from(cases);
+            if method.once() && !public {
+                // One token twice: admitted, then refused as already used.
+                let token = self.issuer.token(&self.audience).scopes(&required).sign()?;
+                cases.push(("once: first use", Some(token.clone()), Expect::Neither));
+                cases.push(("once: used again", Some(token), Expect::Unauthenticated));
+            }
             for (case, token, expect) in cases {
                 let code = call(channel.clone(), method.path(), token.as_deref()).await;
                 calls.push(Call {

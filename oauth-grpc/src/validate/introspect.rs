@@ -107,6 +107,8 @@ pub struct Introspection {
     http: Option<HttpClient>,
     /// Accept answers without `aud`, leaving the audience decision to the provider.
     trust_audience: bool,
+    /// Answers shared with the other replicas.
+    shared: Option<Arc<dyn crate::store::SharedStore>>,
 }
 
 impl std::fmt::Debug for Introspection {
@@ -123,6 +125,7 @@ impl std::fmt::Debug for Introspection {
             .field("capacity", &self.capacity)
             .field("http", &self.http)
             .field("trust_audience", &self.trust_audience)
+            .field("shared", &self.shared)
             .finish()
     }
 }
@@ -150,6 +153,7 @@ impl Introspection {
             capacity: 10_000,
             http: None,
             trust_audience: false,
+            shared: None,
         }
     }
 
@@ -200,12 +204,53 @@ impl Introspection {
         self
     }
 
+    /// Shares the answers with the other replicas through `store`, so that N replicas ask
+    /// the provider once per token (and once per cache TTL): a replica that has no answer
+    /// looks in the store before asking, and stores what the provider said — the answer,
+    /// keyed by the token's SHA-256, never the token — for as long as it would keep it
+    /// itself. An answer from the store is checked like one from the provider (`exp`,
+    /// `iss`, `aud`, …). While the store does not answer, each replica asks the provider
+    /// and keeps its own cache: nothing is refused for it.
+    ///
+    /// Whoever can write to the store can then make a token look active: protect it as you
+    /// protect the provider's keys (Redis ACLs, TLS, a network of its own).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_grpc::store::MemoryStore;
+    /// use oauth_grpc::{ClientSecret, Introspection};
+    ///
+    /// let introspection = Introspection::new(
+    ///     "https://idp.example.com/introspect",
+    ///     "orders-api",
+    ///     ClientSecret::from_file("/run/secrets/introspection"),
+    /// )
+    /// .shared_cache(Arc::new(MemoryStore::new()));
+    /// # let _ = introspection;
+    /// ```
+    #[must_use]
+    pub fn shared_cache(mut self, store: Arc<dyn crate::store::SharedStore>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
     /// The HTTP client (custom CA, mTLS, timeouts).
     #[must_use]
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
+}
+
+/// How often a replica waiting for another's introspection answer looks in the store.
+const SHARED_POLL: Duration = Duration::from_millis(10);
+
+/// The store key of a token's introspection answer.
+fn shared_key(key: &TokenKey) -> String {
+    use base64::Engine as _;
+    let mut shared = String::from("introspection:");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(key, &mut shared);
+    shared
 }
 
 /// An introspection answer, as cached.
@@ -252,6 +297,7 @@ pub(crate) struct Introspector {
     http: HttpClient,
     trust: Arc<Trust>,
     cache: moka::future::Cache<TokenKey, (Answer, Instant)>,
+    shared: Option<Arc<crate::store::StoreUse>>,
 }
 
 impl Introspector {
@@ -282,6 +328,13 @@ impl Introspector {
                 negative_ttl: config.negative_ttl,
             })
             .build();
+        let shared = config.shared.clone().map(|store| {
+            Arc::new(crate::store::StoreUse::new(
+                store,
+                "the shared introspection cache",
+                "each replica asks the provider and caches for itself",
+            ))
+        });
         Ok(Self {
             config,
             routing,
@@ -289,6 +342,7 @@ impl Introspector {
             http,
             trust,
             cache,
+            shared,
         })
     }
 
@@ -305,8 +359,19 @@ impl Introspector {
         let answer = self
             .cache
             .try_get_with(key, async {
+                let shared_key = self.shared.as_ref().map(|_| shared_key(&key));
+                if let (Some(shared), Some(shared_key)) = (&self.shared, &shared_key)
+                    && let Some(body) = self.shared_answer(shared, shared_key).await
+                {
+                    return self.interpret(&body).map(|answer| (answer, Instant::now()));
+                }
                 match tokio::time::timeout(self.config.timeout, self.request(token)).await {
-                    Ok(result) => result.map(|answer| (answer, Instant::now())),
+                    Ok(result) => result.map(|(answer, body)| {
+                        if let (Some(shared), Some(shared_key)) = (&self.shared, shared_key) {
+                            self.share(shared, shared_key, &answer, body);
+                        }
+                        (answer, Instant::now())
+                    }),
                     Err(_) => {
                         tracing::warn!(target: "oauth_grpc::introspection", "the introspection endpoint did not answer in time");
                         Err(TokenError::Unavailable)
@@ -328,7 +393,62 @@ impl Introspector {
         }
     }
 
-    async fn request(&self, token: &str) -> Result<Answer, TokenError> {
+    /// Another replica's answer for the token: from the store, or — while another replica
+    /// is asking the provider (it holds the token's lock) — the answer it stores, waited for
+    /// up to the introspection timeout. `None`: ask the provider.
+    async fn shared_answer(&self, shared: &crate::store::StoreUse, key: &str) -> Option<Vec<u8>> {
+        let found = shared.observe(shared.store.get(key).await).ok()?;
+        if found.is_some() {
+            return found;
+        }
+        let lock = format!("{key}:asking");
+        let asking = shared
+            .store
+            .insert_new(&lock, b"1", self.config.timeout)
+            .await;
+        if shared.observe(asking).ok()? {
+            return None;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(SHARED_POLL).await;
+            match shared.observe(shared.store.get(key).await) {
+                Ok(Some(body)) => return Some(body),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Stores a provider's answer for the other replicas, for as long as this one keeps it;
+    /// off the call's path. Faulty answers are not shared.
+    fn share(
+        &self,
+        shared: &Arc<crate::store::StoreUse>,
+        key: String,
+        answer: &Answer,
+        body: Vec<u8>,
+    ) {
+        let ttl = match answer {
+            Answer::Active { exp, .. } => {
+                Duration::from_secs(exp.saturating_sub(unix_now())).min(self.config.ttl)
+            }
+            Answer::Inactive => self.config.negative_ttl,
+            Answer::Faulty => return,
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let stored = shared.store.set(&key, &body, ttl).await;
+            // Releases the other replicas waiting for this answer at once.
+            let _ = shared.observe(stored);
+        });
+    }
+
+    async fn request(&self, token: &str) -> Result<(Answer, Vec<u8>), TokenError> {
         let secret = self.config.secret.reveal_async().await.map_err(|error| {
             tracing::error!(target: "oauth_grpc::introspection", %error, "cannot introspect");
             TokenError::Unavailable
@@ -350,7 +470,8 @@ impl Introspector {
                 tracing::warn!(target: "oauth_grpc::introspection", %error, "introspection failed");
                 TokenError::Unavailable
             })?;
-        self.interpret(&body)
+        let answer = self.interpret(&body)?;
+        Ok((answer, body.to_vec()))
     }
 
     /// The answer of the endpoint (RFC 7662 §2.2), checked as a JWT's claims are: `exp` and
