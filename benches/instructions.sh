@@ -19,12 +19,18 @@
 #   4. delegation (RFC 8693 `act`): a cached delegated call through OAuthLayer in process,
 #      one actor and a chain of four, against the same layer's cached direct call, on a
 #      method with `delegation = actors("assistant")` (benches/validation.rs).
+#   5. shared state: a cached call through OAuthLayer in process with no revocation list,
+#      with an empty one and with 1,000 revocations none of which covers the caller, and a
+#      call to a `once` method with a fresh `jti` per call (tokens verified and cached
+#      beforehand) on the default MemoryStore (benches/shared_state.rs; its wall-clock mode,
+#      against a local redis-server, is `cargo bench -p oauth-grpc-benches --bench
+#      shared_state`).
 # Needs valgrind. Usage: benches/instructions.sh [tokens] [e2e] [tls] [dpop] [delegation]
-# (the sections to run; all five without arguments).
+# [shared] (the sections to run; all six without arguments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sections="${*:-tokens e2e tls dpop delegation}"
+sections="${*:-tokens e2e tls dpop delegation shared}"
 wants() { [[ " $sections " == *" $1 "* ]]; }
 
 executable() { # bench name -> path
@@ -138,5 +144,31 @@ for variant in 0 1 2; do
   label=("direct call" "delegated, one actor (listed)" "delegated, chain of 4 (listed actor outermost)")
   echo "| ${label[$variant]} | $n | $(ratio "$n" "$base") |"
 done
+echo
+fi
+
+if wants shared; then
+shared="$(executable shared_state)"
+# One token per `once` call, signed natively ahead (1,200 RSA signatures would take minutes
+# under valgrind); every count reads the same file, so verifying them cancels out.
+tokens="$(mktemp)"
+SHARED_MINT="$tokens:1200" "$shared" --bench
+export SHARED_TOKENS="$tokens"
+echo "## Shared state, in process through OAuthLayer (cached token), instructions per call"
+echo
+echo "| variant | instructions | ratio to (a) |"
+echo "|---|---:|---:|"
+base=""
+label=("(a) cached call, GetOrder, no revocation list"
+  "(b) same, Revocations configured, empty"
+  "(c) same, 1,000 revocations, none covering the caller"
+  "(d) once call, RefundOrder, fresh jti, default MemoryStore")
+for variant in 0 1 2 3; do
+  n="$(per SHARED_INSTRUCTIONS "$variant" 200 1200 "$shared")"
+  [ -n "$base" ] || base="$n"
+  echo "| ${label[$variant]} | $n | $(ratio "$n" "$base") |"
+done
+unset SHARED_TOKENS
+rm -f "$tokens"
 echo
 fi

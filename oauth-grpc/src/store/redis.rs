@@ -287,10 +287,8 @@ impl RedisStore {
 
     async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout, command.query_async::<T>(&mut connection)).await {
-            Ok(result) => result.map_err(|error| store_error(&error, self.timeout)),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+        self.bounded(command.query_async::<T>(&mut connection))
+            .await
     }
 
     async fn run_pipeline<T: redis::FromRedisValue>(
@@ -298,7 +296,16 @@ impl RedisStore {
         pipeline: &redis::Pipeline,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout, pipeline.query_async::<T>(&mut connection)).await {
+        self.bounded(pipeline.query_async::<T>(&mut connection))
+            .await
+    }
+
+    /// A query's answer within the timeout.
+    async fn bounded<T>(
+        &self,
+        query: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, query).await {
             Ok(result) => result.map_err(|error| store_error(&error, self.timeout)),
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         }
