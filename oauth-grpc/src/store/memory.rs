@@ -137,7 +137,7 @@ impl MemoryStore {
         }
         shard
             .values
-            .insert(key.to_owned(), (value.to_vec(), now + ttl));
+            .insert(key.to_owned(), (value.to_vec(), deadline(now, ttl)));
         Ok(true)
     }
 
@@ -149,7 +149,7 @@ impl MemoryStore {
         }
         shard
             .values
-            .insert(key.to_owned(), (value.to_vec(), now + ttl));
+            .insert(key.to_owned(), (value.to_vec(), deadline(now, ttl)));
         Ok(())
     }
 
@@ -166,6 +166,12 @@ impl MemoryStore {
     fn logs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Log>> {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// `now + ttl`, or a century ahead for a TTL the clock cannot hold (never a panic).
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
 }
 
 impl SharedStore for MemoryStore {
@@ -273,6 +279,15 @@ mod tests {
         assert_eq!(block(store.get("k")), Ok(Some(b"2".to_vec())));
         assert_eq!(block(store.delete("k")), Ok(()));
         assert_eq!(block(store.get("k")), Ok(None));
+    }
+
+    #[test]
+    fn a_ttl_beyond_the_clock_is_kept_not_a_panic() {
+        let store = MemoryStore::new();
+        assert_eq!(block(store.insert_new("k", b"1", Duration::MAX)), Ok(true));
+        assert_eq!(block(store.insert_new("k", b"1", Duration::MAX)), Ok(false));
+        assert_eq!(block(store.set("j", b"2", Duration::MAX)), Ok(()));
+        assert_eq!(block(store.get("j")), Ok(Some(b"2".to_vec())));
     }
 
     #[test]

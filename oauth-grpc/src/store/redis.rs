@@ -323,8 +323,11 @@ fn version_step() -> u64 {
     u64::from(u32::from_le_bytes(bytes)) + 1
 }
 
+/// A TTL in milliseconds for `PX`: at least 1, at most a century (Redis refuses an expiry
+/// past `i64` milliseconds from now).
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    const CENTURY_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+    u64::try_from(ttl.as_millis()).map_or(CENTURY_MS, |ms| ms.clamp(1, CENTURY_MS))
 }
 
 fn unix_millis(at: SystemTime) -> u64 {

@@ -233,6 +233,14 @@ impl RevocationsBuilder {
                 "the revocation list's `max_staleness` is shorter than two poll intervals; give it at least twice `poll_every` (e.g. 1 s for 250 ms)",
             ));
         }
+        if SystemTime::now()
+            .checked_add(self.max_token_lifetime)
+            .is_none()
+        {
+            return Err(ConfigError::RevocationTiming(
+                "the revocation list's `max_token_lifetime` is beyond what the clock can hold; give the longest lifetime of a token the service accepts, e.g. 24 h",
+            ));
+        }
         if self.max_token_lifetime.is_zero() {
             return Err(ConfigError::RevocationTiming(
                 "the revocation list's `max_token_lifetime` is zero; give the longest lifetime of a token the service accepts",
@@ -357,9 +365,12 @@ impl Revocations {
     /// The store's error when it cannot record the revocation: nothing is revoked then, and
     /// the caller should retry.
     pub async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        let until = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(revocation.before)
-            + self.inner.max_token_lifetime;
+        let made = SystemTime::UNIX_EPOCH + Duration::from_secs(revocation.before);
+        // `start` refused a lifetime the clock cannot hold; kept long rather than short if
+        // the clock ever gets there.
+        let until = made
+            .checked_add(self.inner.max_token_lifetime)
+            .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 4));
         let entry = revocation.entry();
         self.inner
             .store
@@ -560,6 +571,20 @@ async fn follow(inner: Weak<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lifetime_beyond_the_clock_is_a_config_error_not_a_panic() {
+        let store = Arc::new(super::super::MemoryStore::new());
+        let error = Revocations::builder(store)
+            .max_token_lifetime(Duration::MAX)
+            .start()
+            .await
+            .err();
+        assert!(
+            matches!(error, Some(ConfigError::RevocationTiming(message)) if message.contains("max_token_lifetime")),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn entries_hold_hashes_and_parse_back() {
