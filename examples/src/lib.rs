@@ -13,6 +13,7 @@
 //! ```
 
 pub mod dev_issuer;
+pub mod metrics;
 pub mod test_pki;
 
 use std::collections::BTreeMap;

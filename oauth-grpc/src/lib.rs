@@ -21,6 +21,7 @@ mod status;
 mod time;
 mod validate;
 
+pub mod metrics;
 pub mod store;
 
 #[cfg(feature = "client")]

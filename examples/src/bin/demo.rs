@@ -41,7 +41,7 @@ use examples::pb::{
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::KeySource;
-use oauth_grpc::audit::{AuditEvent, AuditSink, TracingSink};
+use oauth_grpc::audit::{AuditEvent, AuditSink, JsonLines, Submission, TracingSink};
 use oauth_grpc::client::{
     BearerLayer, ClientAuthentication, ClientCredentials, DpopKey, StaticToken, TokenExchange,
     TokenSource,
@@ -128,22 +128,16 @@ async fn run() -> Result<bool, Error> {
     let policies = PolicySet::new()
         .service::<OrderBook>()
         .service::<AdminDesk>();
-    // Audit events go to `tracing` as always; those of delegated calls are also kept, to print.
+    // Every decision goes to the JSON Lines audit log and to `tracing`; those of delegated
+    // calls are also kept, to print.
+    let audit_dir = std::env::temp_dir().join(format!("oauth-grpc-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&audit_dir)?;
+    let audit_path = audit_dir.join("audit.jsonl");
+    let audit = JsonLines::file(&audit_path).start()?;
     let delegated = Arc::new(Mutex::new(Vec::new()));
-    let kept = delegated.clone();
-    let sink = move |event: &AuditEvent<'_>| {
-        TracingSink.record(event);
-        if let Some(p) = event.principal.filter(|p| p.is_delegated()) {
-            let chain: Vec<_> = p.delegation_chain().filter_map(|a| a.subject()).collect();
-            kept.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
-                "{:5} {:20} {:31} subject={} actor={}",
-                event.decision.as_str(),
-                event.reason,
-                event.path,
-                p.subject().unwrap_or("-"),
-                chain.join(" > "),
-            ));
-        }
+    let sink = DemoSink {
+        audit: audit.clone(),
+        delegated: delegated.clone(),
     };
     let layer = OAuthLayer::new(validator, policies.clone())
         .audit_sink(sink)
@@ -596,6 +590,18 @@ async fn run() -> Result<bool, Error> {
         println!("  {line}");
     }
 
+    heading("Audit log (one JSON object per decision, docs/audit.schema.json)");
+    audit.flush().await?;
+    println!(
+        "  {} records written to {}",
+        audit.written(),
+        audit_path.display()
+    );
+    println!(
+        "  try a rule change on them: cargo run -p examples --bin permissions -- replay {}",
+        audit_path.display()
+    );
+
     heading("Permission report (the same tables the server enforced)");
     let report = Report::new(&policies)
         .descriptors(examples::pb::FILE_DESCRIPTOR_SET)?
@@ -612,6 +618,38 @@ async fn run() -> Result<bool, Error> {
     server.abort();
     mtls_server.abort();
     Ok(all_expected)
+}
+
+/// The demo's audit sink: the JSON Lines log, `tracing`, and the delegated calls kept to
+/// print.
+struct DemoSink {
+    audit: JsonLines,
+    delegated: Arc<Mutex<Vec<String>>>,
+}
+
+impl AuditSink for DemoSink {
+    fn record(&self, event: &AuditEvent<'_>) {
+        let _ = self.submit(event);
+    }
+
+    fn submit(&self, event: &AuditEvent<'_>) -> Submission {
+        TracingSink.record(event);
+        if let Some(p) = event.principal.filter(|p| p.is_delegated()) {
+            let chain: Vec<_> = p.delegation_chain().filter_map(|a| a.subject()).collect();
+            self.delegated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!(
+                    "{:5} {:20} {:31} subject={} actor={}",
+                    event.decision.as_str(),
+                    event.reason,
+                    event.path,
+                    p.subject().unwrap_or("-"),
+                    chain.join(" > "),
+                ));
+        }
+        self.audit.submit(event)
+    }
 }
 
 async fn watch<T>(client: &mut OrdersClient<T>) -> Result<String, Status>

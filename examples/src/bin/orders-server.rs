@@ -40,6 +40,7 @@ use examples::pb::orders_server::OrdersServer;
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
+use oauth_grpc::audit::JsonLines;
 use oauth_grpc::store::{
     MemoryStore, RedisConfig, RedisStore, Revocation, Revocations, SharedStore, WhenUnavailable,
 };
@@ -195,6 +196,45 @@ struct Args {
         default_value = "refuse"
     )]
     revocation_unavailable: RevocationUnavailable,
+
+    /// Write the audit log — one JSON object per decision (docs/audit.schema.json) — to
+    /// this file (appended to, rotated at --audit-rotate-size), or `-` for standard output.
+    /// Without it, decisions are `tracing` events on standard error.
+    #[arg(long, env = "ORDERS_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+
+    /// When the audit log cannot keep up: `block` (no decision without its record: the
+    /// call waits up to --audit-block-timeout, then UNAVAILABLE) or `drop` (records are
+    /// lost, counted and logged).
+    #[arg(
+        long,
+        env = "ORDERS_AUDIT_OVERFLOW",
+        default_value = "block",
+        requires = "audit_log"
+    )]
+    audit_overflow: oauth_grpc::audit::Overflow,
+
+    /// How long a call waits for room in the audit queue under `--audit-overflow block`.
+    #[arg(long, env = "ORDERS_AUDIT_BLOCK_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration, requires = "audit_log")]
+    audit_block_timeout: Duration,
+
+    /// Start a new audit file past this many bytes (FILE becomes FILE.1, …).
+    #[arg(long, env = "ORDERS_AUDIT_ROTATE_SIZE", default_value_t = 64 * 1024 * 1024, requires = "audit_log")]
+    audit_rotate_size: u64,
+
+    /// How many rotated audit files to keep beside the current one.
+    #[arg(
+        long,
+        env = "ORDERS_AUDIT_KEEP",
+        default_value_t = 10,
+        requires = "audit_log"
+    )]
+    audit_keep: usize,
+
+    /// Serve the OpenTelemetry metrics in Prometheus text format at
+    /// `http://ADDR/metrics` (e.g. `127.0.0.1:9464`).
+    #[arg(long, env = "ORDERS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// `--revocation-unavailable`.
@@ -409,6 +449,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    // Before anything records a measurement: instruments bind to the provider at first use.
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let endpoint = examples::metrics::serve(addr).await?;
+            eprintln!(
+                "orders-server: metrics at http://{}/metrics",
+                endpoint.addr()
+            );
+            Some(endpoint)
+        }
+        None => None,
+    };
     let tls = tls(&args)?;
     let mutual = args.client_ca.is_some();
     if args.require_sender_constrained && !mutual && !args.dpop {
@@ -505,6 +557,33 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let mut layer = OAuthLayer::new(validator, examples::policies())
         .require_sender_constrained(args.require_sender_constrained);
+    let audit = match &args.audit_log {
+        None => None,
+        Some(path) => {
+            let builder = if path.as_os_str() == "-" {
+                JsonLines::stdout()
+            } else {
+                JsonLines::file(path)
+                    .rotate_at(args.audit_rotate_size)
+                    .keep(args.audit_keep)
+            };
+            let audit = builder
+                .overflow(args.audit_overflow)
+                .block_timeout(args.audit_block_timeout)
+                .start()?;
+            eprintln!(
+                "orders-server: audit log to {} (overflow: {:?})",
+                if path.as_os_str() == "-" {
+                    "standard output".to_owned()
+                } else {
+                    path.display().to_string()
+                },
+                args.audit_overflow
+            );
+            layer = layer.audit_sink(audit.clone());
+            Some(audit)
+        }
+    };
     let store: Arc<dyn SharedStore> = match shared {
         Some(store) => {
             eprintln!(
@@ -532,7 +611,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("orders-server listening on {addr}");
+    if args
+        .audit_log
+        .as_ref()
+        .is_some_and(|path| path.as_os_str() == "-")
+    {
+        // Standard output holds audit records only.
+        eprintln!("orders-server listening on {addr}");
+    } else {
+        println!("orders-server listening on {addr}");
+    }
     let store = Store::default();
     server
         .layer(layer)
@@ -542,5 +630,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    if let Some(audit) = audit {
+        // Every record of the calls served is on disk before the process ends.
+        audit
+            .flush()
+            .await
+            .map_err(|e| format!("the audit log: {e}"))?;
+    }
+    drop(metrics);
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! cargo run -p examples --bin permissions -- --format markdown|json|csv|istio
 //! cargo run -p examples --bin permissions -- --check docs/permissions.md
 //! cargo run -p examples --bin permissions -- --coverage
+//! cargo run -p examples --bin permissions -- replay audit.jsonl [--format json] [--allow-flips]
+//! cargo run -p examples --bin permissions -- --lint [--audit audit.jsonl]
 //! ```
 
 use std::process::ExitCode;
@@ -16,5 +18,7 @@ fn main() -> ExitCode {
     Command::new(&policies)
         .descriptors(examples::pb::FILE_DESCRIPTOR_SET)
         .generated_by("cargo run -p examples --bin permissions")
+        // The scopes `--lint` checks the rules against.
+        .catalog::<examples::OrderScope>()
         .run(std::env::args().skip(1))
 }

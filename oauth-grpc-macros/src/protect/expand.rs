@@ -104,7 +104,7 @@ fn table(service: &Service) -> TokenStream {
         let rust_name = &method.rust_name;
         let path_const = format_ident!("__OAUTH_GRPC_PATH_{}", index);
         let scopes_const = format_ident!("__OAUTH_GRPC_SCOPES_{}", index);
-        let rule_expr = rule_expr(rule, &scopes_const, &mut items);
+        let rule_expr = rule_expr(rule, &scopes_const, true, &mut items);
         items.push(quote! {
             const #path_const: &::core::primitive::str = {
                 const RPC: &::core::primitive::str = #rpc;
@@ -147,11 +147,20 @@ fn table(service: &Service) -> TokenStream {
                 let policy = delegation_expr(&d.policy);
                 quote!(.with_delegation(#policy))
             });
+        // A method without a rule attribute takes the default; the table says which did.
+        let from_default = method.rules.is_empty().then(|| quote!(.from_default()));
         entries.push(quote! {
             ::oauth_grpc::MethodPolicy::new(#rpc, #path_const, #rust_name, #rule_expr)
-                #kind #outlives #bound #once #delegation
+                #kind #outlives #bound #once #delegation #from_default
         });
     }
+    // The impl's default rule, for reports and lint. Its scopes are not checked for repeats
+    // here: every method that takes the default checks them, where they are reported today.
+    let default = service.default.as_ref().map(|default| {
+        let scopes_const = format_ident!("__OAUTH_GRPC_DEFAULT_SCOPES");
+        let rule = rule_expr(default, &scopes_const, false, &mut items);
+        quote!(.with_default(#rule))
+    });
 
     quote! {
         impl #impl_generics ::oauth_grpc::ProtectedService for #self_ty #where_clause {
@@ -159,17 +168,20 @@ fn table(service: &Service) -> TokenStream {
                 const __OAUTH_GRPC_SERVICE: &::core::primitive::str = #service_name;
                 #(#items)*
                 const __OAUTH_GRPC_TABLE: ::oauth_grpc::ServicePolicy =
-                    ::oauth_grpc::ServicePolicy::new(__OAUTH_GRPC_SERVICE, &[#(#entries),*]);
+                    ::oauth_grpc::ServicePolicy::new(__OAUTH_GRPC_SERVICE, &[#(#entries),*])
+                        #default;
                 &__OAUTH_GRPC_TABLE
             };
         }
     }
 }
 
-/// The `Rule` expression, declaring the scope slice it needs in `items`.
+/// The `Rule` expression, declaring the scope slice it needs in `items`, with a check that
+/// its scopes are distinct when `check_distinct`.
 fn rule_expr(
     rule: &RuleAttr,
     scopes_const: &syn::Ident,
+    check_distinct: bool,
     items: &mut Vec<TokenStream>,
 ) -> TokenStream {
     let variant = match rule.kind {
@@ -181,9 +193,11 @@ fn rule_expr(
     let scopes = rule.args.scopes.iter().map(scope_expr);
     // Spanned on the rule, so a repeated scope that only const evaluation can see (a literal
     // and a catalog variant with the same text) is reported there.
-    let check = quote_spanned! {rule.span=>
-        const _: () = ::oauth_grpc::__private::assert_distinct(#scopes_const);
-    };
+    let check = check_distinct.then(|| {
+        quote_spanned! {rule.span=>
+            const _: () = ::oauth_grpc::__private::assert_distinct(#scopes_const);
+        }
+    });
     items.push(quote! {
         const #scopes_const: &[::oauth_grpc::Scope] = &[#(#scopes),*];
         #check

@@ -152,6 +152,20 @@ pub enum ConfigError {
     /// A revocation list setting out of range.
     #[error("{0}")]
     RevocationTiming(&'static str),
+    /// The audit log file cannot be opened for appending.
+    #[error(
+        "cannot open the audit log {path} for appending: {source}; give a path in a directory the server may write, or `-` for standard output"
+    )]
+    AuditLog {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An audit log setting out of range.
+    #[error("{0}")]
+    AuditSetting(&'static str),
     /// The first load of remote keys failed (with `fail_on_startup`, the default).
     #[error("cannot load the identity provider's keys at start-up: {0}")]
     Startup(#[source] ProviderError),

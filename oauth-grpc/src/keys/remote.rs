@@ -242,6 +242,7 @@ impl RemoteKeys {
         match result {
             Ok((uri, document, max_age)) => self.install(uri, &document, max_age),
             Err(error) => {
+                crate::metrics::jwks_fetch(false);
                 tracing::warn!(target: "oauth_grpc::keys", source = %self.source_url(), %error, "key fetch failed; keeping the last good keys");
                 self.update(|s| {
                     s.last_attempt = Some(Instant::now());
@@ -269,9 +270,13 @@ impl RemoteKeys {
         };
         match parsed {
             Ok(keys) => {
+                crate::metrics::jwks_fetch(true);
                 let digest: [u8; 32] = Sha256::digest(document).into();
+                // Whether these keys replace different ones (the first load replaces none).
+                let mut replaced = false;
                 self.update(|s| {
                     if s.keys.is_none() || s.digest != digest {
+                        replaced = s.keys.is_some();
                         s.generation += 1;
                         s.keys = Some(Arc::new(keys));
                         s.digest = digest;
@@ -283,6 +288,9 @@ impl RemoteKeys {
                     s.next_refresh = next_refresh;
                     s.last_error = None;
                 });
+                if replaced {
+                    crate::metrics::key_set_changed();
+                }
                 let generation = self.generation();
                 self.generations.send_if_modified(|seen| {
                     let changed = *seen != generation;
@@ -291,6 +299,7 @@ impl RemoteKeys {
                 });
             }
             Err(error) => {
+                crate::metrics::jwks_fetch(false);
                 let error =
                     ProviderError::with_source(ProviderErrorKind::KeysRefused, Arc::new(error));
                 tracing::warn!(target: "oauth_grpc::keys", source = %self.source_url(), %error, "keeping the last good keys");

@@ -77,7 +77,8 @@ impl PolicySet {
                 continue;
             }
             match self.by_path.get(method.path()) {
-                Some(known) if *known == method => {}
+                // How a rule was written (its own, or the default) is not a clash.
+                Some(known) if known.enforced_as(method) => {}
                 Some(_) => {
                     self.by_path.remove(method.path());
                     self.conflicts.push(method.path());

@@ -29,6 +29,9 @@ pub struct MethodPolicy {
     once: bool,
     /// Which delegated calls the method admits.
     delegation: Delegation,
+    /// Whether the rule is the service's default (`#[protect(default = …)]`), not one the
+    /// method wrote.
+    rule_is_default: bool,
 }
 
 /// Which way an RPC streams, as the `.proto` declares it.
@@ -112,6 +115,7 @@ impl MethodPolicy {
             sender_constrained: false,
             once: false,
             delegation: Delegation::Allowed,
+            rule_is_default: false,
         }
     }
 
@@ -256,6 +260,50 @@ impl MethodPolicy {
         self.delegation
     }
 
+    /// The same entry, marked as taking its rule from the service's default
+    /// (`#[protect(default = …)]`) rather than writing its own; the macro marks every method
+    /// without a rule attribute so. Reports and `permissions --lint` read it
+    /// ([`rule_is_default`](Self::rule_is_default)); the layer does not: a rule is enforced
+    /// the same whichever way it was written.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule};
+    ///
+    /// const EXPORT: MethodPolicy =
+    ///     MethodPolicy::new("Export", "/orders.v1.Admin/Export", "export", Rule::Authenticated)
+    ///         .from_default();
+    /// assert!(EXPORT.rule_is_default());
+    /// ```
+    #[must_use]
+    pub const fn from_default(mut self) -> Self {
+        self.rule_is_default = true;
+        self
+    }
+
+    /// Whether the method took its rule from the service's default instead of writing its
+    /// own (see [`from_default`](Self::from_default)).
+    ///
+    /// ```
+    /// # use examples::AdminDesk;
+    /// use oauth_grpc::ProtectedService;
+    ///
+    /// // `#[protect(default = require_scope(OrderScope::Admin))]`; only purging writes its own.
+    /// assert!(AdminDesk::POLICY.method("ExportOrders").unwrap().rule_is_default());
+    /// assert!(!AdminDesk::POLICY.method("PurgeCancelled").unwrap().rule_is_default());
+    /// ```
+    pub const fn rule_is_default(&self) -> bool {
+        self.rule_is_default
+    }
+
+    /// Whether `other` is enforced exactly as this entry: equal but for how the rule was
+    /// written ([`rule_is_default`](Self::rule_is_default)), which the layer does not read.
+    pub(crate) fn enforced_as(&self, other: &Self) -> bool {
+        Self {
+            rule_is_default: other.rule_is_default,
+            ..*self
+        } == *other
+    }
+
     /// Which way the method streams.
     ///
     /// ```
@@ -344,6 +392,8 @@ impl MethodPolicy {
 pub struct ServicePolicy {
     name: &'static str,
     methods: &'static [MethodPolicy],
+    /// The impl's `#[protect(default = …)]` rule, if it has one.
+    default: Option<Rule>,
 }
 
 impl ServicePolicy {
@@ -359,7 +409,47 @@ impl ServicePolicy {
     /// assert_eq!(HEALTH.methods().len(), 1);
     /// ```
     pub const fn new(name: &'static str, methods: &'static [MethodPolicy]) -> Self {
-        Self { name, methods }
+        Self {
+            name,
+            methods,
+            default: None,
+        }
+    }
+
+    /// The same table, recording the service's default rule (`#[protect(default = …)]`,
+    /// which the macro emits): the rule of every method that writes none. The methods' own
+    /// entries already hold the rule they enforce; this is for reports and
+    /// `permissions --lint`, which compare the methods that wrote their own rule with it.
+    ///
+    /// ```
+    /// use oauth_grpc::{MethodPolicy, Rule, Scope, ServicePolicy};
+    ///
+    /// const ADMIN: Rule = Rule::AllOf(&[Scope::from_static("orders:admin")]);
+    /// const DESK: ServicePolicy = ServicePolicy::new(
+    ///     "orders.v1.Admin",
+    ///     &[MethodPolicy::new("Export", "/orders.v1.Admin/Export", "export", ADMIN).from_default()],
+    /// )
+    /// .with_default(ADMIN);
+    /// assert_eq!(DESK.default_rule(), Some(ADMIN));
+    /// ```
+    #[must_use]
+    pub const fn with_default(mut self, rule: Rule) -> Self {
+        self.default = Some(rule);
+        self
+    }
+
+    /// The service's default rule (`#[protect(default = …)]`), if it has one (see
+    /// [`with_default`](Self::with_default)).
+    ///
+    /// ```
+    /// # use examples::{AdminDesk, OrderBook};
+    /// use oauth_grpc::ProtectedService;
+    ///
+    /// assert_eq!(AdminDesk::POLICY.default_rule().unwrap().to_string(), "all of: orders:admin");
+    /// assert_eq!(OrderBook::POLICY.default_rule(), None); // every method writes its own
+    /// ```
+    pub const fn default_rule(&self) -> Option<Rule> {
+        self.default
     }
 
     /// The full service name, `package.Service`, as tonic's generated `SERVICE_NAME`.

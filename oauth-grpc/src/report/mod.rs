@@ -1,6 +1,8 @@
 //! Permission reports and coverage, generated from the same compiled tables the layer
 //! enforces: Markdown for reviewers, JSON (schema in `docs/permissions.schema.json`) and CSV
-//! for tools, Istio `AuthorizationPolicy` YAML for a mesh.
+//! for tools, Istio `AuthorizationPolicy` YAML for a mesh. Beside them, [`Replay`] decides
+//! the calls of an audit log again by the compiled rules (which calls would a change flip?),
+//! and [`Lint`] warns about rules that compile but look wrong (`docs/lint.md`).
 //!
 //! ```
 //! # use examples::pb::FILE_DESCRIPTOR_SET;
@@ -39,14 +41,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::policy::{Delegation, PolicySet, Rule};
 
+mod audit_log;
 mod command;
 mod coverage;
 mod istio;
+mod lint;
 mod render;
+mod replay;
 
+pub use self::audit_log::AuditLogError;
 pub use self::command::Command;
 use self::coverage::descriptor_rpcs;
 pub use self::coverage::{Coverage, CoverageError, DescriptorError};
+pub use self::lint::{LINT_SCHEMA_VERSION, Lint, LintCode, LintReport, Warning};
+pub use self::replay::{
+    Direction, Example, Flip, PathGroup, REPLAY_SCHEMA_VERSION, Replay, ReplayOutcome,
+};
 
 /// The version of the JSON document; bumped on any incompatible change.
 pub const JSON_SCHEMA_VERSION: u32 = 6;

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,7 +19,7 @@ use crate::principal::{ClientCertificate, Principal};
 use crate::store::{MemoryStore, Revocations, SharedStore, StoreUse, hashed_key};
 use crate::validate::{Attempt, Validator};
 
-use super::audit::{AuditEvent, AuditSink, Decision, TracingSink};
+use super::audit::{AuditEvent, AuditSink, AuditWait, Decision, TracingSink};
 use super::bearer::{DEFAULT_MAX_HEADER_LEN, Scheme, credentials};
 use super::certificate::{Certificates, Peer};
 use super::dpop::{CheckedProof, DPOP, DPOP_NONCE, Dpop, DpopCheck};
@@ -478,20 +478,127 @@ struct Binding {
     dpop_nonce: Option<String>,
 }
 
-/// Who is calling, as the connection says: its address and its TLS client certificate; and
-/// whether the call used the `DPoP` scheme (for the challenge of a refusal).
+/// Who is calling, as the connection says: its address and its TLS client certificate;
+/// whether the call used the `DPoP` scheme (for the challenge of a refusal); what the audit
+/// record and the metrics carry besides; and the audit sink's wait, if it pushed back.
 struct Caller {
     peer: Option<std::net::SocketAddr>,
     certificate: Option<Arc<ClientCertificate>>,
     dpop_scheme: bool,
+    /// When the call reached the layer.
+    arrived: Instant,
+    /// The rpc as metrics name it: a compiled path, or `_other` (never the caller's text).
+    rpc: &'static str,
+    /// The W3C trace id of the call's `traceparent`.
+    trace_id: Option<TraceId>,
+    /// The token's fingerprint, once a token was read.
+    fingerprint: Option<Fingerprint>,
+    /// The audit sink's wait: the call is answered once it is done.
+    audit_wait: Mutex<Option<AuditWait>>,
 }
 
-/// A caller known only by address (before its certificate is read, or without one).
-fn caller(peer: Option<std::net::SocketAddr>) -> Caller {
-    Caller {
-        peer,
-        certificate: None,
-        dpop_scheme: false,
+impl Caller {
+    fn new(
+        peer: Option<std::net::SocketAddr>,
+        trace_id: Option<TraceId>,
+        arrived: Instant,
+    ) -> Self {
+        Self {
+            peer,
+            certificate: None,
+            dpop_scheme: false,
+            arrived,
+            rpc: OTHER_RPC,
+            trace_id,
+            fingerprint: None,
+            audit_wait: Mutex::new(None),
+        }
+    }
+
+    /// The caller, moved into a decision that waits (which awaits its audit record itself),
+    /// leaving one with nothing to wait for.
+    fn take(&mut self) -> Self {
+        let empty = Self::new(self.peer, None, self.arrived);
+        std::mem::replace(self, empty)
+    }
+
+    fn take_audit_wait(&self) -> Option<AuditWait> {
+        self.audit_wait.lock().map_or_else(
+            |poisoned| poisoned.into_inner().take(),
+            |mut wait| wait.take(),
+        )
+    }
+
+    /// Waits for the audit record of the decision, if the sink asked to; a record that could
+    /// not be taken refuses the call with `UNAVAILABLE`.
+    async fn recorded<T>(&self, outcome: Result<T, Status>) -> Result<T, Status> {
+        match self.take_audit_wait() {
+            None => outcome,
+            Some(wait) => match wait.await {
+                Ok(()) => outcome,
+                Err(unavailable) => Err(Status::unavailable(unavailable.to_string())),
+            },
+        }
+    }
+}
+
+/// What metrics call an rpc without a compiled rule.
+const OTHER_RPC: &str = crate::metrics::OTHER_METHOD;
+
+/// A W3C trace id (`traceparent`, Trace Context level 1): 32 lowercase hex digits.
+#[derive(Clone, Copy)]
+struct TraceId([u8; 32]);
+
+impl TraceId {
+    /// The trace id of a valid `traceparent` value, `None` for anything else.
+    fn of(headers: &http::HeaderMap) -> Option<Self> {
+        let value = headers.get("traceparent")?.as_bytes();
+        // version "-" trace-id "-" parent-id "-" flags; a later version may append fields.
+        if value.len() < 55 || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+            return None;
+        }
+        let hex = |bytes: &[u8]| bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let (version, trace, parent, flags) =
+            (&value[..2], &value[3..35], &value[36..52], &value[53..55]);
+        let valid = hex(version)
+            && version != b"ff"
+            && hex(trace)
+            && hex(parent)
+            && hex(flags)
+            && trace.iter().any(|&b| b != b'0')
+            && parent.iter().any(|&b| b != b'0')
+            && (value.len() == 55 || (version != b"00" && value[55] == b'-'));
+        if !valid {
+            return None;
+        }
+        let mut id = [0; 32];
+        id.copy_from_slice(trace);
+        Some(Self(id))
+    }
+
+    fn as_str(&self) -> &str {
+        // Checked to be ASCII hex digits.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The first 16 hex digits of a token's SHA-256: its verified-token cache key.
+#[derive(Clone, Copy)]
+struct Fingerprint([u8; 16]);
+
+impl Fingerprint {
+    fn of(key: &crate::validate::TokenKey) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0; 16];
+        for (i, byte) in key[..8].iter().enumerate() {
+            out[2 * i] = HEX[usize::from(byte >> 4)];
+            out[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        Self(out)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -526,11 +633,43 @@ enum Verdict {
 impl Shared {
     /// Decides a call, or hands back the part that must wait on the network.
     fn decide<B>(self: &Arc<Self>, request: &http::Request<B>) -> Verdict {
-        let path = request.uri().path();
+        let arrived = Instant::now();
         let connection = Peer::of(request);
-        let peer = connection.addr;
+        let mut caller = Caller::new(connection.addr, TraceId::of(request.headers()), arrived);
+        let verdict = self.decide_as(request, &connection, &mut caller);
+        self.settle(verdict, caller)
+    }
+
+    /// A decision taken without waiting, or one whose audit record the sink made wait.
+    fn settle(&self, verdict: Verdict, caller: Caller) -> Verdict {
+        if let Verdict::Wait(_) = verdict {
+            return verdict;
+        }
+        if caller.audit_wait.lock().is_ok_and(|wait| wait.is_none()) {
+            return verdict;
+        }
+        Verdict::Wait(Box::pin(async move {
+            let outcome = match verdict {
+                Verdict::Allow(admission) => Ok(admission),
+                Verdict::Deny(status) => Err(status),
+                Verdict::Wait(pending) => pending.await,
+            };
+            caller.recorded(outcome).await
+        }))
+    }
+
+    fn decide_as<B>(
+        self: &Arc<Self>,
+        request: &http::Request<B>,
+        connection: &Peer,
+        caller: &mut Caller,
+    ) -> Verdict {
+        let path = request.uri().path();
         // One lookup for a compiled method; public services and prefixes only without one.
         let method = self.policies.method_for(path);
+        if let Some(method) = method {
+            caller.rpc = method.path();
+        }
         let Some(rule) = method
             .map(MethodPolicy::rule)
             .or_else(|| self.policies.rule_for(path))
@@ -540,38 +679,37 @@ impl Shared {
             if self.unknown == UnknownPaths::PassThrough
                 && !self.policies.conflicts().contains(&path)
             {
-                self.audit(AuditEvent::new(Decision::Allow, "pass_through", path).with_peer(peer));
+                self.audit(
+                    AuditEvent::new(Decision::Allow, "pass_through", path),
+                    caller,
+                );
                 return Verdict::Allow(Admission::default());
             }
-            return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, &caller(peer)));
+            return Verdict::Deny(self.deny(AuthError::NoRule, path, None, None, caller));
         };
         if rule == Rule::Public {
             self.audit(
-                AuditEvent::new(Decision::Allow, "public", path)
-                    .with_rule(rule)
-                    .with_peer(peer),
+                AuditEvent::new(Decision::Allow, "public", path).with_rule(rule),
+                caller,
             );
             return Verdict::Allow(Admission::default());
         }
-        let certificate = match self.certificates.of(&connection) {
+        caller.certificate = match self.certificates.of(connection) {
             Ok(certificate) => certificate,
             Err(_) => {
                 let error = AuthError::InvalidRequest("the client certificate cannot be read");
-                return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller(peer)));
+                return Verdict::Deny(self.deny(error, path, Some(rule), None, caller));
             }
-        };
-        let mut caller = Caller {
-            peer,
-            certificate,
-            dpop_scheme: false,
         };
         let (scheme, token) =
             match credentials(request.headers(), self.max_header_len, self.dpop.is_some()) {
                 Ok(credentials) => credentials,
                 Err(error) => {
-                    return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller));
+                    return Verdict::Deny(self.deny(error, path, Some(rule), None, caller));
                 }
             };
+        let key = crate::validate::token_key(token);
+        caller.fingerprint = Some(Fingerprint::of(&key));
         caller.dpop_scheme = scheme == Scheme::Dpop;
         let proof = match (&self.dpop, scheme) {
             (Some(dpop), Scheme::Dpop) => match DpopCheck::proof_value(request.headers()) {
@@ -580,14 +718,14 @@ impl Shared {
                     uris: dpop.expected_uris(request, connection.secure),
                 }),
                 Err(error) => {
-                    return Verdict::Deny(self.deny(error.into(), path, Some(rule), None, &caller));
+                    return Verdict::Deny(self.deny(error.into(), path, Some(rule), None, caller));
                 }
             },
             (Some(_), Scheme::Bearer) if request.headers().contains_key(DPOP) => {
                 let error = AuthError::InvalidRequest(
                     "a DPoP proof came with a Bearer token; send the token with the DPoP scheme",
                 );
-                return Verdict::Deny(self.deny(error, path, Some(rule), None, &caller));
+                return Verdict::Deny(self.deny(error, path, Some(rule), None, caller));
             }
             _ => None,
         };
@@ -607,34 +745,39 @@ impl Shared {
             // first check.
             let shared = self.clone();
             let (token, path) = (token.to_owned(), path.to_owned());
+            let caller = caller.take();
             return Verdict::Wait(Box::pin(async move {
-                let result = match shared.validator.begin(&token) {
-                    Attempt::Done(result) => result,
-                    Attempt::Deferred(key) => shared
-                        .validator
-                        .finish(&token, key)
-                        .await
-                        .map_err(AuthError::from),
-                };
-                let result = result.and_then(|principal| {
-                    let checked = match &proof {
-                        Some(proof) => Some(shared.check_proof(proof, &token)?),
-                        None => None,
+                let outcome = async {
+                    let result = match shared.validator.begin_keyed(&token, key) {
+                        Attempt::Done(result) => result,
+                        Attempt::Deferred(key) => shared
+                            .validator
+                            .finish(&token, key)
+                            .await
+                            .map_err(AuthError::from),
                     };
-                    Ok((principal, checked))
-                });
-                let (principal, proof) = shared.conclude(result, &path, check, &caller)?;
-                let nonce = shared
-                    .spend(&principal, proof, &path, check, &caller)
-                    .await?;
-                Ok(shared.admit(principal, bound, &token, nonce))
+                    let result = result.and_then(|principal| {
+                        let checked = match &proof {
+                            Some(proof) => Some(shared.check_proof(proof, &token)?),
+                            None => None,
+                        };
+                        Ok((principal, checked))
+                    });
+                    let (principal, proof) = shared.conclude(result, &path, check, &caller)?;
+                    let nonce = shared
+                        .spend(&principal, proof, &path, check, &caller)
+                        .await?;
+                    Ok(shared.admit(principal, bound, &token, nonce))
+                }
+                .await;
+                caller.recorded(outcome).await
             }));
         }
-        match self.validator.begin(token) {
+        match self.validator.begin_keyed(token, key) {
             Attempt::Done(result) => {
-                match self.conclude(result.map(|p| (p, None)), path, check, &caller) {
+                match self.conclude(result.map(|p| (p, None)), path, check, caller) {
                     Ok((principal, _)) => {
-                        self.allowed(&principal, path, rule, &caller);
+                        self.allowed(&principal, path, rule, caller);
                         Verdict::Allow(self.admit(principal, bound, token, None))
                     }
                     Err(status) => Verdict::Deny(status),
@@ -643,12 +786,17 @@ impl Shared {
             Attempt::Deferred(key) => {
                 let shared = self.clone();
                 let (token, path) = (token.to_owned(), path.to_owned());
+                let caller = caller.take();
                 Verdict::Wait(Box::pin(async move {
-                    let result = shared.validator.finish(&token, key).await;
-                    let result = result.map(|p| (p, None)).map_err(AuthError::from);
-                    let (principal, _) = shared.conclude(result, &path, check, &caller)?;
-                    shared.allowed(&principal, &path, rule, &caller);
-                    Ok(shared.admit(principal, bound, &token, None))
+                    let outcome = async {
+                        let result = shared.validator.finish(&token, key).await;
+                        let result = result.map(|p| (p, None)).map_err(AuthError::from);
+                        let (principal, _) = shared.conclude(result, &path, check, &caller)?;
+                        shared.allowed(&principal, &path, rule, &caller);
+                        Ok(shared.admit(principal, bound, &token, None))
+                    }
+                    .await;
+                    caller.recorded(outcome).await
                 }))
             }
         }
@@ -822,8 +970,8 @@ impl Shared {
             AuditEvent::new(Decision::Allow, "authorized", path)
                 .with_rule(rule)
                 .with_principal(principal)
-                .with_peer(caller.peer)
                 .with_client_certificate(principal.client_certificate()),
+            caller,
         );
     }
 
@@ -835,31 +983,68 @@ impl Shared {
         principal: Option<&Principal>,
         caller: &Caller,
     ) -> Status {
+        let status = match &self.dpop {
+            None => Status::from(error),
+            Some(dpop) => {
+                let challenge = DpopChallenge {
+                    algs: &dpop.algs,
+                    dpop_scheme: caller.dpop_scheme,
+                };
+                let mut status = refusal(error, Some(challenge));
+                if error == AuthError::UseDpopNonce
+                    && let Some(nonce) = dpop.current_nonce(crate::time::unix_now())
+                    && let Ok(value) = nonce.parse()
+                {
+                    status.metadata_mut().insert(DPOP_NONCE, value);
+                }
+                status
+            }
+        };
         let mut event = AuditEvent::new(Decision::Deny, error.code(), path)
-            .with_peer(caller.peer)
+            .with_code(status.code())
             .with_client_certificate(caller.certificate.as_deref());
         event.rule = rule;
         event.principal = principal;
-        self.audit(event);
-        let Some(dpop) = &self.dpop else {
-            return Status::from(error);
-        };
-        let challenge = DpopChallenge {
-            algs: &dpop.algs,
-            dpop_scheme: caller.dpop_scheme,
-        };
-        let mut status = refusal(error, Some(challenge));
-        if error == AuthError::UseDpopNonce
-            && let Some(nonce) = dpop.current_nonce(crate::time::unix_now())
-            && let Ok(value) = nonce.parse()
-        {
-            status.metadata_mut().insert(DPOP_NONCE, value);
-        }
+        self.audit(event, caller);
         status
     }
 
-    fn audit(&self, event: AuditEvent<'_>) {
-        self.sink.record(&event);
+    /// Records the decision: the audit sink (whose wait, if it makes one, the call awaits),
+    /// the metrics and the call's span.
+    fn audit(&self, event: AuditEvent<'_>, caller: &Caller) {
+        let event = event
+            .with_peer(caller.peer)
+            .with_trace_id(caller.trace_id.as_ref().map(TraceId::as_str))
+            .with_token_fingerprint(caller.fingerprint.as_ref().map(Fingerprint::as_str));
+        if let Some(wait) = self.sink.submit(&event).into_wait()
+            && let Ok(mut slot) = caller.audit_wait.lock()
+        {
+            *slot = Some(wait);
+        }
+        #[cfg(feature = "metrics")]
+        crate::metrics::decision(
+            caller.rpc,
+            event.decision.as_str(),
+            event.reason,
+            caller.arrived.elapsed(),
+        );
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("oauth_grpc.decision", event.decision.as_str());
+            span.record("oauth_grpc.reason", event.reason);
+            span.record("rpc.grpc.status_code", event.code as i32);
+            if let Some(rule) = event.rule {
+                span.record("oauth_grpc.rule", tracing::field::display(rule));
+            }
+            if let Some(principal) = event.principal {
+                if let Some(subject) = principal.subject() {
+                    span.record("enduser.id", subject);
+                }
+                if let Some(client) = principal.client_id() {
+                    span.record("oauth_grpc.client_id", client);
+                }
+            }
+        }
     }
 }
 
@@ -918,7 +1103,21 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        match self.shared.decide(&request) {
+        // The decision's span: why a call was refused shows in its trace.
+        let span = tracing::info_span!(
+            target: "oauth_grpc::layer",
+            "oauth_grpc.authorize",
+            rpc.system = "grpc",
+            rpc.method = request.uri().path(),
+            oauth_grpc.decision = tracing::field::Empty,
+            oauth_grpc.reason = tracing::field::Empty,
+            oauth_grpc.rule = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
+            enduser.id = tracing::field::Empty,
+            oauth_grpc.client_id = tracing::field::Empty,
+        );
+        let verdict = span.in_scope(|| self.shared.decide(&request));
+        match verdict {
             Verdict::Allow(admission) => {
                 let (request, binding) = admit_request(request, admission);
                 ResponseFuture {
@@ -937,6 +1136,7 @@ where
                 // The ready service goes with the call; a clone stays for the next one.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
+                let pending = tracing::Instrument::instrument(pending, span);
                 ResponseFuture {
                     state: State::Waiting {
                         future: Box::pin(async move {

@@ -79,6 +79,10 @@ struct Expiry {
     /// Re-checks of the token while the stream runs (revocation), for one side only.
     recheck: Option<Recheck>,
     side: Side,
+    /// Whether this side counts the call as cut at its expiry in the metrics: the side that
+    /// holds the re-check, one per call, so that a call whose two bodies both end at the
+    /// deadline counts once.
+    counts_expiry: bool,
     ended: bool,
 }
 
@@ -151,6 +155,7 @@ impl Recheck {
             // Every change wakes this body; only a revocation that covers the caller ends it.
             while let Poll::Ready(Some(_)) = Pin::new(&mut revoked.changes).poll_next(cx) {}
             if revoked.list.covers(&revoked.principal) {
+                crate::metrics::stream_cut(crate::metrics::cut::REVOKED);
                 return Poll::Ready(Status::from(AuthError::InvalidToken(TokenError::Revoked)));
             }
         }
@@ -165,6 +170,11 @@ impl Recheck {
                     }
                     Poll::Ready(Err(error)) => {
                         self.running = None;
+                        crate::metrics::stream_cut(match error {
+                            TokenError::Unavailable => crate::metrics::cut::RECHECK_UNAVAILABLE,
+                            TokenError::Expired => crate::metrics::cut::EXPIRED,
+                            _ => crate::metrics::cut::RECHECK_FAILED,
+                        });
                         return Poll::Ready(Status::from(AuthError::InvalidToken(error)));
                     }
                 }
@@ -227,6 +237,7 @@ impl<B> TokenBound<B> {
             expiry: Some(Box::new(Expiry {
                 deadline: tokio::time::Instant::now() + left,
                 timer: None,
+                counts_expiry: recheck.is_some(),
                 recheck,
                 side,
                 ended: false,
@@ -304,6 +315,14 @@ impl Expiry {
         timer.as_mut().poll(cx).is_ready()
     }
 
+    /// The last frame of a body cut at the token's expiry.
+    fn end_expired(&mut self) -> Result<Frame<Bytes>, Status> {
+        if self.counts_expiry {
+            crate::metrics::stream_cut(crate::metrics::cut::EXPIRED);
+        }
+        self.end(expired())
+    }
+
     /// The last frame of a body cut with `status`.
     fn end(&mut self, status: Status) -> Result<Frame<Bytes>, Status> {
         self.finish();
@@ -342,7 +361,7 @@ where
             return Poll::Ready(None);
         }
         if expiry.passed() {
-            return Poll::Ready(Some(expiry.end(expired())));
+            return Poll::Ready(Some(expiry.end_expired()));
         }
         if let Some(recheck) = expiry.recheck.as_mut()
             && let Poll::Ready(status) = recheck.poll(cx)
@@ -364,7 +383,7 @@ where
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(status_of(error)))),
             Poll::Pending => {
                 if expiry.poll_deadline(cx) {
-                    Poll::Ready(Some(expiry.end(expired())))
+                    Poll::Ready(Some(expiry.end_expired()))
                 } else {
                     Poll::Pending
                 }

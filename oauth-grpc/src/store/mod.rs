@@ -190,6 +190,8 @@ pub(crate) struct StoreUse {
     purpose: &'static str,
     /// What calls get while it is down, in the log.
     meanwhile: &'static str,
+    /// What the store is used for, in the metrics (`oauth_grpc.store.use`).
+    metric_use: &'static str,
 }
 
 impl fmt::Debug for StoreUse {
@@ -212,6 +214,7 @@ impl StoreUse {
             down: AtomicBool::new(false),
             purpose,
             meanwhile,
+            metric_use: metric_use(purpose),
         }
     }
 
@@ -225,6 +228,7 @@ impl StoreUse {
                 }
             }
             Err(error) => {
+                crate::metrics::store_error(self.metric_use);
                 if !self.down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(target: "oauth_grpc::store", purpose = self.purpose, %error, meanwhile = self.meanwhile, "the shared store is unavailable");
                 }
@@ -234,9 +238,31 @@ impl StoreUse {
     }
 }
 
+/// The `oauth_grpc.store.use` of a [`StoreUse`], by the purpose its maker gives it: a
+/// purpose not listed here is counted as `other`.
+fn metric_use(purpose: &str) -> &'static str {
+    use crate::metrics::store_use;
+    match purpose {
+        "one-time tokens" | "one-time tokens and DPoP proofs" => store_use::REPLAY,
+        "the shared introspection cache" => store_use::INTROSPECTION_CACHE,
+        _ => store_use::OTHER,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_purpose_has_its_metric_use() {
+        assert_eq!(metric_use("one-time tokens"), "replay");
+        assert_eq!(metric_use("one-time tokens and DPoP proofs"), "replay");
+        assert_eq!(
+            metric_use("the shared introspection cache"),
+            "introspection_cache"
+        );
+        assert_eq!(metric_use("something new"), "other");
+    }
 
     #[test]
     fn keys_are_hashes_of_their_parts() {

@@ -375,7 +375,8 @@ impl Revocations {
         self.inner
             .store
             .publish(LOG, entry.as_bytes(), until)
-            .await?;
+            .await
+            .inspect_err(|_| crate::metrics::store_error(crate::metrics::store_use::REVOCATIONS))?;
         let before = (revocation.kind != Kind::Token).then_some(revocation.before);
         {
             let mut mirror = self.inner.write();
@@ -480,8 +481,14 @@ impl Inner {
         })
     }
 
-    /// Reads the list if its version moved.
+    /// Reads the list if its version moved; a failure is counted in the metrics.
     async fn refresh(&self) -> Result<(), StoreError> {
+        self.read_store()
+            .await
+            .inspect_err(|_| crate::metrics::store_error(crate::metrics::store_use::REVOCATIONS))
+    }
+
+    async fn read_store(&self) -> Result<(), StoreError> {
         let version = self.store.version(LOG).await?;
         if self.read().version == Some(version) {
             return Ok(());

@@ -8,6 +8,7 @@ use moka::Expiry;
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, TokenError};
+use crate::metrics::Tier;
 use crate::principal::Principal;
 use crate::provider::{ClientSecret, HttpClient};
 use crate::scope::ScopeSet;
@@ -356,9 +357,13 @@ impl Introspector {
     /// The principal for an opaque token: from the cache, or one POST shared by every
     /// concurrent check of the same token.
     pub(crate) async fn check(&self, key: TokenKey, token: &str) -> Result<Principal, TokenError> {
+        // Set when this check, not a concurrent one of the same token, looks the answer up:
+        // a miss of the local cache. A check that waits for another's lookup is a hit.
+        let mut missed = false;
         let answer = self
             .cache
             .try_get_with(key, async {
+                missed = true;
                 let shared_key = self.shared.as_ref().map(|_| shared_key(&key));
                 if let (Some(shared), Some(shared_key)) = (&self.shared, &shared_key)
                     && let Some(body) = self.shared_answer(shared, shared_key).await
@@ -373,13 +378,15 @@ impl Introspector {
                         (answer, Instant::now())
                     }),
                     Err(_) => {
+                        crate::metrics::introspection(false);
                         tracing::warn!(target: "oauth_grpc::introspection", "the introspection endpoint did not answer in time");
                         Err(TokenError::Unavailable)
                     }
                 }
             })
-            .await
-            .map_err(|error: Arc<TokenError>| *error)?;
+            .await;
+        crate::metrics::introspection_cache(!missed, Tier::Local);
+        let answer = answer.map_err(|error: Arc<TokenError>| *error)?;
         match answer.0 {
             Answer::Active { principal, exp } => {
                 if let Err(expired) = self.trust.check_expiry(exp, unix_now()) {
@@ -398,6 +405,7 @@ impl Introspector {
     /// up to the introspection timeout. `None`: ask the provider.
     async fn shared_answer(&self, shared: &crate::store::StoreUse, key: &str) -> Option<Vec<u8>> {
         let found = shared.observe(shared.store.get(key).await).ok()?;
+        crate::metrics::introspection_cache(found.is_some(), Tier::Shared);
         if found.is_some() {
             return found;
         }
@@ -467,11 +475,15 @@ impl Introspector {
             .post_form(self.url.clone(), &form, basic)
             .await
             .map_err(|error| {
+                crate::metrics::introspection(false);
                 tracing::warn!(target: "oauth_grpc::introspection", %error, "introspection failed");
                 TokenError::Unavailable
             })?;
-        let answer = self.interpret(&body)?;
-        Ok((answer, body.to_vec()))
+        let answer = self.interpret(&body);
+        // A failure: no answer, or one the provider should not have sent. An answer whose
+        // claims refuse the token (expired, another audience) is a success of the request.
+        crate::metrics::introspection(!matches!(answer, Ok(Answer::Faulty)));
+        Ok((answer?, body.to_vec()))
     }
 
     /// The answer of the endpoint (RFC 7662 §2.2), checked as a JWT's claims are: `exp` and

@@ -22,7 +22,8 @@ mod jws;
 pub(crate) mod syntax;
 
 pub use self::builder::{TokenTypes, ValidatorBuilder};
-use self::cache::{Hit, TokenCache, TokenKey, token_key};
+use self::cache::{Hit, TokenCache};
+pub(crate) use self::cache::{TokenKey, token_key};
 use self::claims::Trust;
 #[cfg(feature = "introspection")]
 use self::introspect::{Answer, Introspector};
@@ -258,20 +259,39 @@ impl Validator {
     /// runs on the request's task and not on the connection's, which hyper uses to accept the
     /// connection's other streams.
     pub(crate) fn begin(&self, token: &str) -> Attempt {
+        self.begin_with(token, || token_key(token))
+    }
+
+    /// [`begin`](Self::begin) for a token whose cache key the caller hashed already.
+    pub(crate) fn begin_keyed(&self, token: &str, key: TokenKey) -> Attempt {
+        self.begin_with(token, || key)
+    }
+
+    fn begin_with(&self, token: &str, key: impl FnOnce() -> TokenKey) -> Attempt {
         let config = &*self.inner;
         let key = match &config.cache {
             None => None,
             Some(cache) => {
-                let key = token_key(token);
+                let key = key();
                 match cache.get(
                     &key,
                     crate::time::unix_now(),
                     config.trust.leeway,
                     config.keys.generation(),
                 ) {
-                    Hit::Valid(principal) => return Attempt::Done(Ok(principal)),
-                    Hit::Expired => return Attempt::Done(Err(TokenError::Expired.into())),
-                    Hit::Miss => Some(key),
+                    // An entry found expired is a hit: the cache decided the call.
+                    Hit::Valid(principal) => {
+                        crate::metrics::token_cache(true);
+                        return Attempt::Done(Ok(principal));
+                    }
+                    Hit::Expired => {
+                        crate::metrics::token_cache(true);
+                        return Attempt::Done(Err(TokenError::Expired.into()));
+                    }
+                    Hit::Miss => {
+                        crate::metrics::token_cache(false);
+                        Some(key)
+                    }
                 }
             }
         };

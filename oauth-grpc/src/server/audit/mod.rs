@@ -19,10 +19,19 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::SystemTime;
 
 use crate::policy::Rule;
 use crate::principal::{Actor, ClientCertificate, Principal};
+
+mod log;
+mod record;
+
+pub use self::log::{JsonLines, JsonLinesBuilder, Overflow};
+pub use self::record::{AuditRecord, RecordBinding, RecordCertificate, SCHEMA_VERSION};
 
 /// Whether a call was let through.
 ///
@@ -83,10 +92,23 @@ pub struct AuditEvent<'a> {
     /// The TLS client certificate of the connection, under mutual TLS: its thumbprint,
     /// subject and SANs (a SPIFFE ID), whether the call was allowed or refused.
     pub client_certificate: Option<&'a ClientCertificate>,
+    /// When the decision was made.
+    pub time: SystemTime,
+    /// The gRPC status code of the layer's answer: [`Code::Ok`](tonic::Code::Ok) for an
+    /// admitted call, the refusal's code otherwise.
+    pub code: tonic::Code,
+    /// The W3C trace id of the call, from a valid `traceparent` metadata value: 32 lowercase
+    /// hex digits.
+    pub trace_id: Option<&'a str>,
+    /// The first 16 hex digits of the SHA-256 of the call's token: follows one token's calls
+    /// through the log and cannot be turned back into the token. `None` when no token was
+    /// read (public calls, calls without one).
+    pub token_fingerprint: Option<&'a str>,
 }
 
 impl<'a> AuditEvent<'a> {
-    /// An event without rule, principal or peer.
+    /// An event without rule, principal or peer, made now; its code is `OK` for an allow
+    /// and `PERMISSION_DENIED` for a deny until [`with_code`](Self::with_code) says otherwise.
     ///
     /// ```
     /// # use oauth_grpc::audit::{AuditEvent, Decision};
@@ -102,7 +124,56 @@ impl<'a> AuditEvent<'a> {
             principal: None,
             peer: None,
             client_certificate: None,
+            time: SystemTime::now(),
+            code: match decision {
+                Decision::Allow => tonic::Code::Ok,
+                Decision::Deny => tonic::Code::PermissionDenied,
+            },
+            trace_id: None,
+            token_fingerprint: None,
         }
+    }
+
+    /// Sets the gRPC code of the answer.
+    ///
+    /// ```
+    /// # use oauth_grpc::audit::{AuditEvent, Decision};
+    /// let event = AuditEvent::new(Decision::Deny, "missing_token", "/x.Y/Z")
+    ///     .with_code(tonic::Code::Unauthenticated);
+    /// assert_eq!(event.code as i32, 16);
+    /// ```
+    #[must_use]
+    pub fn with_code(mut self, code: tonic::Code) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Sets the W3C trace id.
+    ///
+    /// ```
+    /// # use oauth_grpc::audit::{AuditEvent, Decision};
+    /// let event = AuditEvent::new(Decision::Allow, "public", "/x.Y/Z")
+    ///     .with_trace_id(Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    /// # assert!(event.trace_id.is_some());
+    /// ```
+    #[must_use]
+    pub fn with_trace_id(mut self, trace_id: Option<&'a str>) -> Self {
+        self.trace_id = trace_id;
+        self
+    }
+
+    /// Sets the token's fingerprint.
+    ///
+    /// ```
+    /// # use oauth_grpc::audit::{AuditEvent, Decision};
+    /// let event = AuditEvent::new(Decision::Deny, "expired", "/x.Y/Z")
+    ///     .with_token_fingerprint(Some("9f86d081884c7d65"));
+    /// # assert!(event.token_fingerprint.is_some());
+    /// ```
+    #[must_use]
+    pub fn with_token_fingerprint(mut self, fingerprint: Option<&'a str>) -> Self {
+        self.token_fingerprint = fingerprint;
+        self
     }
 
     /// Sets the rule.
@@ -176,7 +247,94 @@ impl<'a> AuditEvent<'a> {
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one decision. Called on the request path: keep it quick.
     fn record(&self, event: &AuditEvent<'_>);
+
+    /// Records one decision, or says the call must wait until the sink can take it: the
+    /// layer calls this, and answers the call only once the returned [`Submission`] is
+    /// done — `UNAVAILABLE` if it failed. By default [`record`](Self::record), done at once.
+    ///
+    /// ```
+    /// use oauth_grpc::audit::{AuditEvent, AuditSink, Decision, Submission};
+    ///
+    /// #[derive(Debug)]
+    /// struct Slow;
+    /// impl AuditSink for Slow {
+    ///     fn record(&self, _: &AuditEvent<'_>) {}
+    ///     fn submit(&self, event: &AuditEvent<'_>) -> Submission {
+    ///         let line = format!("{} {}", event.decision.as_str(), event.path);
+    ///         Submission::wait(async move {
+    ///             // e.g. send `line` somewhere that pushes back
+    ///             let _ = line;
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    /// assert!(!Slow.submit(&AuditEvent::new(Decision::Deny, "no_rule", "/x.Y/Z")).is_done());
+    /// ```
+    fn submit(&self, event: &AuditEvent<'_>) -> Submission {
+        self.record(event);
+        Submission::done()
+    }
 }
+
+/// What [`AuditSink::submit`] did with a record: taken, or to be waited for.
+///
+/// ```
+/// use oauth_grpc::audit::Submission;
+/// assert!(Submission::done().is_done());
+/// ```
+#[must_use = "a submission that waits must be awaited before the call is answered"]
+pub struct Submission(Option<AuditWait>);
+
+/// The wait of a [`Submission`].
+pub(crate) type AuditWait = Pin<Box<dyn Future<Output = Result<(), AuditUnavailable>> + Send>>;
+
+impl Submission {
+    /// The record was taken.
+    pub fn done() -> Self {
+        Self(None)
+    }
+
+    /// The call waits for `until`; an `Err` refuses it with `UNAVAILABLE`.
+    ///
+    /// ```
+    /// # use oauth_grpc::audit::{AuditUnavailable, Submission};
+    /// let submission = Submission::wait(async { Err(AuditUnavailable) });
+    /// assert!(!submission.is_done());
+    /// ```
+    pub fn wait(
+        until: impl Future<Output = Result<(), AuditUnavailable>> + Send + 'static,
+    ) -> Self {
+        Self(Some(Box::pin(until)))
+    }
+
+    /// Whether nothing is left to wait for.
+    pub fn is_done(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub(crate) fn into_wait(self) -> Option<AuditWait> {
+        self.0
+    }
+}
+
+impl fmt::Debug for Submission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submission")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+/// The audit sink could not take a record in time: the call is refused with `UNAVAILABLE`,
+/// since no decision goes unrecorded.
+///
+/// ```
+/// use oauth_grpc::audit::AuditUnavailable;
+/// assert!(AuditUnavailable.to_string().contains("audit log"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log cannot take the record of this call; retry later")]
+pub struct AuditUnavailable;
 
 impl<F> AuditSink for F
 where
@@ -196,8 +354,11 @@ where
 /// first, joined by ` > `), `peer`, and under mutual TLS `client_cert` (the
 /// certificate's SHA-256 thumbprint), `client_cert_subject` and `spiffe_id`; under DPoP
 /// `dpop_jkt` (the RFC 7638 thumbprint of the proof's key); `bound` is whether the token was
-/// bound to what the call proved to hold, and `binding` how (`mtls`, `dpop`, `mtls+dpop`).
-/// Absent values are empty strings.
+/// bound to what the call proved to hold, and `binding` how (`mtls`, `dpop`, `mtls+dpop`);
+/// `code` is the gRPC code of the answer, `trace_id` the W3C trace id of the call's
+/// `traceparent`, `token_fingerprint` the first 16 hex digits of the token's SHA-256.
+/// Absent values are empty strings. For a durable, machine-readable record use
+/// [`JsonLines`].
 ///
 /// ```
 /// use oauth_grpc::audit::{AuditEvent, AuditSink, Decision, TracingSink};
@@ -264,6 +425,7 @@ impl AuditSink for TracingSink {
                     target: "oauth_grpc::audit",
                     $level,
                     decision = event.decision.as_str(),
+                    code = event.code as i32,
                     reason = event.reason,
                     rpc = event.path,
                     rule = %rule,
@@ -281,6 +443,8 @@ impl AuditSink for TracingSink {
                     dpop_jkt,
                     bound,
                     binding,
+                    trace_id = event.trace_id.unwrap_or_default(),
+                    token_fingerprint = event.token_fingerprint.unwrap_or_default(),
                     "access {}", event.decision.as_str()
                 )
             };
