@@ -25,12 +25,19 @@
 #      beforehand) on the default MemoryStore (benches/shared_state.rs; its wall-clock mode,
 #      against a local redis-server, is `cargo bench -p oauth-grpc-benches --bench
 #      shared_state`).
+#   6. audit log and metrics: a cached call through OAuthLayer in process with the default
+#      TracingSink (no subscriber) and no meter provider, a no-op sink, the JSON Lines log
+#      (JsonLines to io::sink, its writer thread counted: flushed before the exit), and the
+#      first and the third with an OpenTelemetry SDK meter provider installed globally
+#      (benches/audit.rs; its criterion mode is `cargo bench -p oauth-grpc-benches --bench
+#      audit`). N1 = 200, N2 = 5,200: over 1,000 calls these counts move by ±1k from one
+#      process to the next, over 5,000 by about ±0.1k (the JSON Lines variants ±0.5k).
 # Needs valgrind. Usage: benches/instructions.sh [tokens] [e2e] [tls] [dpop] [delegation]
-# [shared] (the sections to run; all six without arguments).
+# [shared] [audit] (the sections to run; all seven without arguments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sections="${*:-tokens e2e tls dpop delegation shared}"
+sections="${*:-tokens e2e tls dpop delegation shared audit}"
 wants() { [[ " $sections " == *" $1 "* ]]; }
 
 executable() { # bench name -> path
@@ -170,5 +177,30 @@ for variant in 0 1 2 3; do
 done
 unset SHARED_TOKENS
 rm -f "$tokens"
+echo
+fi
+
+if wants audit; then
+audit="$(executable audit)"
+echo "## Audit log and metrics, in process through OAuthLayer (cached token), instructions per call"
+echo
+echo "(I(5,200 calls) - I(200)) / 5,000; every thread of the process counted: (c) and (e)"
+echo "include the JSON Lines writer thread."
+echo
+echo "| variant | instructions | ratio to (b) | ratio to (a) |"
+echo "|---|---:|---:|---:|"
+declare -A audit_label=(
+  [a]="(a) default TracingSink (no subscriber), no meter provider"
+  [b]="(b) no-op sink closure, no meter provider"
+  [c]="(c) JsonLines to io::sink (request path and writer thread)"
+  [d]="(d) (a) + OpenTelemetry SDK meter provider (ManualReader)"
+  [e]="(e) (c) + OpenTelemetry SDK meter provider")
+declare -A audit_n
+for variant in a b c d e; do
+  audit_n[$variant]="$(per AUDIT_INSTRUCTIONS "$variant" 200 5200 "$audit")"
+done
+for variant in a b c d e; do
+  echo "| ${audit_label[$variant]} | ${audit_n[$variant]} | $(ratio "${audit_n[$variant]}" "${audit_n[b]}") | $(ratio "${audit_n[$variant]}" "${audit_n[a]}") |"
+done
 echo
 fi

@@ -552,7 +552,8 @@ struct TraceId([u8; 32]);
 impl TraceId {
     /// The trace id of a valid `traceparent` value, `None` for anything else.
     fn of(headers: &http::HeaderMap) -> Option<Self> {
-        let value = headers.get("traceparent")?.as_bytes();
+        const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+        let value = headers.get(TRACEPARENT)?.as_bytes();
         // version "-" trace-id "-" parent-id "-" flags; a later version may append fields.
         if value.len() < 55 || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
             return None;
