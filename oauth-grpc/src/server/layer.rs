@@ -1022,7 +1022,6 @@ impl Shared {
         {
             *slot = Some(wait);
         }
-        #[cfg(feature = "metrics")]
         crate::metrics::decision(
             caller.rpc,
             event.decision.as_str(),

@@ -404,7 +404,6 @@ impl JsonLines {
     fn lost(&self) {
         let stats = &self.inner.stats;
         let total = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        #[cfg(feature = "metrics")]
         crate::metrics::audit_dropped();
         let now = self.inner.started.elapsed().as_secs() + 1;
         let last = stats.warned_at.load(Ordering::Relaxed);
@@ -666,7 +665,6 @@ impl Writer {
                 }
                 Err(error) => {
                     self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                    #[cfg(feature = "metrics")]
                     crate::metrics::audit_write_error();
                     if !self.stats.failing.swap(true, Ordering::Relaxed) {
                         tracing::error!(
