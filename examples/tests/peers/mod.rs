@@ -199,6 +199,9 @@ pub(crate) fn python_with(
     command
         .arg(dir.join("python/client.py"))
         .args(options)
+        // An opaque token may begin with `-` (one in 64 of oidc-provider's): after `--`,
+        // argparse takes it as the TOKEN, not as an unknown option.
+        .arg("--")
         .arg(server)
         .arg(rpc)
         .env("ORDERS_STUBS", venv.join("stubs"));
@@ -206,7 +209,16 @@ pub(crate) fn python_with(
         command.arg(token);
     }
     let output = command.output().expect("python client runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    // The client prints a line per call whatever the server answers: nothing at all means it
+    // failed itself (a usage error or a Python exception), and its stderr says how.
+    assert!(
+        !stdout.is_empty(),
+        "the Python client printed nothing ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// `python/dpop.py ARGS…` (DPoP keys, proofs and tokens, see its usage) in the venv; its exit
