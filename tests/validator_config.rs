@@ -22,8 +22,9 @@ fn configuration_errors_name_the_fix() {
         .keys(jwks())
         .build()
         .unwrap_err();
-    assert!(matches!(err, ConfigError::NoIssuer));
+    assert!(matches!(err, ConfigError::KeysWithoutIssuer));
     assert!(err.to_string().contains(".issuer("), "{err}");
+    assert!(err.to_string().contains(".trust(Issuer::new("), "{err}");
 
     let err = Validator::builder()
         .issuer(ISSUER)

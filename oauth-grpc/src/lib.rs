@@ -69,7 +69,7 @@ pub use crate::server::{
 #[doc(inline)]
 pub use crate::validate::{ClientAuth, Introspection, TokenRouting};
 #[doc(inline)]
-pub use crate::validate::{TokenTypes, Validator, ValidatorBuilder};
+pub use crate::validate::{Issuer, TokenTypes, Validator, ValidatorBuilder};
 #[doc(inline)]
 pub use oauth_grpc_macros::{
     authenticated, outlives_token, protect, public, require_any_scope, require_scope, scopes,

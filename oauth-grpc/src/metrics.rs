@@ -41,7 +41,7 @@
 //!
 //! | Name | Kind | Unit | Attributes |
 //! |---|---|---|---|
-//! | `oauth_grpc.decisions` | counter | `{decision}` | `rpc.method`, `oauth_grpc.decision`, `oauth_grpc.reason` |
+//! | `oauth_grpc.decisions` | counter | `{decision}` | `rpc.method`, `oauth_grpc.decision`, `oauth_grpc.reason`, `oauth_grpc.issuer` |
 //! | `oauth_grpc.validation.duration` | histogram | `s` | `oauth_grpc.decision` |
 //! | `oauth_grpc.token_cache.lookups` | counter | `{lookup}` | `oauth_grpc.cache.result` |
 //! | `oauth_grpc.jwks.fetches` | counter | `{fetch}` | `oauth_grpc.outcome` |
@@ -61,6 +61,9 @@
 //! - `rpc.method`: the gRPC path of a method in the layer's policy (`/pkg.Service/Method`),
 //!   or `_other` for every path without a rule.
 //! - `oauth_grpc.decision`: `allow` or `deny`.
+//! - `oauth_grpc.issuer`: the trusted issuer (`iss`) that accepted the token, one of the
+//!   validator's configured names, or empty when no token was verified (a public method, a
+//!   missing or refused token).
 //! - `oauth_grpc.reason` on decisions: the reason code of the decision — `authorized`,
 //!   `public`, or a refusal's code ([`AuthError::code`](crate::AuthError::code):
 //!   `missing_token`, `expired`, `insufficient_scope`, …).
@@ -115,7 +118,10 @@ pub enum InstrumentKind {
 ///
 /// let decisions = &INSTRUMENTS[0];
 /// assert_eq!(decisions.name, "oauth_grpc.decisions");
-/// assert_eq!(decisions.attributes, ["rpc.method", "oauth_grpc.decision", "oauth_grpc.reason"]);
+/// assert_eq!(
+///     decisions.attributes,
+///     ["rpc.method", "oauth_grpc.decision", "oauth_grpc.reason", "oauth_grpc.issuer"]
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -137,6 +143,7 @@ pub struct Instrument {
 const RPC_METHOD: &str = "rpc.method";
 const DECISION: &str = "oauth_grpc.decision";
 const REASON: &str = "oauth_grpc.reason";
+const ISSUER: &str = "oauth_grpc.issuer";
 const CACHE_RESULT: &str = "oauth_grpc.cache.result";
 const CACHE_TIER: &str = "oauth_grpc.cache.tier";
 const OUTCOME: &str = "oauth_grpc.outcome";
@@ -146,9 +153,16 @@ const DECISIONS: Instrument = Instrument {
     name: "oauth_grpc.decisions",
     kind: InstrumentKind::Counter,
     unit: "{decision}",
-    description: "Access decisions of the OAuth layer, by method, decision and reason",
-    attributes: &[RPC_METHOD, DECISION, REASON],
+    description: "Access decisions of the OAuth layer, by method, decision, reason and issuer",
+    attributes: &[RPC_METHOD, DECISION, REASON, ISSUER],
 };
+
+/// The `oauth_grpc.issuer` of a decision no verified token took part in.
+#[cfg(feature = "metrics")]
+fn none() -> std::sync::Arc<str> {
+    static NONE: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| std::sync::Arc::from("")).clone()
+}
 const VALIDATION_DURATION: Instrument = Instrument {
     name: "oauth_grpc.validation.duration",
     kind: InstrumentKind::Histogram,
@@ -405,26 +419,26 @@ pub(crate) fn decision(
     rpc: &'static str,
     decision: &'static str,
     reason: &'static str,
+    issuer: Option<&std::sync::Arc<str>>,
     elapsed: Duration,
 ) {
     #[cfg(feature = "metrics")]
     {
         use otel::kv;
         let instruments = otel::get();
-        instruments.decisions.add(
-            1,
-            &[
-                kv(RPC_METHOD, rpc),
-                kv(DECISION, decision),
-                kv(REASON, reason),
-            ],
-        );
+        let attributes = [
+            kv(RPC_METHOD, rpc),
+            kv(DECISION, decision),
+            kv(REASON, reason),
+            opentelemetry::KeyValue::new(ISSUER, issuer.cloned().unwrap_or_else(none)),
+        ];
+        instruments.decisions.add(1, &attributes);
         instruments
             .validation_duration
             .record(elapsed.as_secs_f64(), &[kv(DECISION, decision)]);
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = (rpc, decision, reason, elapsed);
+    let _ = (rpc, decision, reason, issuer, elapsed);
 }
 
 /// A lookup in the verified-token cache.
@@ -566,9 +580,16 @@ mod tests {
     fn recording_works_without_a_provider() {
         // The global provider is OpenTelemetry's no-op one here: every call is accepted and
         // does nothing, twice over (the second call reuses the instruments).
+        let issuer: std::sync::Arc<str> = std::sync::Arc::from("https://idp.example/");
         for _ in 0..2 {
-            decision(OTHER_METHOD, "deny", "no_rule", Duration::from_micros(3));
-            decision("/pkg.S/M", "allow", "authorized", Duration::from_secs(10));
+            decision(OTHER_METHOD, "deny", "no_rule", None, Duration::from_micros(3));
+            decision(
+                "/pkg.S/M",
+                "allow",
+                "authorized",
+                Some(&issuer),
+                Duration::from_secs(10),
+            );
             token_cache(true);
             token_cache(false);
             jwks_fetch(true);

@@ -148,11 +148,23 @@ impl IdentityProvider {
             .route("/jwks", get(jwks))
             .route("/introspect", post(introspect))
             .route("/token", post(token))
+            .route(
+                "/tenants/{tenant}/.well-known/openid-configuration",
+                get(tenant_discovery),
+            )
+            .route("/tenants/{tenant}/jwks", get(jwks))
             .with_state(self.inner.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         *lock(&self.server) = Some(task);
+    }
+
+    /// The issuer template of a multi-tenant provider: `http://127.0.0.1:PORT/tenants/{tenant}/`.
+    /// Each tenant's discovery document names its own issuer and its own JWKS URL (serving
+    /// the same keys); their requests count with the others.
+    pub fn tenant_template(&self) -> String {
+        format!("{}tenants/{{tenant}}/", self.inner.issuer)
     }
 
     /// The issuer URL, `http://127.0.0.1:PORT/`.
@@ -345,6 +357,23 @@ async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
         "jwks_uri": format!("{base}/jwks"),
         "introspection_endpoint": format!("{base}/introspect"),
         "token_endpoint": format!("{base}/token"),
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+    }))
+    .into_response()
+}
+
+async fn tenant_discovery(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> Response {
+    inner.counters.discovery.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = gate(&inner).await {
+        return response;
+    }
+    let issuer = format!("{}tenants/{tenant}/", inner.issuer);
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}jwks"),
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
     }))
     .into_response()

@@ -37,6 +37,54 @@ pub enum ConfigError {
         "no verification keys configured; add `.keys(KeySet::from_jwks_file(\"jwks.json\")?)` or another key source"
     )]
     NoKeys,
+    /// Keys or introspection given to the builder without `.issuer(…)` to vouch for.
+    #[error(
+        "keys or introspection are given to the builder, but no `.issuer(…)` they vouch for; add `.issuer(\"https://your-idp.example.com/\")`, or give them to the provider they belong to with `.trust(Issuer::new(…).keys(…))`"
+    )]
+    KeysWithoutIssuer,
+    /// One of several trusted issuers names no audience, and the builder gives none.
+    #[error(
+        "no audience for the issuer {0}; add `.audience(\"your-api\")` to that `Issuer`, or to the builder for every issuer"
+    )]
+    NoAudienceFor(String),
+    /// One of several trusted issuers has no keys and no introspection.
+    #[error(
+        "no verification keys for the issuer {0}; add `.keys(KeySource::discover(…))` (or a key set, a JWKS file, introspection) to that `Issuer`"
+    )]
+    NoKeysFor(String),
+    /// The same `iss` is trusted twice.
+    #[error(
+        "the issuer {0} is trusted twice; give each provider one `Issuer`, and its other names with `.alias(…)`"
+    )]
+    DuplicateIssuer(String),
+    /// An issuer template that cannot be used.
+    #[error("the issuer template {template:?} cannot be used: {problem}")]
+    IssuerTemplate {
+        /// The template as configured.
+        template: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// An issuer template without tenants.
+    #[error(
+        "the issuer template {0:?} allows no tenant; list the tenants to trust (there is no wildcard)"
+    )]
+    NoTenants(String),
+    /// A tenant id outside `A-Z a-z 0-9 - . _ ~` or longer than 128 characters.
+    #[error(
+        "the tenant id {0:?} cannot be trusted: use the provider's tenant id (letters, digits, `-`, `.`, `_`, `~`; at most 128)"
+    )]
+    Tenant(String),
+    /// Two issuers would both take opaque tokens, which name no issuer.
+    #[error(
+        "both {first} and {second} would introspect opaque tokens, which do not say which provider issued them; give the second `Introspection::routing(TokenRouting::IntrospectJwts)` (it then checks only JWTs naming it)"
+    )]
+    OpaqueTokensTwice {
+        /// The issuer that takes opaque tokens.
+        first: String,
+        /// The other one.
+        second: String,
+    },
     /// An empty string where a value is needed.
     #[error("the {0} is empty; give the exact value")]
     Empty(&'static str),

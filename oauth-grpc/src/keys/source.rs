@@ -122,6 +122,40 @@ impl KeySource {
     }
 }
 
+impl KeySource {
+    /// This source for one tenant of an issuer template: `placeholder` in its URL replaced
+    /// by `tenant` (static keys are the same for every tenant).
+    pub(crate) fn for_tenant(&self, placeholder: &str, tenant: &str) -> Self {
+        #[cfg(not(feature = "jwks"))]
+        let _ = (placeholder, tenant);
+        match &self.kind {
+            SourceKind::Static(_) => self.clone(),
+            #[cfg(feature = "jwks")]
+            SourceKind::Remote(options) => {
+                let mut options = options.clone();
+                options.origin = match &options.origin {
+                    Origin::Discover(url) => Origin::Discover(url.replace(placeholder, tenant)),
+                    Origin::Url(url) => Origin::Url(url.replace(placeholder, tenant)),
+                };
+                Self {
+                    kind: SourceKind::Remote(options),
+                }
+            }
+        }
+    }
+
+    /// This source, fetching with `http` unless it was given a client of its own.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn default_http_client(mut self, http: &HttpClient) -> Self {
+        if let SourceKind::Remote(options) = &mut self.kind
+            && options.http.is_none()
+        {
+            options.http = Some(http.clone());
+        }
+        self
+    }
+}
+
 /// Where remote keys come from.
 #[cfg(feature = "jwks")]
 #[derive(Clone)]

@@ -814,7 +814,7 @@ impl Shared {
             &proof.uris,
             token,
             crate::time::unix_now(),
-            self.validator.leeway().as_secs(),
+            self.validator.proof_leeway().as_secs(),
         )
     }
 
@@ -837,9 +837,10 @@ impl Shared {
         };
         let deadline = principal
             .expires_at()
-            .and_then(|exp| exp.checked_add(self.validator.leeway()));
+            .and_then(|exp| exp.checked_add(self.validator.leeway(&principal)));
         let recheck = Some(Recheck::new(
             self.validator.clone(),
+            &principal,
             Arc::from(token),
             self.stream_recheck,
             self.bound_streams.clone(),
@@ -947,7 +948,7 @@ impl Shared {
             // Marked until a new call with the token would be refused anyway.
             let ttl = principal
                 .expires_at()
-                .and_then(|exp| exp.checked_add(self.validator.leeway()))
+                .and_then(|exp| exp.checked_add(self.validator.leeway(principal)))
                 .and_then(|until| until.duration_since(SystemTime::now()).ok())
                 .unwrap_or(ONCE_WITHOUT_EXPIRY)
                 .max(Duration::from_secs(1));
@@ -1026,6 +1027,7 @@ impl Shared {
             caller.rpc,
             event.decision.as_str(),
             event.reason,
+            event.principal.and_then(crate::Principal::issuer_shared),
             caller.arrived.elapsed(),
         );
         let span = tracing::Span::current();
@@ -1042,6 +1044,9 @@ impl Shared {
                 }
                 if let Some(client) = principal.client_id() {
                     span.record("oauth_grpc.client_id", client);
+                }
+                if let Some(issuer) = principal.issuer() {
+                    span.record("oauth_grpc.issuer", issuer);
                 }
             }
         }
@@ -1115,6 +1120,7 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.id = tracing::field::Empty,
             oauth_grpc.client_id = tracing::field::Empty,
+            oauth_grpc.issuer = tracing::field::Empty,
         );
         let verdict = span.in_scope(|| self.shared.decide(&request));
         match verdict {

@@ -123,6 +123,7 @@ type Check = Pin<Box<dyn std::future::Future<Output = Result<(), TokenError>> + 
 impl Recheck {
     pub(crate) fn new(
         validator: crate::validate::Validator,
+        principal: &crate::principal::Principal,
         token: std::sync::Arc<str>,
         interval: Duration,
         open: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -130,7 +131,7 @@ impl Recheck {
     ) -> Self {
         open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let changes = validator
-            .key_changes()
+            .key_changes(principal)
             .map(tokio_stream::wrappers::WatchStream::from_changes);
         Self {
             validator,

@@ -1,18 +1,17 @@
 //! [`ValidatorBuilder`]: the settings of a [`Validator`], checked once by
 //! [`build`](ValidatorBuilder::build) or [`start`](ValidatorBuilder::start).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::keys::{Algorithm, KeySource, Keys};
+use crate::keys::{Algorithm, KeySource};
 
 use super::cache::TokenCache;
-use super::claims::Trust;
 #[cfg(feature = "introspection")]
-use super::introspect::{Introspection, Introspector};
+use super::introspect::Introspection;
+use super::issuer::{Issuer, Registry, Settings};
 use super::{Config, Validator};
 
 /// Which `typ` header values are accepted.
@@ -78,23 +77,16 @@ pub enum TokenTypes {
 /// ```
 #[derive(Debug, Default)]
 pub struct ValidatorBuilder {
+    /// The `iss` values given to [`issuer`](Self::issuer): one provider, with the keys and
+    /// introspection of `defaults`.
     issuers: Vec<String>,
-    audiences: Vec<String>,
-    keys: Vec<KeySource>,
-    key_files: Vec<PathBuf>,
+    /// The builder's own settings: that provider's, and the defaults of every [`Issuer`].
+    defaults: Settings,
+    /// The providers given to [`trust`](Self::trust).
+    trusted: Vec<Issuer>,
     cache_capacity: Option<u64>,
     cache_ttl: Option<Duration>,
-    #[cfg(feature = "introspection")]
-    introspection: Option<Introspection>,
-    leeway: Option<Duration>,
-    max_lifetime: Option<Duration>,
-    token_types: TokenTypes,
-    scope_claim: Option<String>,
-    audience_claim: Option<String>,
-    role_claim: Option<String>,
-    role_scopes: HashMap<String, Vec<String>>,
     max_token_len: Option<usize>,
-    algorithms: Option<Vec<Algorithm>>,
     max_delegation_depth: Option<u8>,
 }
 
@@ -102,22 +94,46 @@ pub struct ValidatorBuilder {
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 impl ValidatorBuilder {
-    /// Trusts tokens whose `iss` equals `issuer` exactly. May be called several times.
-    ///
-    /// All issuers of one validator trust the same keys: several issuers are for one provider
-    /// known under several names (Entra ID's v1 and v2 issuers, say). To trust independent
-    /// providers, run one validator for each — a key of one must never vouch for another
-    /// (RFC 8725 §3.8).
+    /// Trusts tokens whose `iss` equals `issuer` exactly, checked with the builder's own
+    /// [`keys`](Self::keys) (or introspection). May be called several times, for one
+    /// provider known under several names (Entra ID's v1 and v2 issuers, say): they share
+    /// these keys. An independent provider is a [`trust`](Self::trust) of its own, so that
+    /// a key of one never vouches for another (RFC 8725 §3.8).
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
         self
     }
 
+    /// Trusts one more identity provider, with its own keys, audiences and token profile:
+    /// a token is checked by the issuer its `iss` names and by no other. What the issuer
+    /// leaves unset comes from this builder (audiences, leeway, token types, scope and role
+    /// claims, lifetime bound, algorithms); keys and introspection never do. May be called
+    /// once per provider; the same `iss` trusted twice is a [`ConfigError`].
+    ///
+    /// ```
+    /// use oauth_grpc::{Issuer, KeySource, Validator};
+    ///
+    /// let validator = Validator::builder()
+    ///     .audience("orders-api")
+    ///     .trust(Issuer::new("https://login.corp.example/")
+    ///         .keys(KeySource::discover("https://login.corp.example/")))
+    ///     .trust(Issuer::new("https://partner.example/")
+    ///         .keys(KeySource::jwks_url("https://partner.example/keys.json")))
+    ///     .build()?;
+    /// # let _ = validator;
+    /// # Ok::<(), oauth_grpc::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn trust(mut self, issuer: Issuer) -> Self {
+        self.trusted.push(issuer);
+        self
+    }
+
     /// Accepts tokens whose `aud` contains `audience` exactly. May be called several times.
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.defaults.audiences.push(audience.into());
         self
     }
 
@@ -125,7 +141,7 @@ impl ValidatorBuilder {
     /// given several times and are merged; a remote source stands alone.
     #[must_use]
     pub fn keys(mut self, keys: impl Into<KeySource>) -> Self {
-        self.keys.push(keys.into());
+        self.defaults.keys.push(keys.into());
         self
     }
 
@@ -133,7 +149,7 @@ impl ValidatorBuilder {
     #[cfg(feature = "introspection")]
     #[must_use]
     pub fn introspection(mut self, introspection: Introspection) -> Self {
-        self.introspection = Some(introspection);
+        self.defaults.introspection = Some(introspection);
         self
     }
 
@@ -165,21 +181,21 @@ impl ValidatorBuilder {
     /// ```
     #[must_use]
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.key_files.push(path.into());
+        self.defaults.key_files.push(path.into());
         self
     }
 
     /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 60 seconds.
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = Some(leeway);
+        self.defaults.leeway = Some(leeway);
         self
     }
 
     /// Refuses tokens whose `exp - iat` exceeds `lifetime` (and tokens without `iat`).
     #[must_use]
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
-        self.max_lifetime = Some(lifetime);
+        self.defaults.max_lifetime = Some(lifetime);
         self
     }
 
@@ -213,7 +229,7 @@ impl ValidatorBuilder {
     /// Which `typ` values are accepted; [`TokenTypes::Strict`] by default.
     #[must_use]
     pub fn token_types(mut self, types: TokenTypes) -> Self {
-        self.token_types = types;
+        self.defaults.token_types = Some(types);
         self
     }
 
@@ -221,7 +237,7 @@ impl ValidatorBuilder {
     /// Auth0's `permissions`) instead of `scope` / `scp`.
     #[must_use]
     pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
-        self.scope_claim = Some(claim.into());
+        self.defaults.scope_claim = Some(claim.into());
         self
     }
 
@@ -229,7 +245,7 @@ impl ValidatorBuilder {
     /// whose access tokens carry no `aud`, such as Amazon Cognito (`client_id`).
     #[must_use]
     pub fn audience_claim(mut self, claim: impl Into<String>) -> Self {
-        self.audience_claim = Some(claim.into());
+        self.defaults.audience_claim = Some(claim.into());
         self
     }
 
@@ -237,7 +253,7 @@ impl ValidatorBuilder {
     /// `realm_access.roles`); roles grant the scopes given with [`map_role`](Self::map_role).
     #[must_use]
     pub fn role_claim(mut self, path: impl Into<String>) -> Self {
-        self.role_claim = Some(path.into());
+        self.defaults.role_claim = Some(path.into());
         self
     }
 
@@ -249,7 +265,8 @@ impl ValidatorBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.role_scopes
+        self.defaults
+            .role_scopes
             .entry(role.into())
             .or_default()
             .extend(scopes.into_iter().map(Into::into));
@@ -260,7 +277,7 @@ impl ValidatorBuilder {
     /// (an RSA key without a declared `alg` otherwise verifies RS* and PS*).
     #[must_use]
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
+        self.defaults.algorithms = Some(algorithms.into_iter().collect());
         self
     }
 
@@ -284,56 +301,29 @@ impl ValidatorBuilder {
     /// ```
     pub fn build(self) -> Result<Validator, ConfigError> {
         crate::keys::install_backend()?;
-        if self.issuers.is_empty() {
-            return Err(ConfigError::NoIssuer);
+        let mut issuers = Vec::with_capacity(1 + self.trusted.len());
+        if !self.issuers.is_empty() {
+            issuers.push(Issuer {
+                names: self.issuers,
+                tenants: None,
+                settings: self.defaults.clone(),
+            });
+        } else if self.defaults.has_key_material() {
+            return Err(ConfigError::KeysWithoutIssuer);
         }
-        if self.issuers.iter().any(String::is_empty) {
-            return Err(ConfigError::Empty("issuer"));
-        }
-        if self.audiences.is_empty() {
-            return Err(ConfigError::NoAudience);
-        }
-        if self.audiences.iter().any(String::is_empty) {
-            return Err(ConfigError::Empty("audience"));
-        }
-        let keys = Keys::from_sources(self.keys, &self.key_files, &self.issuers)?;
-        #[cfg(feature = "introspection")]
-        let has_introspection = self.introspection.is_some();
-        #[cfg(not(feature = "introspection"))]
-        let has_introspection = false;
-        if keys.is_empty() && !has_introspection {
-            return Err(ConfigError::NoKeys);
-        }
-        let role_claim = match self.role_claim {
-            None => None,
-            Some(path) => {
-                let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-                if segments.iter().any(String::is_empty) {
-                    return Err(ConfigError::RolePath(path));
-                }
-                Some(segments)
-            }
-        };
-        if let Some(claim) = &self.scope_claim
-            && claim.is_empty()
-        {
-            return Err(ConfigError::Empty("scope claim name"));
-        }
+        issuers.extend(self.trusted);
+        // One provider: the errors of a validator with one issuer.
+        let single = issuers.len() == 1 && issuers[0].tenants.is_none();
         let max_delegation_depth = self.max_delegation_depth.unwrap_or(4);
         if !(1..=16).contains(&max_delegation_depth) {
             return Err(ConfigError::DelegationDepth(max_delegation_depth));
         }
-        let trust = Arc::new(Trust {
-            issuers: self.issuers,
-            audiences: self.audiences,
-            leeway: self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
-            max_delegation_depth: usize::from(max_delegation_depth),
-        });
-        #[cfg(feature = "introspection")]
-        let introspector = match self.introspection {
-            Some(config) => Some(Introspector::new(config, trust.clone(), !keys.is_empty())?),
-            None => None,
-        };
+        let registry = Registry::build(issuers, &self.defaults, usize::from(max_delegation_depth))
+            .map_err(|error| match error {
+                ConfigError::NoAudienceFor(_) if single => ConfigError::NoAudience,
+                ConfigError::NoKeysFor(_) if single => ConfigError::NoKeys,
+                other => other,
+            })?;
         let cache = match self.cache_capacity.unwrap_or(10_000) {
             0 => None,
             capacity => Some(TokenCache::new(
@@ -343,22 +333,17 @@ impl ValidatorBuilder {
         };
         let validator = Validator {
             inner: Arc::new(Config {
-                trust,
-                keys,
+                registry,
                 cache,
-                #[cfg(feature = "introspection")]
-                introspector,
-                max_lifetime: self.max_lifetime.map(|d| d.as_secs()),
-                token_types: self.token_types,
-                scope_claim: self.scope_claim,
-                audience_claim: self.audience_claim,
-                role_claim,
-                role_scopes: self.role_scopes,
                 max_token_len: self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN),
-                algorithms: self.algorithms,
             }),
         };
-        validator.inner.keys.start_background();
+        for profile in &validator.inner.registry.profiles {
+            // A tenant's keys are fetched when a token of that tenant first comes.
+            if !profile.lazy {
+                profile.keys.start_background();
+            }
+        }
         Ok(validator)
     }
 
@@ -387,7 +372,22 @@ impl ValidatorBuilder {
     /// ```
     pub async fn start(self) -> Result<Validator, ConfigError> {
         let validator = self.build()?;
-        validator.inner.keys.load_at_startup().await?;
+        // Every issuer's first load at once, each within its own start-up timeout.
+        let mut loads = tokio::task::JoinSet::new();
+        for profile in &validator.inner.registry.profiles {
+            if !profile.lazy {
+                let profile = profile.clone();
+                loads.spawn(async move { profile.keys.load_at_startup().await });
+            }
+        }
+        while let Some(loaded) = loads.join_next().await {
+            match loaded {
+                Ok(result) => result?,
+                // A load that panicked: the panic is the bug to see, not a config error.
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => {}
+            }
+        }
         Ok(validator)
     }
 }

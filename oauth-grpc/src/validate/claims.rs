@@ -2,19 +2,22 @@
 //! checks and introspection answers: [`Trust`] (trusted issuers and audiences, the clock
 //! leeway), NumericDates, `aud` lists, the `act` chain and the scopes granted.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::error::TokenError;
 use crate::principal::{Actor, Confirmation, Principal};
 use crate::scope::ScopeSet;
 
-use super::{TokenTypes, Validator};
+use super::TokenTypes;
+use super::issuer::Profile;
 
 /// What every accepted token must satisfy, whether checked locally or by introspection.
 #[derive(Debug)]
 pub(super) struct Trust {
-    /// `iss` must equal one of these exactly.
-    pub(super) issuers: Vec<String>,
+    /// `iss` must equal one of these exactly; shared with every principal they accept.
+    pub(super) issuers: Vec<Arc<str>>,
     /// `aud` must contain one of these.
     pub(super) audiences: Vec<String>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
@@ -52,13 +55,12 @@ impl Trust {
         }
     }
 
-    /// `iss` is one of the configured issuers, compared exactly.
-    pub(super) fn check_issuer(&self, issuer: &str) -> Result<(), TokenError> {
-        if self.issuers.iter().any(|trusted| trusted == issuer) {
-            Ok(())
-        } else {
-            Err(TokenError::WrongIssuer)
-        }
+    /// `iss` is one of the configured issuers, compared exactly: that issuer's shared name.
+    pub(super) fn check_issuer(&self, issuer: &str) -> Result<&Arc<str>, TokenError> {
+        self.issuers
+            .iter()
+            .find(|trusted| &***trusted == issuer)
+            .ok_or(TokenError::WrongIssuer)
     }
 
     /// `aud` names one of the configured audiences.
@@ -71,13 +73,14 @@ impl Trust {
     }
 }
 
-impl Validator {
+impl Profile {
+    /// The claims of a token whose signature this issuer's keys verified.
     pub(super) fn check_claims(
         &self,
         claims: Map<String, Value>,
         now: u64,
     ) -> Result<Principal, TokenError> {
-        let config = &*self.inner;
+        let config = self;
         let trust = &*config.trust;
         let leeway = trust.leeway;
 
@@ -106,7 +109,7 @@ impl Validator {
             Some(Value::String(iss)) => iss,
             Some(_) => return Err(TokenError::InvalidClaim),
         };
-        trust.check_issuer(issuer)?;
+        let issuer = trust.check_issuer(issuer)?;
 
         let audiences: Vec<String> =
             match claims.get(config.audience_claim.as_deref().unwrap_or("aud")) {
@@ -139,7 +142,7 @@ impl Validator {
         let confirmation = confirmation(&claims)?;
 
         let mut builder = Principal::builder()
-            .issuer(issuer.clone())
+            .issuer_shared(issuer.clone())
             .audiences(audiences)
             .scope_set(scopes)
             .expires_at(crate::time::from_unix(exp));
@@ -163,7 +166,7 @@ impl Validator {
 
     /// Scopes from the configured claim, else `scope`, else `scp`; plus mapped roles.
     fn scopes(&self, claims: &Map<String, Value>) -> Result<ScopeSet, TokenError> {
-        let config = &*self.inner;
+        let config = self;
         let mut granted: Vec<String> = Vec::new();
         let source = match &config.scope_claim {
             Some(name) => claims.get(name.as_str()),

@@ -54,6 +54,10 @@ pub enum TokenRouting {
     JwtLocally,
     /// Every token is introspected (revocation takes effect at once, at a request's cost).
     IntrospectAll,
+    /// The JWTs naming this issuer are introspected, and opaque tokens are not sent here:
+    /// for a second introspecting [`Issuer`](crate::Issuer) of one validator, since an opaque
+    /// token does not say which provider issued it and goes to one endpoint only.
+    IntrospectJwts,
 }
 
 /// Introspection settings for a [`Validator`](crate::Validator), given to
@@ -347,11 +351,20 @@ impl Introspector {
         })
     }
 
-    pub(crate) fn routes(&self, token: &str) -> bool {
-        match self.routing {
-            TokenRouting::IntrospectAll => true,
-            TokenRouting::JwtLocally => token.bytes().filter(|b| *b == b'.').count() != 2,
-        }
+    /// Whether opaque tokens (and tokens that do not parse as a JWS) come here.
+    pub(super) fn takes_opaque_tokens(&self) -> bool {
+        matches!(
+            self.routing,
+            TokenRouting::JwtLocally | TokenRouting::IntrospectAll
+        )
+    }
+
+    /// Whether the JWTs of this introspector's issuer are introspected, not checked locally.
+    pub(super) fn introspects_jwts(&self) -> bool {
+        matches!(
+            self.routing,
+            TokenRouting::IntrospectAll | TokenRouting::IntrospectJwts
+        )
     }
 
     /// The principal for an opaque token: from the cache, or one POST shared by every
@@ -541,8 +554,14 @@ impl Introspector {
             .audiences(members.aud.unwrap_or_default())
             .scope_set(scopes)
             .expires_at(from_unix(exp));
-        if let Some(issuer) = members.iss {
-            builder = builder.issuer(issuer);
+        // The issuer that vouched: the answer's `iss`, checked above, else the issuer this
+        // endpoint belongs to.
+        let issuer = match &members.iss {
+            Some(iss) => self.trust.check_issuer(iss).ok(),
+            None => self.trust.issuers.first(),
+        };
+        if let Some(issuer) = issuer {
+            builder = builder.issuer_shared(issuer.clone());
         }
         if let Some(sub) = members.sub {
             builder = builder.subject(sub);

@@ -4,11 +4,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use serde_json::{Map, Value};
+
 use crate::error::TokenError;
 use crate::keys::{Algorithm, KeySet};
 use crate::principal::Principal;
 
-use super::{TokenTypes, Validator};
+use super::TokenTypes;
+use super::issuer::Profile;
 
 /// The JOSE header fields this crate reads. Unknown fields are ignored, except that `crit`
 /// rejects; `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
@@ -55,7 +58,7 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed)
 }
 
-/// Why [`Validator::check_jws`] refused a token.
+/// Why [`Profile::check_signature`] refused a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refusal {
     /// Refused for good with these keys.
@@ -87,78 +90,113 @@ impl From<TokenError> for Refusal {
     }
 }
 
-impl Validator {
-    /// Signature and claims against `keys`.
-    pub(super) fn verify(
-        &self,
-        token: &str,
-        keys: &KeySet,
-        now: u64,
-    ) -> Result<Principal, TokenError> {
-        self.check_jws(token, keys, now).map_err(Refusal::error)
-    }
+/// A compact JWS whose shape, JOSE header and payload were read — the signature not yet
+/// checked, so nothing in it is trusted but what picks the issuer to check it with.
+pub(super) struct Jws<'t> {
+    header: Header,
+    alg: Algorithm,
+    /// `header.payload`, the signed bytes.
+    signed: &'t str,
+    signature: &'t str,
+    claims: Map<String, Value>,
+}
 
-    /// As [`verify`](Self::verify), saying whether new keys might change a refusal.
-    pub(super) fn check_jws(
-        &self,
-        token: &str,
-        keys: &KeySet,
-        now: u64,
-    ) -> Result<Principal, Refusal> {
+impl<'t> Jws<'t> {
+    /// The shape (three base64url segments; five is a JWE, refused), the JOSE header
+    /// (`alg` known and not `none`, no `crit`, no nested JWT) and the payload (a JSON object
+    /// with unique member names).
+    pub(super) fn parse(token: &'t str) -> Result<Self, TokenError> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
             (segments.next(), segments.next(), segments.next())
         else {
-            return Err(TokenError::Malformed.into());
+            return Err(TokenError::Malformed);
         };
         match segments.count() {
             0 => {}
-            2 => return Err(TokenError::Encrypted.into()),
-            _ => return Err(TokenError::Malformed.into()),
+            2 => return Err(TokenError::Encrypted),
+            _ => return Err(TokenError::Malformed),
         }
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
-            return Err(TokenError::Malformed.into());
+            return Err(TokenError::Malformed);
         }
 
         let header_json = decode_segment(header_b64)?;
         // RFC 7515 §4: a JSON object. serde would also read a struct from an array.
         if header_json.trim_ascii_start().first() != Some(&b'{') {
-            return Err(TokenError::Malformed.into());
+            return Err(TokenError::Malformed);
         }
         let header: Header =
             serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
         let alg = algorithm(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
-        if let Some(allowed) = &self.inner.algorithms
-            && !allowed.contains(&alg)
-        {
-            return Err(TokenError::UnsupportedAlgorithm.into());
-        }
         if header.crit {
             // We implement no JWS extension, so any `crit` entry is one we do not understand
             // (RFC 7515 §4.1.11); an empty or malformed `crit` is invalid as well.
-            return Err(TokenError::UnsupportedCritical.into());
+            return Err(TokenError::UnsupportedCritical);
         }
         if header.cty.as_deref().is_some_and(|cty| {
             cty.eq_ignore_ascii_case("JWT") || cty.eq_ignore_ascii_case("application/jwt")
         }) {
-            return Err(TokenError::Nested.into());
+            return Err(TokenError::Nested);
         }
-        self.check_type(header.typ.as_deref())?;
+        let claims = super::json::object(&decode_segment(payload_b64)?)
+            .map_err(|_| TokenError::Malformed)?;
+        Ok(Self {
+            header,
+            alg,
+            signed: &token[..header_b64.len() + 1 + payload_b64.len()],
+            signature: signature_b64,
+            claims,
+        })
+    }
 
-        let candidates = keys.candidates(header.kid.as_deref(), alg)?;
-        let signed = &token[..header_b64.len() + 1 + payload_b64.len()];
-        let mut verified = false;
+    /// The `iss` the payload names, unverified: it only picks whose keys to try.
+    pub(super) fn issuer(&self) -> Result<&str, TokenError> {
+        match self.claims.get("iss") {
+            None => Err(TokenError::MissingClaim),
+            Some(Value::String(iss)) => Ok(iss),
+            Some(_) => Err(TokenError::InvalidClaim),
+        }
+    }
+
+    /// The claims, for their checks once the signature holds.
+    pub(super) fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+}
+
+impl Profile {
+    /// Signature and claims against `keys`.
+    pub(super) fn verify(
+        &self,
+        jws: Jws<'_>,
+        keys: &KeySet,
+        now: u64,
+    ) -> Result<Principal, TokenError> {
+        self.check_signature(&jws, keys).map_err(Refusal::error)?;
+        self.check_claims(jws.claims, now)
+    }
+
+    /// `alg` on this issuer's allow-list, `typ` per its profile, and the signature by one of
+    /// `keys`; the refusal says whether new keys might change it.
+    pub(super) fn check_signature(&self, jws: &Jws<'_>, keys: &KeySet) -> Result<(), Refusal> {
+        let alg = jws.alg;
+        if let Some(allowed) = &self.algorithms
+            && !allowed.contains(&alg)
+        {
+            return Err(TokenError::UnsupportedAlgorithm.into());
+        }
+        self.check_type(jws.header.typ.as_deref())?;
+
+        let candidates = keys.candidates(jws.header.kid.as_deref(), alg)?;
         for key in candidates.iter() {
             match jsonwebtoken::crypto::verify(
-                signature_b64,
-                signed.as_bytes(),
+                jws.signature,
+                jws.signed.as_bytes(),
                 key.decoding_key(),
                 alg,
             ) {
-                Ok(true) => {
-                    verified = true;
-                    break;
-                }
+                Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(error) => match error.kind() {
                     // Not the key's fault: no other key can do better.
@@ -172,21 +210,15 @@ impl Validator {
                 },
             }
         }
-        if !verified {
-            return Err(match (header.kid.is_some(), candidates.by_kid()) {
-                // The kid is known but its key refuses the signature: either a forgery or a
-                // provider that reused the kid for a new key. A refetch tells them apart.
-                (true, true) => Refusal::KeyRefused,
-                // An unknown kid that no kid-less key verifies either: a key we lack.
-                (true, false) => Refusal::Token(TokenError::UnknownKey),
-                // Kid-less: every key that fits was tried; a refetch would not help.
-                (false, _) => Refusal::Token(TokenError::BadSignature),
-            });
-        }
-
-        let claims = super::json::object(&decode_segment(payload_b64)?)
-            .map_err(|_| TokenError::Malformed)?;
-        Ok(self.check_claims(claims, now)?)
+        Err(match (jws.header.kid.is_some(), candidates.by_kid()) {
+            // The kid is known but its key refuses the signature: either a forgery or a
+            // provider that reused the kid for a new key. A refetch tells them apart.
+            (true, true) => Refusal::KeyRefused,
+            // An unknown kid that no kid-less key verifies either: a key we lack.
+            (true, false) => Refusal::Token(TokenError::UnknownKey),
+            // Kid-less: every key that fits was tried; a refetch would not help.
+            (false, _) => Refusal::Token(TokenError::BadSignature),
+        })
     }
 
     fn check_type(&self, typ: Option<&str>) -> Result<(), TokenError> {
@@ -195,7 +227,7 @@ impl Validator {
         };
         let plain =
             |t: &str| t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt");
-        let ok = match (self.inner.token_types, typ) {
+        let ok = match (self.token_types, typ) {
             (_, Some(t)) if access_token(t) => true,
             (TokenTypes::AllowPlainJwt, None) => true,
             (TokenTypes::AllowPlainJwt, Some(t)) => plain(t),

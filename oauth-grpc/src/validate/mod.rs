@@ -1,12 +1,10 @@
 //! The [`Validator`]: the one entry point for checking a token.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::error::{AuthError, TokenError};
-use crate::keys::{Algorithm, Keys};
 use crate::principal::Principal;
 
 pub(crate) mod binding;
@@ -17,6 +15,7 @@ mod claims;
 pub(crate) mod dpop;
 #[cfg(feature = "introspection")]
 mod introspect;
+mod issuer;
 mod json;
 mod jws;
 pub(crate) mod syntax;
@@ -24,12 +23,13 @@ pub(crate) mod syntax;
 pub use self::builder::{TokenTypes, ValidatorBuilder};
 use self::cache::{Hit, TokenCache};
 pub(crate) use self::cache::{TokenKey, token_key};
-use self::claims::Trust;
 #[cfg(feature = "introspection")]
-use self::introspect::{Answer, Introspector};
+use self::introspect::Answer;
 #[cfg(feature = "introspection")]
 pub use self::introspect::{ClientAuth, Introspection, TokenRouting};
-use self::jws::Refusal;
+pub use self::issuer::Issuer;
+use self::issuer::{Profile, Registry};
+use self::jws::{Jws, Refusal};
 
 /// Checks a bearer token and turns it into a [`Principal`] — a JWT access token
 /// (RFC 9068, per RFC 8725) by its signature and claims, an opaque one by introspection
@@ -56,43 +56,30 @@ use self::jws::Refusal;
 /// One sequence, for the layer and for [`Validator::validate`] alike: the cache (a hit is
 /// decided at once); on a miss the syntax (RFC 6750 token68) and the length limit; then, off
 /// the connection's task, introspection or the JWS checks (the JWS: three base64url segments,
-/// JWE refused; `alg` on the allow-list and never `none`, `typ` per the profile, no `crit`, no
-/// nested `cty: JWT`; the key by `kid`, or each key that fits `alg` (up to 4), never `jku`, `x5u`,
-/// `jwk` or `x5c`; the algorithm bound to the key's type and declared `alg`; the signature) and
-/// the claims (`exp` required, `nbf`, `iat`, maximum lifetime, `iss` exact,
-/// `aud` containing a configured audience, the types of `sub`, `client_id`, `scope`/`scp` and
-/// `act`).
+/// JWE refused; `alg` known and never `none`, no `crit`, no nested `cty: JWT`; the payload a
+/// JSON object whose `iss` names a trusted [`Issuer`], compared exactly — an unknown issuer
+/// is refused before any key is fetched; then with that issuer's settings: `alg` on its
+/// allow-list, `typ` per its profile, the key by `kid` among *its* keys, or each of its keys
+/// that fits `alg` (up to 4), never `jku`, `x5u`, `jwk` or `x5c`; the algorithm bound to the
+/// key's type and declared `alg`; the signature) and the claims (`exp` required, `nbf`,
+/// `iat`, maximum lifetime, `aud` containing one of the issuer's audiences, the types of
+/// `sub`, `client_id`, `scope`/`scp` and `act`).
 #[derive(Clone)]
 pub struct Validator {
     inner: Arc<Config>,
 }
 
 struct Config {
-    trust: Arc<Trust>,
-    keys: Keys,
+    registry: Registry,
     cache: Option<TokenCache>,
-    #[cfg(feature = "introspection")]
-    introspector: Option<Introspector>,
-    max_lifetime: Option<u64>,
-    token_types: TokenTypes,
-    scope_claim: Option<String>,
-    audience_claim: Option<String>,
-    role_claim: Option<Vec<String>>,
-    role_scopes: HashMap<String, Vec<String>>,
     max_token_len: usize,
-    algorithms: Option<Vec<Algorithm>>,
 }
 
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.inner;
         f.debug_struct("Validator")
-            .field("issuers", &c.trust.issuers)
-            .field("audiences", &c.trust.audiences)
-            .field("keys", &c.keys.describe())
-            .field("leeway", &c.trust.leeway)
-            .field("max_lifetime", &c.max_lifetime)
-            .field("token_types", &c.token_types)
+            .field("issuers", &self.inner.registry.profiles)
+            .field("max_token_len", &self.inner.max_token_len)
             .finish_non_exhaustive()
     }
 }
@@ -218,8 +205,10 @@ impl Validator {
         // No token68 scan: `validate_at` only checks JWTs, and base64url decoding refuses
         // every byte the scan would.
         self.check_length(token)?;
-        let principal = match self.inner.keys.current() {
-            Some((keys, _)) => self.verify(token, &keys, crate::time::unix(now))?,
+        let jws = Jws::parse(token)?;
+        let profile = self.profile(&jws)?;
+        let principal = match profile.keys.current() {
+            Some((keys, _)) => profile.verify(jws, &keys, crate::time::unix(now))?,
             None => return Err(TokenError::Unavailable),
         };
         // As for a call without a client certificate.
@@ -227,15 +216,70 @@ impl Validator {
         Ok(principal)
     }
 
-    /// Changes of the validator's keys (`None` when they never change): a stream re-checks
-    /// its token at each.
-    pub(crate) fn key_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        self.inner.keys.changes()
+    /// The trusted issuer a parsed token names.
+    fn profile(&self, jws: &Jws<'_>) -> Result<&Arc<Profile>, TokenError> {
+        self.inner
+            .registry
+            .get(jws.issuer()?)
+            .ok_or(TokenError::WrongIssuer)
     }
 
-    /// The clock-skew leeway: a token is valid until `exp` plus this.
-    pub(crate) fn leeway(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.inner.trust.leeway)
+    /// The issuer that accepted `principal` (the first one for a principal naming none).
+    fn profile_of(&self, principal: &Principal) -> &Arc<Profile> {
+        let registry = &self.inner.registry;
+        principal
+            .issuer()
+            .and_then(|iss| registry.get(iss))
+            .unwrap_or_else(|| registry.first())
+    }
+
+    /// Changes of the keys of the issuer that accepted `principal` (`None` when they never
+    /// change): a stream re-checks its token at each.
+    pub(crate) fn key_changes(
+        &self,
+        principal: &Principal,
+    ) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.profile_of(principal).keys.changes()
+    }
+
+    /// The clock-skew leeway of the issuer that accepted `principal`: its token is valid
+    /// until `exp` plus this.
+    pub(crate) fn leeway(&self, principal: &Principal) -> std::time::Duration {
+        std::time::Duration::from_secs(self.profile_of(principal).trust.leeway)
+    }
+
+    /// The clock-skew leeway for what comes before a token is verified (a DPoP proof's
+    /// `iat`): the first issuer's, which is the builder's own unless it trusts only
+    /// [`Issuer`]s.
+    pub(crate) fn proof_leeway(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.inner.registry.first().trust.leeway)
+    }
+
+    /// Every `iss` this validator trusts, in configuration order (a tenant template's
+    /// allowed tenants each by name, aliases after the name they stand beside): what a
+    /// server prints at start-up so that an operator sees whom it trusts.
+    ///
+    /// ```
+    /// # use oauth_grpc::{Algorithm, Issuer, KeySet, Validator};
+    /// let key = || KeySet::from_hmac_secret(None, &[1; 32], Algorithm::HS256);
+    /// let validator = Validator::builder()
+    ///     .audience("orders-api")
+    ///     .trust(Issuer::new("https://corp.example/").keys(key()?))
+    ///     .trust(Issuer::tenants("https://idp.example/{tenant}/", ["eu", "us"]).keys(key()?))
+    ///     .build()?;
+    /// let trusted: Vec<&str> = validator.issuers().collect();
+    /// assert_eq!(
+    ///     trusted,
+    ///     ["https://corp.example/", "https://idp.example/eu/", "https://idp.example/us/"]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .registry
+            .profiles
+            .iter()
+            .flat_map(|profile| profile.trust.issuers.iter().map(|name| &**name))
     }
 
     /// How many verified tokens the cache holds now.
@@ -273,12 +317,7 @@ impl Validator {
             None => None,
             Some(cache) => {
                 let key = key();
-                match cache.get(
-                    &key,
-                    crate::time::unix_now(),
-                    config.trust.leeway,
-                    config.keys.generation(),
-                ) {
+                match cache.get(&key, crate::time::unix_now()) {
                     // An entry found expired is a hit: the cache decided the call.
                     Hit::Valid(principal) => {
                         crate::metrics::token_cache(true);
@@ -323,27 +362,70 @@ impl Validator {
         token: &str,
         key: Option<TokenKey>,
     ) -> Result<Principal, TokenError> {
-        let config = &*self.inner;
+        // The introspector caches its answers itself, for its own TTLs; they do not go into
+        // the verified-token cache, whose TTL is the validator's.
         #[cfg(feature = "introspection")]
-        if let Some(introspector) = config.introspector.as_ref().filter(|i| i.routes(token)) {
-            // The introspector caches its answers itself, for its own TTLs; they do not go
-            // into the verified-token cache, whose TTL is the validator's.
-            let key = key.unwrap_or_else(|| token_key(token));
-            return introspector.check(key, token).await;
+        let cache_key = || key.unwrap_or_else(|| token_key(token));
+        // An opaque token names no issuer: the one issuer that takes opaque tokens checks
+        // it, and so it does, when it introspects all tokens, a token that does not parse as
+        // a JWS or names no trusted issuer (the endpoint decides; its answer's `iss` is
+        // checked).
+        #[cfg(feature = "introspection")]
+        let opaque = self
+            .inner
+            .registry
+            .opaque
+            .as_ref()
+            .and_then(|profile| profile.introspector.as_ref());
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = opaque
+            && token.bytes().filter(|b| *b == b'.').count() != 2
+        {
+            return introspector.check(cache_key(), token).await;
         }
-        let (keys, mut generation) = config.keys.ensure().await?;
+        let parsed = Jws::parse(token).and_then(|jws| {
+            let profile = self.profile(&jws)?.clone();
+            Ok((jws, profile))
+        });
+        let (jws, profile) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                #[cfg(feature = "introspection")]
+                if matches!(
+                    error,
+                    TokenError::Malformed
+                        | TokenError::MissingClaim
+                        | TokenError::InvalidClaim
+                        | TokenError::WrongIssuer
+                ) && let Some(introspector) = opaque.filter(|i| i.introspects_jwts())
+                {
+                    return introspector.check(cache_key(), token).await;
+                }
+                return Err(error);
+            }
+        };
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = profile
+            .introspector
+            .as_ref()
+            .filter(|i| i.introspects_jwts())
+        {
+            return introspector.check(cache_key(), token).await;
+        }
+        let (keys, mut generation) = profile.keys.ensure().await?;
         let now = crate::time::unix_now();
-        let mut result = self.check_jws(token, &keys, now);
+        let mut result = profile.check_signature(&jws, &keys);
         if let Err(refusal) = result
             && refusal.wants_new_keys()
         {
             // An unknown kid, or a known kid whose key refuses the signature (a provider
-            // that reused the kid): one rate-limited refetch, then one retry.
-            match config.keys.after_unknown_kid(generation).await {
+            // that reused the kid): one rate-limited refetch of this issuer's keys, then one
+            // retry.
+            match profile.keys.after_unknown_kid(generation).await {
                 Ok(true) => {
-                    let (keys, refetched) = config.keys.ensure().await?;
+                    let (keys, refetched) = profile.keys.ensure().await?;
                     generation = refetched;
-                    result = self.check_jws(token, &keys, now);
+                    result = profile.check_signature(&jws, &keys);
                 }
                 Ok(false) => {}
                 // The provider could not say whether it published this kid's key: 14.
@@ -355,26 +437,25 @@ impl Validator {
                 Err(_) => {}
             }
         }
-        let result = result.map_err(Refusal::error);
-        if let Ok(principal) = &result {
-            self.remember(key, principal, now, generation);
-        }
-        result
+        result.map_err(Refusal::error)?;
+        let principal = profile.check_claims(jws.into_claims(), now)?;
+        self.remember(key, &principal, now, profile, generation);
+        Ok(principal)
     }
 
-    fn remember(&self, key: Option<TokenKey>, principal: &Principal, now: u64, generation: u64) {
+    fn remember(
+        &self,
+        key: Option<TokenKey>,
+        principal: &Principal,
+        now: u64,
+        profile: Arc<Profile>,
+        generation: u64,
+    ) {
         let (Some(cache), Some(key)) = (&self.inner.cache, key) else {
             return;
         };
         let exp = principal.expires_at().map_or(0, crate::time::unix);
-        cache.insert(
-            key,
-            principal.clone(),
-            exp,
-            now,
-            self.inner.trust.leeway,
-            generation,
-        );
+        cache.insert(key, principal.clone(), exp, now, profile, generation);
     }
 
     /// An introspection endpoint's answer as this validator reads it after its POST:
@@ -385,7 +466,13 @@ impl Validator {
         &self,
         body: &[u8],
     ) -> Result<Option<Principal>, TokenError> {
-        let Some(introspector) = &self.inner.introspector else {
+        let registry = &self.inner.registry;
+        let Some(introspector) = registry
+            .opaque
+            .as_ref()
+            .or_else(|| Some(registry.first()))
+            .and_then(|profile| profile.introspector.as_ref())
+        else {
             return Err(TokenError::Unavailable);
         };
         Ok(match introspector.interpret(body)? {
