@@ -14,6 +14,7 @@
 
 pub mod dev_issuer;
 pub mod metrics;
+pub mod server_config;
 pub mod test_pki;
 
 use std::collections::BTreeMap;
@@ -357,6 +358,7 @@ impl orders_server::Orders for OrderBook {
                 .delegation_chain()
                 .map(|actor| actor.subject().unwrap_or_default().to_owned())
                 .collect(),
+            issuer: caller.issuer().unwrap_or_default().to_owned(),
         }))
     }
 

@@ -355,3 +355,113 @@ fn plaintext_is_served_with_a_warning() {
         "{stderr}"
     );
 }
+
+/// `orders-server ARGS…` alone (no default issuer), refused: its stderr.
+fn refused_alone(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-server"))
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("orders-server runs");
+    assert!(!out.status.success(), "{args:?} was accepted");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn one_providers_endpoint_with_several_issuers_names_the_config_file() {
+    for flags in [
+        &["--jwks-url", "https://a.invalid/jwks"][..],
+        &[
+            "--introspect-url",
+            "https://a.invalid/introspect",
+            "--client-id",
+            "orders-api",
+            "--client-secret-file",
+            "/nonexistent",
+        ][..],
+    ] {
+        let mut args = vec![
+            "--issuer",
+            "https://a.invalid/",
+            "--issuer",
+            "https://b.invalid/",
+            "--audience",
+            "orders-api",
+        ];
+        args.extend(flags);
+        let stderr = refused_alone(&args);
+        assert!(
+            stderr.contains(&format!(
+                "{} names one provider's endpoint, but 2 --issuer were given",
+                flags[0]
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--config FILE"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_config_file_replaces_the_issuer_flags() {
+    let stderr = refused_alone(&[
+        "--config",
+        "/nonexistent.toml",
+        "--issuer",
+        "https://a.invalid/",
+    ]);
+    assert!(stderr.contains("--config"), "{stderr}");
+    assert!(stderr.contains("--issuer"), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let stderr = refused_alone(&[]);
+    assert!(stderr.contains("--issuer"), "{stderr}");
+}
+
+#[test]
+fn config_file_mistakes_name_the_file_and_the_fix() {
+    let dir = std::env::temp_dir().join(format!("orders-config-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("config file");
+        path.to_string_lossy().into_owned()
+    };
+    let stderr = refused_alone(&["--config", "/nonexistent/orders.toml"]);
+    assert!(
+        stderr.contains("--config /nonexistent/orders.toml: "),
+        "{stderr}"
+    );
+
+    let typo = write(
+        "typo.toml",
+        "[[issuer]]\niss = \"https://a.invalid/\"\naudience = [\"orders-api\"]\n",
+    );
+    let stderr = refused_alone(&["--config", &typo]);
+    assert!(stderr.contains(&format!("--config {typo}")), "{stderr}");
+    assert!(stderr.contains("unknown field `audience`"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+
+    let empty = write("empty.toml", "audiences = [\"orders-api\"]\n");
+    let stderr = refused_alone(&["--config", &empty]);
+    assert!(stderr.contains("no [[issuer]]"), "{stderr}");
+
+    let no_audience = write(
+        "no-audience.toml",
+        "[[issuer]]\niss = \"https://a.invalid/\"\n",
+    );
+    let stderr = refused_alone(&["--config", &no_audience]);
+    assert!(
+        stderr.contains("[[issuer]] 1 (https://a.invalid/): no audience"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("add `audiences = "), "{stderr}");
+
+    let wildcard = write(
+        "wildcard.toml",
+        "audiences = [\"api\"]\n[[issuer]]\ntemplate = \"https://idp.invalid/{tenant}/\"\n",
+    );
+    let stderr = refused_alone(&["--config", &wildcard]);
+    assert!(stderr.contains("a `template` needs `tenants`"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

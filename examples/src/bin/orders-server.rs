@@ -26,7 +26,7 @@
 //! reports.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,16 +37,17 @@ mod pem_files;
 use clap::{Parser, Subcommand, ValueEnum};
 use examples::pb::orders_admin_server::OrdersAdminServer;
 use examples::pb::orders_server::OrdersServer;
+use examples::server_config::{Fetching, ServerConfig};
 use examples::{AdminDesk, OrderBook, Store};
 use oauth_grpc::ClientSecret;
 use oauth_grpc::HttpClient;
+use oauth_grpc::TokenTypes;
 use oauth_grpc::audit::JsonLines;
 use oauth_grpc::store::{
     MemoryStore, RedisConfig, RedisStore, Revocation, Revocations, SharedStore, WhenUnavailable,
 };
-use oauth_grpc::{Dpop, DpopNonces, OAuthLayer, Validator};
+use oauth_grpc::{Dpop, DpopNonces, Issuer, OAuthLayer, Validator, ValidatorBuilder};
 use oauth_grpc::{Introspection, TokenRouting};
-use oauth_grpc::{KeySource, TokenTypes};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -67,14 +68,44 @@ struct Args {
     #[command(flatten)]
     redis: RedisArgs,
 
-    /// The token issuer, exactly as in the tokens' `iss` (e.g. `https://idp.example.com/`).
-    #[arg(long, env = "ORDERS_ISSUER")]
-    issuer: String,
+    /// A trusted token issuer, exactly as in the tokens' `iss` (e.g.
+    /// `https://idp.example.com/`), its keys found by discovery. Repeat (or separate with
+    /// commas) to trust several providers: each token is checked with the keys of the issuer
+    /// it names and no other's. Every --audience applies to each; for one provider's own
+    /// audiences, keys, claims or introspection, use --config.
+    #[arg(
+        long,
+        env = "ORDERS_ISSUER",
+        value_delimiter = ',',
+        required_unless_present = "config"
+    )]
+    issuer: Vec<String>,
 
     /// The audience of this service, as the provider puts it in `aud`; repeat (or separate
     /// with commas) to accept several.
-    #[arg(long, env = "ORDERS_AUDIENCE", required = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "ORDERS_AUDIENCE",
+        value_delimiter = ',',
+        required_unless_present = "config"
+    )]
     audience: Vec<String>,
+
+    /// The trusted issuers from a TOML file, each with its own keys, audiences, token types,
+    /// scope claim, roles, leeway, algorithms and introspection, and multi-tenant issuers
+    /// with their allow-list of tenants (see `examples/orders-server.toml`). Instead of
+    /// --issuer, --audience, --jwks-url, --leeway, --allow-plain-jwt, --scope-claim and the
+    /// introspection flags; the key-fetching flags apply to every issuer.
+    #[arg(
+        long,
+        env = "ORDERS_CONFIG",
+        value_name = "FILE",
+        conflicts_with_all = [
+            "issuer", "audience", "jwks_url", "introspect_url", "client_id",
+            "client_secret_file", "introspect_all", "allow_plain_jwt", "scope_claim", "leeway",
+        ]
+    )]
+    config: Option<PathBuf>,
 
     /// The address to listen on. Port 0 picks a free port; the chosen address is printed.
     #[arg(long, env = "ORDERS_LISTEN", default_value = "127.0.0.1:50051")]
@@ -440,6 +471,81 @@ fn http_client(args: &Args) -> Result<HttpClient, String> {
     })
 }
 
+/// The validator of `--issuer` (each by discovery), `--audience`, `--jwks-url` and the
+/// introspection flags.
+fn from_flags(args: &Args, fetching: &Fetching) -> Result<ValidatorBuilder, String> {
+    let one_issuer = |flag: &str| {
+        format!(
+            "{flag} names one provider's endpoint, but {} --issuer were given; give each \
+             issuer its own in --config FILE ([[issuer]] jwks_url, [issuer.introspection])",
+            args.issuer.len()
+        )
+    };
+    if args.issuer.len() > 1 {
+        if args.jwks_url.is_some() {
+            return Err(one_issuer("--jwks-url"));
+        }
+        if args.introspect_url.is_some() {
+            return Err(one_issuer("--introspect-url"));
+        }
+    }
+    let mut builder = Validator::builder().leeway(args.leeway);
+    for audience in &args.audience {
+        builder = builder.audience(audience);
+    }
+    if args.allow_plain_jwt {
+        builder = builder.token_types(TokenTypes::AllowPlainJwt);
+    }
+    if let Some(claim) = &args.scope_claim {
+        builder = builder.scope_claim(claim);
+    }
+    for iss in &args.issuer {
+        let mut issuer = Issuer::new(iss).keys(fetching.keys(iss, args.jwks_url.as_deref()));
+        if let (Some(url), Some(id), Some(file)) = (
+            &args.introspect_url,
+            &args.client_id,
+            &args.client_secret_file,
+        ) {
+            ClientSecret::from_file(file)
+                .reveal()
+                .map_err(|e| format!("--client-secret-file: {e}"))?;
+            let routing = if args.introspect_all {
+                TokenRouting::IntrospectAll
+            } else {
+                TokenRouting::JwtLocally
+            };
+            let mut introspection = Introspection::new(url, id, ClientSecret::from_file(file))
+                .routing(routing)
+                .http_client(fetching.http.clone());
+            if let Some(store) = &fetching.shared {
+                introspection = introspection.shared_cache(store.clone());
+            }
+            issuer = issuer.introspection(introspection);
+        }
+        builder = builder.trust(issuer);
+    }
+    Ok(builder)
+}
+
+/// The validator of `--config FILE`.
+fn from_config(path: &Path, fetching: &Fetching) -> Result<ValidatorBuilder, String> {
+    let config = ServerConfig::load(path)?;
+    let mut builder = Validator::builder();
+    for audience in &config.audiences {
+        builder = builder.audience(audience);
+    }
+    if let Some(leeway) = config.leeway {
+        builder = builder.leeway(leeway);
+    }
+    for issuer in config
+        .trusted(fetching)
+        .map_err(|e| format!("--config {}: {e}", path.display()))?
+    {
+        builder = builder.trust(issuer);
+    }
+    Ok(builder)
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.jwks_refresh_min > args.jwks_refresh_max {
         return Err(format!(
@@ -511,49 +617,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let http = http_client(&args)?;
     let shared = redis(&args.redis).await?;
-    let keys = match &args.jwks_url {
-        Some(url) => KeySource::jwks_url(url),
-        None => KeySource::discover(&args.issuer),
-    }
-    .http_client(http.clone())
-    .refresh_between(args.jwks_refresh_min, args.jwks_refresh_max)
-    .unknown_kid_cooldown(args.unknown_kid_cooldown)
-    .max_staleness(args.max_staleness);
-    let mut builder = Validator::builder()
-        .issuer(&args.issuer)
-        .keys(keys)
-        .leeway(args.leeway);
-    for audience in &args.audience {
-        builder = builder.audience(audience);
-    }
-    if args.allow_plain_jwt {
-        builder = builder.token_types(TokenTypes::AllowPlainJwt);
-    }
-    if let Some(claim) = &args.scope_claim {
-        builder = builder.scope_claim(claim);
-    }
-    if let (Some(url), Some(id), Some(file)) = (
-        &args.introspect_url,
-        &args.client_id,
-        &args.client_secret_file,
-    ) {
-        ClientSecret::from_file(file)
-            .reveal()
-            .map_err(|e| format!("--client-secret-file: {e}"))?;
-        let routing = if args.introspect_all {
-            TokenRouting::IntrospectAll
-        } else {
-            TokenRouting::JwtLocally
-        };
-        let mut introspection = Introspection::new(url, id, ClientSecret::from_file(file))
-            .routing(routing)
-            .http_client(http);
-        if let Some(store) = &shared {
-            introspection = introspection.shared_cache(store.clone());
-        }
-        builder = builder.introspection(introspection);
-    }
+    let fetching = Fetching {
+        http: http.clone(),
+        refresh: (args.jwks_refresh_min, args.jwks_refresh_max),
+        unknown_kid_cooldown: args.unknown_kid_cooldown,
+        max_staleness: args.max_staleness,
+        shared: shared.clone(),
+    };
+    let builder = match &args.config {
+        Some(path) => from_config(path, &fetching)?,
+        None => from_flags(&args, &fetching)?,
+    };
     let validator = builder.start().await?;
+    for issuer in validator.issuers() {
+        eprintln!("orders-server: trusting tokens of {issuer}");
+    }
 
     let mut layer = OAuthLayer::new(validator, examples::policies())
         .require_sender_constrained(args.require_sender_constrained);
