@@ -582,7 +582,13 @@ mod tests {
         // does nothing, twice over (the second call reuses the instruments).
         let issuer: std::sync::Arc<str> = std::sync::Arc::from("https://idp.example/");
         for _ in 0..2 {
-            decision(OTHER_METHOD, "deny", "no_rule", None, Duration::from_micros(3));
+            decision(
+                OTHER_METHOD,
+                "deny",
+                "no_rule",
+                None,
+                Duration::from_micros(3),
+            );
             decision(
                 "/pkg.S/M",
                 "allow",
