@@ -10,10 +10,10 @@ use examples::Store;
 use examples::pb::WhoAmIRequest;
 use examples::pb::orders_client::OrdersClient;
 use oauth_grpc::{
-    ConfigError, Issuer, KeySet, KeySource, OAuthLayer, PolicySet, TokenError, TokenTypes,
-    Validator,
+    ClientSecret, ConfigError, Introspection, Issuer, KeySet, KeySource, OAuthLayer, PolicySet,
+    TokenError, TokenRouting, TokenTypes, Validator,
 };
-use oauth_grpc_tests::idp::IdentityProvider;
+use oauth_grpc_tests::idp::{CLIENT_ID, CLIENT_SECRET, IdentityProvider};
 use oauth_grpc_tests::issuer::{AUDIENCE, TestKey, claims, header, sign_json};
 use oauth_grpc_tests::{TestServer, challenge, orders_server};
 use serde_json::{Value, json};
@@ -339,6 +339,112 @@ async fn a_new_tenant_is_fetched_once_for_200_concurrent_cold_calls() {
     server.stop().await;
 }
 
+/// The builder's role mapping, scope claim and token types describe its own `.issuer(…)`
+/// only: a partner's token carrying the same role name is granted nothing by them.
+#[test]
+fn one_provider_s_role_mapping_grants_nothing_to_another() {
+    let corp_key = KeySet::from_hmac_secret(Some("corp"), &[1; 32], oauth_grpc::Algorithm::HS256)
+        .expect("32 bytes");
+    let partner_key =
+        KeySet::from_hmac_secret(Some("partner"), &[2; 32], oauth_grpc::Algorithm::HS256)
+            .expect("32 bytes");
+    let validator = Validator::builder()
+        .issuer("https://corp.example/")
+        .audience(AUDIENCE)
+        .keys(corp_key)
+        .role_claim("roles")
+        .map_role("admin", ["orders:admin"])
+        .scope_claim("permissions")
+        .trust(Issuer::new("https://partner.example/").keys(partner_key))
+        .build()
+        .expect("valid configuration");
+    let now = std::time::SystemTime::now();
+    let sign = |iss: &str, kid: &str, secret: &[u8]| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.into());
+        header.typ = Some("at+jwt".into());
+        let mut c = claims("orders:read");
+        c["iss"] = json!(iss);
+        c["roles"] = json!(["admin"]);
+        c["permissions"] = json!(["orders:write"]);
+        jsonwebtoken::encode(&header, &c, &jsonwebtoken::EncodingKey::from_secret(secret))
+            .expect("signs")
+    };
+    let corp = validator
+        .validate_at(&sign("https://corp.example/", "corp", &[1; 32]), now)
+        .expect("corporate token");
+    assert!(corp.has_scope("orders:admin"), "{:?}", corp.scopes());
+    assert!(corp.has_scope("orders:write"));
+    let partner = validator
+        .validate_at(&sign("https://partner.example/", "partner", &[2; 32]), now)
+        .expect("partner token");
+    assert_eq!(partner.issuer(), Some("https://partner.example/"));
+    // The partner's scopes come from its own `scope` claim; its `roles` mean nothing here.
+    assert!(partner.has_scope("orders:read"));
+    assert!(!partner.has_scope("orders:admin"), "{:?}", partner.scopes());
+    assert!(!partner.has_scope("orders:write"), "{:?}", partner.scopes());
+}
+
+/// Beside another provider, an issuer that introspects every token receives its own JWTs
+/// and opaque tokens, never a JWT naming a stranger or the other provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beside_another_provider_only_its_own_tokens_are_introspected() {
+    let corporate = IdentityProvider::start(&[]).await;
+    let partner = IdentityProvider::start(&[TestKey::Ec256]).await;
+    let validator = Validator::builder()
+        .audience(AUDIENCE)
+        .trust(
+            Issuer::new(corporate.issuer()).introspection(
+                Introspection::new(
+                    corporate.introspection_url(),
+                    CLIENT_ID,
+                    ClientSecret::new(CLIENT_SECRET),
+                )
+                .routing(TokenRouting::IntrospectAll),
+            ),
+        )
+        .trust(Issuer::new(partner.issuer()).keys(source(&partner)))
+        .start()
+        .await
+        .expect("valid configuration");
+    let active = json!({
+        "active": true, "scope": "orders:read", "sub": "bob", "aud": AUDIENCE,
+        "iss": corporate.issuer(), "exp": oauth_grpc_tests::issuer::now() + 300,
+    });
+    corporate.set_introspection("opaque-corp", active.clone());
+    let own_jwt = token_from(&corporate.issuer(), TestKey::Rsa1);
+    corporate.set_introspection(&own_jwt, active);
+    let ok = validator.validate("opaque-corp").await.expect("opaque");
+    assert_eq!(ok.issuer(), Some(corporate.issuer().as_str()));
+    validator.validate(&own_jwt).await.expect("its own JWT");
+    assert_eq!(corporate.introspection_requests(), 2);
+
+    // A stranger's JWT, one without `iss`, the partner's: none reaches the endpoint.
+    let stranger = token_from("https://stranger.example/", TestKey::Rsa1);
+    assert_eq!(
+        validator.validate(&stranger).await,
+        Err(TokenError::WrongIssuer)
+    );
+    let nameless = token_with(
+        &corporate.issuer(),
+        &header(TestKey::Rsa1),
+        TestKey::Rsa1,
+        |c| {
+            c.as_object_mut().expect("object").remove("iss");
+        },
+    );
+    assert_eq!(
+        validator.validate(&nameless).await,
+        Err(TokenError::MissingClaim)
+    );
+    let partner_token = token_from(&partner.issuer(), TestKey::Ec256);
+    validator
+        .validate(&partner_token)
+        .await
+        .expect("the partner's own keys");
+    assert_eq!(corporate.introspection_requests(), 2);
+}
+
 #[test]
 fn configuration_mistakes_name_the_fix() {
     let hmac = |kid: &str| {
@@ -377,6 +483,55 @@ fn configuration_mistakes_name_the_fix() {
         .trust(Issuer::new("https://b.example/").keys(hmac("b")))
         .build();
     assert!(matches!(orphan, Err(ConfigError::KeysWithoutIssuer)));
+    // What describes one provider's tokens, on a builder with no `.issuer(…)` of its own.
+    let loose = Validator::builder()
+        .audience("api")
+        .role_claim("roles")
+        .map_role("admin", ["orders:admin"])
+        .trust(Issuer::new("https://b.example/").keys(hmac("b")))
+        .build();
+    assert!(matches!(
+        loose,
+        Err(ConfigError::ProviderSettingWithoutIssuer("role_claim"))
+    ));
+    assert!(message(loose).contains(".trust(Issuer::new(…).role_claim(…))"));
+    let plain = Validator::builder()
+        .audience("api")
+        .token_types(TokenTypes::AllowPlainJwt)
+        .trust(Issuer::new("https://b.example/").keys(hmac("b")))
+        .build();
+    assert!(matches!(
+        plain,
+        Err(ConfigError::ProviderSettingWithoutIssuer("token_types"))
+    ));
+    // Roles mapped with no claim to find them in.
+    let roleless = Validator::builder()
+        .audience("api")
+        .trust(
+            Issuer::new("https://b.example/")
+                .keys(hmac("b"))
+                .map_role("admin", ["orders:admin"]),
+        )
+        .build();
+    assert!(matches!(roleless, Err(ConfigError::RolesWithoutClaim)));
+    assert!(message(roleless).contains(".role_claim("));
+    // One introspection endpoint for every tenant of a template.
+    let tenant_endpoint = Validator::builder()
+        .audience("api")
+        .trust(
+            Issuer::tenants("https://login.example/{tenant}/", ["acme"]).introspection(
+                Introspection::new(
+                    "https://login.example/introspect",
+                    "api",
+                    ClientSecret::new("s"),
+                ),
+            ),
+        )
+        .build();
+    assert!(matches!(
+        tenant_endpoint,
+        Err(ConfigError::TenantIntrospection(_))
+    ));
     // Templates and tenants.
     for (template, tenants) in [
         ("https://login.example/v2.0", vec!["acme"]),

@@ -285,6 +285,14 @@ impl IssuerConfig {
                         at(template)
                     ));
                 }
+                if self.introspection.is_some() {
+                    return Err(format!(
+                        "{}: [issuer.introspection] on a `template`: each tenant has its own \
+                         endpoint; give the tenants that need introspection their own \
+                         [[issuer]] with `iss`",
+                        at(template)
+                    ));
+                }
                 (Issuer::tenants(template, self.tenants.clone()), template)
             }
             (Some(_), Some(_)) => {
@@ -463,6 +471,15 @@ mod tests {
         assert!(
             stray.contains("`tenants` belong to a `template`"),
             "{stray}"
+        );
+        let tenant_introspection = error(
+            "[[issuer]]\ntemplate = \"https://idp/{tenant}/\"\ntenants = [\"t\"]\n\
+             [issuer.introspection]\nurl = \"https://idp/i\"\nclient_id = \"c\"\n\
+             client_secret_file = \"/nonexistent/secret\"\n",
+        );
+        assert!(
+            tenant_introspection.contains("[issuer.introspection] on a `template`"),
+            "{tenant_introspection}"
         );
         let roles = error("[[issuer]]\niss = \"https://a/\"\n[issuer.roles]\nadmin = [\"x\"]\n");
         assert!(roles.contains("no `role_claim`"), "{roles}");

@@ -493,14 +493,15 @@ fn from_flags(args: &Args, fetching: &Fetching) -> Result<ValidatorBuilder, Stri
     for audience in &args.audience {
         builder = builder.audience(audience);
     }
-    if args.allow_plain_jwt {
-        builder = builder.token_types(TokenTypes::AllowPlainJwt);
-    }
-    if let Some(claim) = &args.scope_claim {
-        builder = builder.scope_claim(claim);
-    }
     for iss in &args.issuer {
         let mut issuer = Issuer::new(iss).keys(fetching.keys(iss, args.jwks_url.as_deref()));
+        // The token flags describe every --issuer's tokens alike.
+        if args.allow_plain_jwt {
+            issuer = issuer.token_types(TokenTypes::AllowPlainJwt);
+        }
+        if let Some(claim) = &args.scope_claim {
+            issuer = issuer.scope_claim(claim);
+        }
         if let (Some(url), Some(id), Some(file)) = (
             &args.introspect_url,
             &args.client_id,

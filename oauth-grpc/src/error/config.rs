@@ -24,7 +24,7 @@ use super::{Cause, ProviderError};
 pub enum ConfigError {
     /// No issuer configured.
     #[error(
-        "no issuer configured; add `.issuer(\"https://your-idp.example.com/\")`, exactly as the tokens' `iss`"
+        "no issuer configured; add `.issuer(\"https://your-idp.example.com/\")`, exactly as the tokens' `iss`, or `.trust(Issuer::new(\"https://your-idp.example.com/\").keys(…))` once per provider"
     )]
     NoIssuer,
     /// No audience configured.
@@ -42,6 +42,24 @@ pub enum ConfigError {
         "keys or introspection are given to the builder, but no `.issuer(…)` they vouch for; add `.issuer(\"https://your-idp.example.com/\")`, or give them to the provider they belong to with `.trust(Issuer::new(…).keys(…))`"
     )]
     KeysWithoutIssuer,
+    /// A setting that describes one provider's tokens (token types, the scope, audience or
+    /// role claim, role mappings) given to the builder without `.issuer(…)`: it would
+    /// otherwise apply to every trusted provider, so a role mapping meant for one could
+    /// grant scopes to another's tokens.
+    #[error(
+        "`{0}` is given to the builder, but no `.issuer(…)` it describes; set it on the `Issuer` whose tokens read that way (`.trust(Issuer::new(…).{0}(…))`), once per provider"
+    )]
+    ProviderSettingWithoutIssuer(&'static str),
+    /// Roles mapped to scopes without a role claim that says where the roles are.
+    #[error(
+        "roles are mapped to scopes, but no role claim says where a token carries them; add `.role_claim(\"realm_access.roles\")` (the path of the roles in your provider's tokens) beside `.map_role(…)`"
+    )]
+    RolesWithoutClaim,
+    /// Introspection on an issuer template: one endpoint cannot answer for every tenant.
+    #[error(
+        "the issuer template {0:?} is given introspection, but each tenant has its own endpoint; trust the tenants that need introspection one by one with `Issuer::new(…).introspection(…)`"
+    )]
+    TenantIntrospection(String),
     /// One of several trusted issuers names no audience, and the builder gives none.
     #[error(
         "no audience for the issuer {0}; add `.audience(\"your-api\")` to that `Issuer`, or to the builder for every issuer"

@@ -310,10 +310,12 @@ impl ValidatorBuilder {
             });
         } else if self.defaults.has_key_material() {
             return Err(ConfigError::KeysWithoutIssuer);
+        } else if let Some(setting) = self.defaults.provider_setting() {
+            return Err(ConfigError::ProviderSettingWithoutIssuer(setting));
         }
+        // Only the builder's own issuer: the errors of a validator with one issuer.
+        let single = !issuers.is_empty() && self.trusted.is_empty();
         issuers.extend(self.trusted);
-        // One provider: the errors of a validator with one issuer.
-        let single = issuers.len() == 1 && issuers[0].tenants.is_none();
         let max_delegation_depth = self.max_delegation_depth.unwrap_or(4);
         if !(1..=16).contains(&max_delegation_depth) {
             return Err(ConfigError::DelegationDepth(max_delegation_depth));

@@ -53,6 +53,10 @@ pub enum TokenRouting {
     #[default]
     JwtLocally,
     /// Every token is introspected (revocation takes effect at once, at a request's cost).
+    /// A token whose JWS header is refused (an algorithm outside the allow-list, `crit`, a
+    /// nested `cty`) is refused before it is sent anywhere. Beside other trusted issuers,
+    /// only this issuer's JWTs and tokens that are no JWS come here: a JWT naming another
+    /// provider goes to that provider, one naming a stranger or no issuer is refused.
     IntrospectAll,
     /// The JWTs naming this issuer are introspected, and opaque tokens are not sent here:
     /// for a second introspecting [`Issuer`](crate::Issuer) of one validator, since an opaque

@@ -33,9 +33,10 @@ const MAX_TENANT_LEN: usize = 128;
 /// once per provider.
 ///
 /// A token is checked by the provider its `iss` names, and by no other: a key of the
-/// partner's provider cannot sign a token that names the corporate one. Settings an issuer
-/// leaves unset are taken from the builder (audiences, leeway, token types, scope and role
-/// claims, lifetime bound, algorithms); keys and introspection never are.
+/// partner's provider cannot sign a token that names the corporate one. What an issuer
+/// leaves unset of the audiences, clock leeway, lifetime bound and algorithm allow-list is
+/// taken from the builder; what describes one provider's tokens (token types, the scope,
+/// audience and role claims, role mappings), its keys and its introspection never is.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -85,8 +86,8 @@ pub struct Issuer {
     pub(super) settings: Settings,
 }
 
-/// What one issuer says about its tokens; `None` and empty mean "as the builder says"
-/// (except keys and introspection, which belong to one provider).
+/// What one issuer says about its tokens; for the audiences, leeway, lifetime bound and
+/// algorithms `None` and empty mean "as the builder says", for the rest "the default".
 #[derive(Debug, Clone, Default)]
 pub(super) struct Settings {
     pub(super) audiences: Vec<String>,
@@ -114,29 +115,38 @@ impl Settings {
         !self.keys.is_empty() || !self.key_files.is_empty() || introspection
     }
 
-    /// These settings, with what they leave unset taken from `defaults`.
+    /// These settings, with what they leave unset taken from `defaults`: the audiences
+    /// (this server's identity), the clock leeway, the lifetime bound and the algorithm
+    /// allow-list. What describes one provider's tokens (token types, the scope, audience
+    /// and role claims, role mappings), keys and introspection are never inherited.
     fn inherit(mut self, defaults: &Settings) -> Self {
         if self.audiences.is_empty() {
             self.audiences.clone_from(&defaults.audiences);
         }
         self.leeway = self.leeway.or(defaults.leeway);
         self.max_lifetime = self.max_lifetime.or(defaults.max_lifetime);
-        self.token_types = self.token_types.or(defaults.token_types);
-        if self.scope_claim.is_none() {
-            self.scope_claim.clone_from(&defaults.scope_claim);
-        }
-        if self.audience_claim.is_none() {
-            self.audience_claim.clone_from(&defaults.audience_claim);
-        }
-        // The role claim and its mapping go together.
-        if self.role_claim.is_none() && self.role_scopes.is_empty() {
-            self.role_claim.clone_from(&defaults.role_claim);
-            self.role_scopes.clone_from(&defaults.role_scopes);
-        }
         if self.algorithms.is_none() {
             self.algorithms.clone_from(&defaults.algorithms);
         }
         self
+    }
+
+    /// The first setting that describes one provider's tokens, when there is one: the
+    /// builder may hold these only for its own `.issuer(…)`.
+    pub(super) fn provider_setting(&self) -> Option<&'static str> {
+        if self.token_types.is_some() {
+            Some("token_types")
+        } else if self.scope_claim.is_some() {
+            Some("scope_claim")
+        } else if self.audience_claim.is_some() {
+            Some("audience_claim")
+        } else if self.role_claim.is_some() {
+            Some("role_claim")
+        } else if !self.role_scopes.is_empty() {
+            Some("map_role")
+        } else {
+            None
+        }
     }
 }
 
@@ -414,6 +424,10 @@ impl Issuer {
         if tenants.is_empty() {
             return Err(ConfigError::NoTenants(self.names[0].clone()));
         }
+        #[cfg(feature = "introspection")]
+        if self.settings.introspection.is_some() {
+            return Err(ConfigError::TenantIntrospection(self.names[0].clone()));
+        }
         let mut expanded = Vec::with_capacity(tenants.len());
         for tenant in tenants {
             let valid = !tenant.is_empty()
@@ -627,6 +641,7 @@ fn profile(
         return Err(ConfigError::NoKeysFor(shown()));
     }
     let role_claim = match settings.role_claim {
+        None if !settings.role_scopes.is_empty() => return Err(ConfigError::RolesWithoutClaim),
         None => None,
         Some(path) => {
             let segments: Vec<String> = path.split('.').map(str::to_owned).collect();

@@ -368,8 +368,10 @@ impl Validator {
         let cache_key = || key.unwrap_or_else(|| token_key(token));
         // An opaque token names no issuer: the one issuer that takes opaque tokens checks
         // it, and so it does, when it introspects all tokens, a token that does not parse as
-        // a JWS or names no trusted issuer (the endpoint decides; its answer's `iss` is
-        // checked).
+        // a JWS (the endpoint decides; its answer's `iss` is checked). A JWS that names no
+        // trusted issuer goes to that endpoint only when it is the validator's one issuer:
+        // beside other providers, a token naming a stranger (or none) is refused here, not
+        // handed to one of them.
         #[cfg(feature = "introspection")]
         let opaque = self
             .inner
@@ -391,14 +393,15 @@ impl Validator {
             Ok(parsed) => parsed,
             Err(error) => {
                 #[cfg(feature = "introspection")]
-                if matches!(
-                    error,
-                    TokenError::Malformed
-                        | TokenError::MissingClaim
-                        | TokenError::InvalidClaim
-                        | TokenError::WrongIssuer
-                ) && let Some(introspector) = opaque.filter(|i| i.introspects_jwts())
-                {
+                let only_issuer = self.inner.registry.profiles.len() == 1;
+                let falls_back = match error {
+                    TokenError::Malformed => true,
+                    TokenError::MissingClaim
+                    | TokenError::InvalidClaim
+                    | TokenError::WrongIssuer => only_issuer,
+                    _ => false,
+                };
+                if falls_back && let Some(introspector) = opaque.filter(|i| i.introspects_jwts()) {
                     return introspector.check(cache_key(), token).await;
                 }
                 return Err(error);
