@@ -227,6 +227,10 @@ impl ValidatorBuilder {
     }
 
     /// Which `typ` values are accepted; [`TokenTypes::Strict`] by default.
+    ///
+    /// For the builder's own [`issuer`](Self::issuer) only: an [`Issuer`](crate::Issuer)
+    /// given to [`trust`](Self::trust) sets its own, and without `.issuer(…)` this is
+    /// [`ConfigError::ProviderSettingWithoutIssuer`].
     #[must_use]
     pub fn token_types(mut self, types: TokenTypes) -> Self {
         self.defaults.token_types = Some(types);
@@ -235,6 +239,10 @@ impl ValidatorBuilder {
 
     /// Reads scopes from this claim (a space-delimited string or an array of strings, e.g.
     /// Auth0's `permissions`) instead of `scope` / `scp`.
+    ///
+    /// For the builder's own [`issuer`](Self::issuer) only: an [`Issuer`](crate::Issuer)
+    /// given to [`trust`](Self::trust) sets its own, and without `.issuer(…)` this is
+    /// [`ConfigError::ProviderSettingWithoutIssuer`].
     #[must_use]
     pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
         self.defaults.scope_claim = Some(claim.into());
@@ -243,6 +251,10 @@ impl ValidatorBuilder {
 
     /// Checks the configured audiences against this claim instead of `aud` — for providers
     /// whose access tokens carry no `aud`, such as Amazon Cognito (`client_id`).
+    ///
+    /// For the builder's own [`issuer`](Self::issuer) only: an [`Issuer`](crate::Issuer)
+    /// given to [`trust`](Self::trust) sets its own, and without `.issuer(…)` this is
+    /// [`ConfigError::ProviderSettingWithoutIssuer`].
     #[must_use]
     pub fn audience_claim(mut self, claim: impl Into<String>) -> Self {
         self.defaults.audience_claim = Some(claim.into());
@@ -251,6 +263,10 @@ impl ValidatorBuilder {
 
     /// Reads roles from this claim path (dot-separated, e.g. Keycloak's
     /// `realm_access.roles`); roles grant the scopes given with [`map_role`](Self::map_role).
+    ///
+    /// For the builder's own [`issuer`](Self::issuer) only: an [`Issuer`](crate::Issuer)
+    /// given to [`trust`](Self::trust) sets its own, and without `.issuer(…)` this is
+    /// [`ConfigError::ProviderSettingWithoutIssuer`].
     #[must_use]
     pub fn role_claim(mut self, path: impl Into<String>) -> Self {
         self.defaults.role_claim = Some(path.into());
@@ -258,7 +274,12 @@ impl ValidatorBuilder {
     }
 
     /// A token holding `role` (in the [`role_claim`](Self::role_claim)) is granted `scopes`.
-    /// Roles without a mapping grant nothing.
+    /// Roles without a mapping grant nothing; a mapping without a role claim is
+    /// [`ConfigError::RolesWithoutClaim`].
+    ///
+    /// For the builder's own [`issuer`](Self::issuer) only: an [`Issuer`](crate::Issuer)
+    /// given to [`trust`](Self::trust) sets its own, and without `.issuer(…)` this is
+    /// [`ConfigError::ProviderSettingWithoutIssuer`].
     #[must_use]
     pub fn map_role<I, S>(mut self, role: impl Into<String>, scopes: I) -> Self
     where
