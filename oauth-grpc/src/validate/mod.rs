@@ -393,16 +393,20 @@ impl Validator {
             Ok(parsed) => parsed,
             Err(error) => {
                 #[cfg(feature = "introspection")]
-                let only_issuer = self.inner.registry.profiles.len() == 1;
-                let falls_back = match error {
-                    TokenError::Malformed => true,
-                    TokenError::MissingClaim
-                    | TokenError::InvalidClaim
-                    | TokenError::WrongIssuer => only_issuer,
-                    _ => false,
-                };
-                if falls_back && let Some(introspector) = opaque.filter(|i| i.introspects_jwts()) {
-                    return introspector.check(cache_key(), token).await;
+                {
+                    let only_issuer = self.inner.registry.profiles.len() == 1;
+                    let falls_back = match error {
+                        TokenError::Malformed => true,
+                        TokenError::MissingClaim
+                        | TokenError::InvalidClaim
+                        | TokenError::WrongIssuer => only_issuer,
+                        _ => false,
+                    };
+                    if falls_back
+                        && let Some(introspector) = opaque.filter(|i| i.introspects_jwts())
+                    {
+                        return introspector.check(cache_key(), token).await;
+                    }
                 }
                 return Err(error);
             }
