@@ -5,11 +5,18 @@
 //! - key choice with 1, 10 and 100 keys in the issuer's key set (the token's `kid` the last);
 //! - issuer choice with 1, 4 and 32 trusted issuers (the token's issuer the last);
 //! - the verified-token cache holding 10^3, 10^5 and 10^6 tokens: the time of a hit, and the
-//!   heap bytes each entry holds, counted by a global allocator that tracks live bytes.
+//!   heap bytes each entry holds, counted by a global allocator that tracks live bytes;
+//! - 1, 100 and 10,000 open server streams (`WatchOrders` following an empty book) on the
+//!   no-auth server and behind `OAuthLayer` (a cached token, the stream-lifetime watcher
+//!   on): heap bytes per open stream, client and server of one process together;
+//! - `WhoAmI` calls per second, 64 callers on 4 connections, with the server's runtime on 1,
+//!   2 and 4 worker threads (the client on a runtime of its own, 2 workers), no auth and
+//!   `OAuthLayer` cached.
 //!
 //! Timings by criterion; the memory figures are printed (`bytes/entry`). HS256 throughout
 //! the key, issuer and cache curves, so that the signature (the same for every point) does
-//! not hide what grows. `GROWTH=lookup,keys,issuers,cache` picks curves (all by default);
+//! not hide what grows. `GROWTH=lookup,keys,issuers,cache,streams,workers` picks curves (all by
+//! default; `GROWTH_WINDOW_MS` sets each throughput window, 3,000 by default);
 //! `GROWTH_CACHE_MAX` caps the largest cache (default 1,000,000: about 1.5 GiB and a minute
 //! to fill).
 
@@ -25,9 +32,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
+use examples::Store;
+use examples::pb::WatchOrdersRequest;
+use examples::pb::orders_client::OrdersClient;
 use oauth_grpc::{Issuer, KeySet, MethodPolicy, PolicySet, Rule, ServicePolicy, Validator};
-use oauth_grpc_benches::{AUDIENCE, HMAC_SECRET, ISSUER};
+use oauth_grpc_benches::loopback::{
+    Credentials as _, WATCH_ORDERS, channel, serve_baseline, serve_layer, throughput,
+};
+use oauth_grpc_benches::{AUDIENCE, HMAC_SECRET, ISSUER, KEYS};
 use serde_json::json;
+use tonic::metadata::{Ascii, MetadataValue};
 
 /// Live heap bytes: allocated minus freed.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -273,6 +287,154 @@ fn ready<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
+/// The `authorization` value of the loopback servers' callers.
+fn bearer() -> MetadataValue<Ascii> {
+    format!("Bearer {}", KEYS[0].token("orders:read orders:write"))
+        .parse()
+        .unwrap()
+}
+
+fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Heap bytes per open server stream, for 1, 100 and 10,000 streams at once.
+fn streams() {
+    const CONNECTIONS: usize = 8;
+    let rt = runtime(2);
+    let header = bearer();
+    let mut report = Vec::new();
+    rt.block_on(async {
+        for (name, layer) in [("no auth", false), ("OAuthLayer, watcher on", true)] {
+            let mut row = Vec::new();
+            for n in [1usize, 100, 10_000] {
+                let url = if layer {
+                    serve_layer(Store::default(), true).await
+                } else {
+                    serve_baseline(Store::default()).await
+                };
+                let mut clients = Vec::new();
+                for _ in 0..CONNECTIONS {
+                    clients.push(OrdersClient::new(channel(&url).await));
+                }
+                let follow = || WatchOrdersRequest {
+                    limit: 0,
+                    follow: true,
+                };
+                // One stream opened and dropped on every connection first, so that its
+                // buffers and the token's cache entry are not counted per stream.
+                for client in &mut clients {
+                    drop(
+                        client
+                            .watch_orders(header.request(follow(), WATCH_ORDERS))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut open = Vec::with_capacity(n);
+                let before = LIVE.load(Ordering::Relaxed);
+                for i in 0..n {
+                    let client = &mut clients[i % CONNECTIONS];
+                    let response = client
+                        .watch_orders(header.request(follow(), WATCH_ORDERS))
+                        .await
+                        .unwrap();
+                    open.push(response.into_inner());
+                }
+                // The server's side of the last streams settles (its tasks, its timers).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let after = LIVE.load(Ordering::Relaxed);
+                row.push((after - before) as f64 / n as f64);
+                drop(open);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            report.push((name, row));
+        }
+    });
+    println!(
+        "\ngrowth/open server streams, heap held per open stream (client and server together):"
+    );
+    println!(
+        "  {:<24} {:>10} {:>10} {:>10}",
+        "server", "1", "100", "10,000"
+    );
+    for (name, row) in &report {
+        println!(
+            "  {name:<24} {:>8.0} B {:>8.0} B {:>8.0} B",
+            row[0], row[1], row[2]
+        );
+    }
+    if let [(_, plain), (_, guarded)] = report.as_slice() {
+        println!(
+            "  {:<24} {:>8.0} B {:>8.0} B {:>8.0} B",
+            "the layer's share",
+            guarded[0] - plain[0],
+            guarded[1] - plain[1],
+            guarded[2] - plain[2]
+        );
+    }
+}
+
+/// `WhoAmI` calls per second with the server's runtime on 1, 2 and 4 worker threads.
+fn workers() {
+    const ROUNDS: usize = 3;
+    let window = Duration::from_millis(
+        std::env::var("GROWTH_WINDOW_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3_000),
+    );
+    let header = bearer();
+    let client_rt = runtime(2);
+    println!(
+        "\ngrowth/server worker threads, WhoAmI calls/s (64 callers, 4 connections, median of {ROUNDS}):"
+    );
+    let mut first = [0.0f64; 2];
+    for workers in [1usize, 2, 4] {
+        let mut rates = [0.0f64; 2];
+        for (v, layer) in [false, true].into_iter().enumerate() {
+            let server_rt = runtime(workers);
+            let url = server_rt.block_on(async {
+                if layer {
+                    serve_layer(Store::default(), true).await
+                } else {
+                    serve_baseline(Store::default()).await
+                }
+            });
+            let mut samples: Vec<f64> = client_rt.block_on(async {
+                let mut channels = Vec::new();
+                for _ in 0..4 {
+                    channels.push(channel(&url).await);
+                }
+                let mut samples = Vec::new();
+                for _ in 0..ROUNDS {
+                    samples.push(throughput(&channels, &header, 64, window).await);
+                }
+                samples
+            });
+            samples.sort_by(f64::total_cmp);
+            rates[v] = samples[ROUNDS / 2];
+            server_rt.shutdown_background();
+        }
+        if workers == 1 {
+            first = rates;
+        }
+        println!(
+            "  {workers} worker(s): no auth {:>8.0}/s ({:.3}x of 1), OAuthLayer cached {:>8.0}/s ({:.3}x of 1), layer / no auth {:.3}",
+            rates[0],
+            rates[0] / first[0],
+            rates[1],
+            rates[1] / first[1],
+            rates[1] / rates[0]
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     if wants("lookup") {
@@ -288,4 +450,10 @@ fn main() {
         cache(&mut c);
     }
     c.final_summary();
+    if wants("streams") {
+        streams();
+    }
+    if wants("workers") {
+        workers();
+    }
 }

@@ -139,7 +139,56 @@ struct Inner {
     token_id: Option<String>,
     actor: Option<Actor>,
     confirmation: Option<Confirmation>,
-    claims: serde_json::Map<String, serde_json::Value>,
+    claims: RawClaims,
+}
+
+/// The raw claims: a map, or the JSON text of a verified token's payload, read into a map
+/// the first time a handler asks (the checks read the payload without one, and a cached
+/// principal keeps the compact text).
+#[derive(Clone)]
+enum RawClaims {
+    Map(serde_json::Map<String, serde_json::Value>),
+    Json {
+        json: Box<str>,
+        map: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+impl Default for RawClaims {
+    fn default() -> Self {
+        Self::Map(serde_json::Map::new())
+    }
+}
+
+impl RawClaims {
+    /// The text of a payload the validator parsed already, under the same rules (unique
+    /// names), so reading it again does not fail; an empty map if it ever did.
+    fn parse(json: &str) -> serde_json::Map<String, serde_json::Value> {
+        crate::validate::json_object(json.as_bytes()).unwrap_or_default()
+    }
+
+    fn map(&self) -> &serde_json::Map<String, serde_json::Value> {
+        match self {
+            Self::Map(map) => map,
+            Self::Json { json, map } => map.get_or_init(|| Self::parse(json)),
+        }
+    }
+
+    fn into_map(self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            Self::Map(map) => map,
+            Self::Json { json, map } => map.into_inner().unwrap_or_else(|| Self::parse(&json)),
+        }
+    }
+}
+
+impl PartialEq for RawClaims {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Json { json: a, .. }, Self::Json { json: b, .. }) if a == b => true,
+            _ => self.map() == other.map(),
+        }
+    }
 }
 
 impl Principal {
@@ -387,13 +436,17 @@ impl Principal {
 
     /// Every claim of the token as JSON, for claims this type has no accessor for.
     ///
+    /// A verified JWT's principal holds its payload as the JSON text it was signed as; the
+    /// first call reads it into this map (once per principal, shared by its clones and by
+    /// the verified-token cache), so calls that never look at raw claims never pay for it.
+    ///
     /// ```
     /// # use oauth_grpc::Principal;
     /// let p = Principal::builder().claim("tenant", "acme".into()).build();
     /// assert_eq!(p.claims()["tenant"], "acme");
     /// ```
     pub fn claims(&self) -> &serde_json::Map<String, serde_json::Value> {
-        &self.inner.claims
+        self.inner.claims.map()
     }
 }
 
@@ -602,7 +655,9 @@ impl PrincipalBuilder {
     /// ```
     #[must_use]
     pub fn claim(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
-        self.inner.claims.insert(name.into(), value);
+        let mut claims = std::mem::take(&mut self.inner.claims).into_map();
+        claims.insert(name.into(), value);
+        self.inner.claims = RawClaims::Map(claims);
         self
     }
 
@@ -615,7 +670,16 @@ impl PrincipalBuilder {
     /// ```
     #[must_use]
     pub fn claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.inner.claims = claims;
+        self.inner.claims = RawClaims::Map(claims);
+        self
+    }
+
+    /// The raw claims as a verified payload's JSON text, read into a map when first asked.
+    pub(crate) fn claims_json(mut self, json: Box<str>) -> Self {
+        self.inner.claims = RawClaims::Json {
+            json,
+            map: std::sync::OnceLock::new(),
+        };
         self
     }
 

@@ -1,11 +1,17 @@
-//! The crypto backend of `jsonwebtoken`, chosen for the user: [`crypto_backend`] names it.
+//! The crypto backend, chosen for the user: [`crypto_backend`] names it.
+//!
+//! With the default `aws-lc` feature, token signatures are checked by AWS-LC directly, on
+//! keys parsed once when a key set is built (`verifier.rs`); jsonwebtoken still parses JWKs
+//! and PEM keys, checks DPoP proofs and signs for the client and the test issuer. With
+//! `rust-crypto` alone, every signature goes through jsonwebtoken's RustCrypto provider.
 //!
 //! `jsonwebtoken` 11 picks no backend by itself and panics at the first signature check when
-//! none is installed. This crate installs one before any validator exists: AWS-LC with the
-//! default `aws-lc` feature, RustCrypto with `rust-crypto`. With both features on, AWS-LC
-//! wins. A provider the application installed itself is left in place. Then a known HMAC
-//! signature is checked once, so a backend that cannot verify is a configuration error at
-//! start-up, never a panic on a request.
+//! none is installed. This crate installs one before any validator exists: AWS-LC with
+//! `aws-lc`, RustCrypto with `rust-crypto`. With both features on, AWS-LC wins. A provider
+//! the application installed itself is left in place (with `aws-lc` it then serves only
+//! jsonwebtoken's own uses above). Then a known HMAC signature is checked once, through the
+//! same path token signatures take, so a backend that cannot verify is a configuration error
+//! at start-up, never a panic on a request.
 
 use crate::error::ConfigError;
 
@@ -39,8 +45,20 @@ const TAMPERED: &str = "Iio_b2uy46KkDUpmuySXXUoJsGWZvfCVvmUxfh12Y3M";
 
 fn self_test() -> Result<(), &'static str> {
     let key = jsonwebtoken::DecodingKey::from_secret(KEY);
+    let alg = jsonwebtoken::Algorithm::HS256;
+    // jsonwebtoken's provider (DPoP proofs, and every token with `rust-crypto` alone) …
+    check(|signature| jsonwebtoken::crypto::verify(signature, MESSAGE, &key, alg))?;
+    // … and the path of token signatures, on a key prepared as a key set prepares it.
+    let prepared =
+        super::verifier::Prepared::new(&key, &[alg]).map_err(|_| "the self-test key is refused")?;
+    // A panic in the check is caught and reported; nothing observes the key after it.
+    let prepared = &std::panic::AssertUnwindSafe(prepared);
     check(|signature| {
-        jsonwebtoken::crypto::verify(signature, MESSAGE, &key, jsonwebtoken::Algorithm::HS256)
+        let decoded = super::verifier::Signature::decode(signature)
+            .map_err(|()| jsonwebtoken::errors::ErrorKind::InvalidSignature)?;
+        prepared
+            .verify(&key, alg, MESSAGE, &decoded)
+            .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into())
     })
 }
 

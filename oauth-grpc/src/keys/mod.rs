@@ -8,12 +8,14 @@ mod parse;
 mod remote;
 mod set;
 mod source;
+mod verifier;
 
 pub use self::backend::crypto_backend;
 pub(crate) use self::backend::install as install_backend;
 pub use self::set::{Algorithm, KeySet, KeyType, VerifyingKey};
 pub use self::source::KeySource;
 pub(crate) use self::source::Keys;
+pub(crate) use self::verifier::{Signature, Unusable};
 
 /// One JWK as a verifying key, under the rules of a JWKS entry (types, curves, sizes, `use`,
 /// `key_ops`, a declared `alg`); the message says why not, without key material.

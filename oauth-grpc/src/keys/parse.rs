@@ -130,12 +130,7 @@ fn parse_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
         return Err(format!("its `alg` {alg:?} does not fit its key type"));
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|_| "its key parameters are invalid")?;
-    Ok(VerifyingKey {
-        kid: common.key_id.clone(),
-        key_type,
-        alg: declared,
-        key,
-    })
+    VerifyingKey::new(common.key_id.clone(), key_type, declared, key).map_err(Into::into)
 }
 
 fn signing_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {

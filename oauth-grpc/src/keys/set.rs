@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use jsonwebtoken::Algorithm;
 
@@ -10,6 +11,7 @@ use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 use crate::error::{KeyError, TokenError};
 
 use super::parse::{MIN_RSA_MODULUS, json_error, parse_jwk_value, pem_label, rsa_modulus_len};
+use super::verifier::{Prepared, Signature, Unusable};
 
 /// The kind of a verification key, which fixes the algorithms it may verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +79,37 @@ pub struct VerifyingKey {
     /// The one algorithm the key declares (`alg` of a JWK, the algorithm of a PEM key).
     pub(super) alg: Option<Algorithm>,
     pub(super) key: DecodingKey,
+    /// The key parsed for each algorithm it may verify, once.
+    prepared: Arc<Prepared>,
 }
 
 impl VerifyingKey {
+    /// A key of `key_type`, declaring `alg` or not, prepared for every algorithm it may
+    /// verify.
+    ///
+    /// # Errors
+    ///
+    /// The key material does not form a key of its type (a message without key material).
+    pub(super) fn new(
+        kid: Option<String>,
+        key_type: KeyType,
+        alg: Option<Algorithm>,
+        key: DecodingKey,
+    ) -> Result<Self, &'static str> {
+        let algorithms = match &alg {
+            Some(alg) => std::slice::from_ref(alg),
+            None => key_type.algorithms(),
+        };
+        let prepared = Arc::new(Prepared::new(&key, algorithms)?);
+        Ok(Self {
+            kid,
+            key_type,
+            alg,
+            key,
+            prepared,
+        })
+    }
+
     /// The key id (`kid`), if the key has one.
     ///
     /// ```
@@ -134,6 +164,17 @@ impl VerifyingKey {
 
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+
+    /// Whether `signature` is this key's signature of `message` under `alg` (which the key
+    /// [`allows`](Self::allows)), on the key parsed when it was loaded.
+    pub(crate) fn verify(
+        &self,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &Signature<'_>,
+    ) -> Result<bool, Unusable> {
+        self.prepared.verify(&self.key, alg, message, signature)
     }
 }
 
@@ -314,14 +355,9 @@ impl KeySet {
         if !fits {
             return Err(KeyError::Pem { expected });
         }
-        Ok(Self {
-            keys: vec![VerifyingKey {
-                kid: kid.map(str::to_owned),
-                key_type,
-                alg: Some(alg),
-                key,
-            }],
-        })
+        let key = VerifyingKey::new(kid.map(str::to_owned), key_type, Some(alg), key)
+            .map_err(|_| KeyError::Pem { expected })?;
+        Ok(Self { keys: vec![key] })
     }
 
     /// A shared HMAC secret bound to exactly `alg` (HS256, HS384 or HS512).
@@ -362,14 +398,18 @@ impl KeySet {
                 len: secret.len(),
             });
         }
-        Ok(Self {
-            keys: vec![VerifyingKey {
-                kid: kid.map(str::to_owned),
-                key_type: KeyType::Hmac,
-                alg: Some(alg),
-                key: DecodingKey::from_secret(secret),
-            }],
-        })
+        let key = VerifyingKey::new(
+            kid.map(str::to_owned),
+            KeyType::Hmac,
+            Some(alg),
+            DecodingKey::from_secret(secret),
+        )
+        .map_err(|_| KeyError::ShortSecret {
+            alg,
+            min,
+            len: secret.len(),
+        })?;
+        Ok(Self { keys: vec![key] })
     }
 
     /// Adds every key of `other`.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::TokenError;
 use crate::principal::{Actor, Confirmation, Principal};
@@ -12,6 +12,7 @@ use crate::scope::ScopeSet;
 
 use super::TokenTypes;
 use super::issuer::Profile;
+use super::payload::{Claim, Claims, Payload};
 
 /// What every accepted token must satisfy, whether checked locally or by introspection.
 #[derive(Debug)]
@@ -74,24 +75,26 @@ impl Trust {
 }
 
 impl Profile {
-    /// The claims of a token whose signature this issuer's keys verified.
+    /// The claims of a token whose signature this issuer's keys verified; `json` is the
+    /// payload's text, which the principal keeps as its raw claims.
     pub(super) fn check_claims(
         &self,
-        claims: Map<String, Value>,
+        claims: &Payload<'_>,
+        json: Box<str>,
         now: u64,
     ) -> Result<Principal, TokenError> {
         let config = self;
         let trust = &*config.trust;
         let leeway = trust.leeway;
 
-        let exp = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim)?;
+        let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim)?;
         trust.check_expiry(exp, now)?;
-        if let Some(nbf) = numeric_date(&claims, "nbf")?
+        if let Some(nbf) = numeric_date(claims, "nbf")?
             && nbf > now.saturating_add(leeway)
         {
             return Err(TokenError::NotYetValid);
         }
-        let iat = numeric_date(&claims, "iat")?;
+        let iat = numeric_date(claims, "iat")?;
         if let Some(iat) = iat
             && iat > now.saturating_add(leeway)
         {
@@ -104,23 +107,23 @@ impl Profile {
             }
         }
 
-        let issuer = match claims.get("iss") {
+        let issuer = match claims.claim("iss") {
             None => return Err(TokenError::MissingClaim),
-            Some(Value::String(iss)) => iss,
+            Some(Claim::Str(iss)) => iss,
             Some(_) => return Err(TokenError::InvalidClaim),
         };
         let issuer = trust.check_issuer(issuer)?;
 
         let audiences: Vec<String> =
-            match claims.get(config.audience_claim.as_deref().unwrap_or("aud")) {
+            match claims.claim(config.audience_claim.as_deref().unwrap_or("aud")) {
                 None => return Err(TokenError::MissingClaim),
                 Some(value) => string_or_strings(value)?,
             };
         trust.check_audiences(&audiences)?;
 
-        let subject = optional_string(&claims, "sub")?;
-        let rfc9068_client_id = optional_string(&claims, "client_id")?;
-        let token_id = optional_string(&claims, "jti")?;
+        let subject = optional_str(claims, "sub")?;
+        let rfc9068_client_id = optional_str(claims, "client_id")?;
+        let token_id = optional_str(claims, "jti")?;
         // RFC 9068 §2.2 makes these required in a JWT access token.
         if config.token_types == TokenTypes::Strict
             && (subject.is_none()
@@ -132,14 +135,15 @@ impl Profile {
         }
         let client_id = match rfc9068_client_id {
             Some(id) => Some(id),
-            None => optional_string(&claims, "azp")?,
+            None => optional_str(claims, "azp")?,
         };
-        let actor = match claims.get("act") {
+        let actor = match claims.claim("act") {
             None => None,
-            Some(act) => Some(trust.actor(act)?),
+            Some(Claim::Value(act)) => Some(trust.actor(act)?),
+            Some(_) => return Err(TokenError::MalformedActor),
         };
-        let scopes = self.scopes(&claims)?;
-        let confirmation = confirmation(&claims)?;
+        let scopes = self.scopes(claims)?;
+        let confirmation = confirmation(claims)?;
 
         let mut builder = Principal::builder()
             .issuer_shared(issuer.clone())
@@ -161,48 +165,54 @@ impl Profile {
         if let Some(confirmation) = confirmation {
             builder = builder.confirmation(confirmation);
         }
-        Ok(builder.claims(claims).build())
+        Ok(builder.claims_json(json).build())
     }
 
     /// Scopes from the configured claim, else `scope`, else `scp`; plus mapped roles.
-    fn scopes(&self, claims: &Map<String, Value>) -> Result<ScopeSet, TokenError> {
+    fn scopes(&self, claims: &impl Claims) -> Result<ScopeSet, TokenError> {
         let config = self;
-        let mut granted: Vec<String> = Vec::new();
+        let mut granted: Vec<&str> = Vec::new();
         let source = match &config.scope_claim {
-            Some(name) => claims.get(name.as_str()),
-            None => claims.get("scope").or_else(|| claims.get("scp")),
+            Some(name) => claims.claim(name.as_str()),
+            None => claims.claim("scope").or_else(|| claims.claim("scp")),
         };
         match source {
             None => {}
-            Some(Value::String(list)) => granted.extend(list.split(' ').map(str::to_owned)),
-            Some(Value::Array(items)) => {
+            Some(Claim::Str(list)) => granted.extend(list.split(' ')),
+            Some(Claim::Value(Value::Array(items))) => {
                 for item in items {
-                    let scope = item.as_str().ok_or(TokenError::InvalidClaim)?;
-                    granted.push(scope.to_owned());
+                    granted.push(item.as_str().ok_or(TokenError::InvalidClaim)?);
                 }
             }
             Some(_) => return Err(TokenError::InvalidClaim),
         }
         if let Some(path) = &config.role_claim {
-            let mut value = Some(claims);
-            let mut roles = None;
-            for (i, segment) in path.iter().enumerate() {
-                let next = value.and_then(|map| map.get(segment.as_str()));
-                if i + 1 == path.len() {
-                    roles = next;
-                } else {
-                    value = next.and_then(Value::as_object);
+            let roles = match path.split_first() {
+                None => None,
+                Some((first, rest)) => {
+                    let mut value = claims.claim(first);
+                    for segment in rest {
+                        value = match value {
+                            Some(Claim::Value(Value::Object(map))) => {
+                                map.get(segment.as_str()).map(Claim::of)
+                            }
+                            _ => None,
+                        };
+                    }
+                    value
                 }
-            }
+            };
             let roles: Vec<&str> = match roles {
                 None => Vec::new(),
-                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-                Some(Value::String(role)) => vec![role.as_str()],
+                Some(Claim::Value(Value::Array(items))) => {
+                    items.iter().filter_map(Value::as_str).collect()
+                }
+                Some(Claim::Str(role)) => vec![role],
                 Some(_) => return Err(TokenError::InvalidClaim),
             };
             for role in roles {
                 if let Some(scopes) = config.role_scopes.get(role) {
-                    granted.extend(scopes.iter().cloned());
+                    granted.extend(scopes.iter().map(String::as_str));
                 }
             }
         }
@@ -213,36 +223,29 @@ impl Profile {
 /// A NumericDate claim (RFC 7519 §2): a non-negative JSON number of seconds, possibly with a
 /// fraction (truncated). Other types, negatives and values past year 9999 are invalid.
 pub(crate) fn numeric_date(
-    claims: &Map<String, Value>,
+    claims: &(impl Claims + ?Sized),
     name: &str,
 ) -> Result<Option<u64>, TokenError> {
     /// 9999-12-31T23:59:59Z: anything later is a mistake or an attack on arithmetic.
     const MAX: u64 = 253_402_300_799;
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            let seconds = if let Some(whole) = n.as_u64() {
-                whole
-            } else {
-                match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f <= MAX as f64 => f as u64,
-                    _ => return Err(TokenError::InvalidClaim),
-                }
-            };
-            if seconds > MAX {
-                return Err(TokenError::InvalidClaim);
-            }
-            Ok(Some(seconds))
-        }
-        Some(_) => Err(TokenError::InvalidClaim),
+    let seconds = match claims.claim(name) {
+        None => return Ok(None),
+        Some(Claim::U64(whole)) => whole,
+        Some(Claim::I64(_)) => return Err(TokenError::InvalidClaim),
+        Some(Claim::F64(f)) if f.is_finite() && f >= 0.0 && f <= MAX as f64 => f as u64,
+        Some(_) => return Err(TokenError::InvalidClaim),
+    };
+    if seconds > MAX {
+        return Err(TokenError::InvalidClaim);
     }
+    Ok(Some(seconds))
 }
 
 /// A claim that is a string or an array of strings (`aud`, RFC 7519 §4.1.3).
-pub(crate) fn string_or_strings(value: &Value) -> Result<Vec<String>, TokenError> {
+pub(crate) fn string_or_strings(value: Claim<'_>) -> Result<Vec<String>, TokenError> {
     match value {
-        Value::String(one) => Ok(vec![one.clone()]),
-        Value::Array(items) => items
+        Claim::Str(one) => Ok(vec![one.to_owned()]),
+        Claim::Value(Value::Array(items)) => items
             .iter()
             .map(|v| {
                 v.as_str()
@@ -254,13 +257,11 @@ pub(crate) fn string_or_strings(value: &Value) -> Result<Vec<String>, TokenError
     }
 }
 
-pub(super) fn optional_string(
-    claims: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<String>, TokenError> {
-    match claims.get(name) {
+/// A claim that, if present, is a string.
+fn optional_str<'c>(claims: &'c impl Claims, name: &str) -> Result<Option<&'c str>, TokenError> {
+    match claims.claim(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Claim::Str(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::InvalidClaim),
     }
 }
@@ -298,12 +299,12 @@ fn one_actor(act: &Value) -> Result<(Actor, Option<&Value>), TokenError> {
 /// - a `cnf` that is not an object, or an `x5t#S256` that is not such a thumbprint:
 ///   [`TokenError::InvalidClaim`].
 pub(crate) fn confirmation(
-    claims: &Map<String, Value>,
+    claims: &(impl Claims + ?Sized),
 ) -> Result<Option<Confirmation>, TokenError> {
-    let Some(cnf) = claims.get("cnf") else {
+    let Some(cnf) = claims.claim("cnf") else {
         return Ok(None);
     };
-    let Value::Object(cnf) = cnf else {
+    let Claim::Value(Value::Object(cnf)) = cnf else {
         return Err(TokenError::InvalidClaim);
     };
     let thumbprint = |name: &str| match cnf.get(name) {
@@ -336,7 +337,7 @@ fn is_sha256_thumbprint(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Map, json};
 
     use super::*;
 

@@ -16,6 +16,7 @@ use crate::time::{from_unix, unix_now};
 
 use super::cache::TokenKey;
 use super::claims::{Trust, numeric_date, string_or_strings};
+use super::payload::Claim;
 
 /// How the resource server authenticates to the introspection endpoint.
 ///
@@ -618,7 +619,7 @@ impl Members {
         };
         let aud = match answer.get("aud") {
             None | Some(Value::Null) => None,
-            Some(value) => Some(string_or_strings(value).map_err(|_| "aud")?),
+            Some(value) => Some(string_or_strings(Claim::of(value)).map_err(|_| "aud")?),
         };
         Ok(Self {
             exp: date("exp")?,

@@ -516,6 +516,9 @@ pub(super) struct Registry {
     /// The profile opaque tokens go to, when one introspects them.
     #[cfg(feature = "introspection")]
     pub(super) opaque: Option<Arc<Profile>>,
+    /// The claims whose arrays and objects some check reads (`aud`, `act`, `cnf`, the scope
+    /// and role claims of every profile): a payload builds those, and only walks the rest.
+    read: Vec<String>,
 }
 
 impl Registry {
@@ -589,12 +592,37 @@ impl Registry {
                 profiles.push(profile);
             }
         }
+        let mut read: Vec<String> = ["aud", "act", "cnf", "scope", "scp"]
+            .map(String::from)
+            .into();
+        for profile in &profiles {
+            let named = [
+                profile.audience_claim.as_deref(),
+                profile.scope_claim.as_deref(),
+                profile
+                    .role_claim
+                    .as_ref()
+                    .and_then(|path| path.first())
+                    .map(String::as_str),
+            ];
+            for name in named.into_iter().flatten() {
+                if !read.iter().any(|known| known == name) {
+                    read.push(name.to_owned());
+                }
+            }
+        }
         Ok(Self {
             by_name,
             profiles,
             #[cfg(feature = "introspection")]
             opaque,
+            read,
         })
+    }
+
+    /// Whether some check reads into claim `name` when it is an array or an object.
+    pub(super) fn reads_into(&self, name: &str) -> bool {
+        self.read.iter().any(|read| read == name)
     }
 
     /// The profile of a token whose `iss` is `iss`, compared exactly.

@@ -26,7 +26,7 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Err
 /// Whether serde_json hands numbers to visitors as maps: its `arbitrary_precision` feature,
 /// which any crate in a build can switch on. [`Unique`] builds `Value`s itself and would
 /// then see every number as an object, so [`object`] falls back to [`two_passes`].
-fn numbers_are_maps() -> bool {
+pub(super) fn numbers_are_maps() -> bool {
     struct Probe;
     impl<'de> Visitor<'de> for Probe {
         type Value = bool;
@@ -72,7 +72,7 @@ fn two_passes(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
 
 /// Walks a document and refuses a member name seen before in the same object; builds nothing.
 #[derive(Clone, Copy)]
-struct NoDuplicates;
+pub(super) struct NoDuplicates;
 
 impl<'de> DeserializeSeed<'de> for NoDuplicates {
     type Value = ();
@@ -119,8 +119,8 @@ impl<'de> Visitor<'de> for NoDuplicates {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
-        let mut names: Vec<String> = Vec::new();
-        while let Some(name) = access.next_key::<String>()? {
+        let mut names: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        while let Some(name) = access.next_key_seed(super::payload::Name)? {
             if names.contains(&name) {
                 return Err(de::Error::custom("duplicate member name"));
             }
@@ -133,7 +133,7 @@ impl<'de> Visitor<'de> for NoDuplicates {
 
 /// A `Value` seed that refuses a member name seen before in the same object.
 #[derive(Clone, Copy)]
-struct Unique;
+pub(super) struct Unique;
 
 impl<'de> DeserializeSeed<'de> for Unique {
     type Value = Value;

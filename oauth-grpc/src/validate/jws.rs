@@ -4,29 +4,69 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::error::TokenError;
-use crate::keys::{Algorithm, KeySet};
+use crate::keys::{Algorithm, KeySet, Signature, Unusable};
 use crate::principal::Principal;
 
 use super::TokenTypes;
 use super::issuer::Profile;
+use super::payload::{Claim, Claims as _, Payload};
 
-/// The JOSE header fields this crate reads. Unknown fields are ignored, except that `crit`
-/// rejects; `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
+/// The JOSE header fields this crate reads, borrowed from the decoded header. Unknown fields
+/// are ignored, except that `crit` rejects; `jku`, `x5u`, `jwk` and `x5c` are deliberately
+/// not read.
 #[derive(serde::Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    cty: Option<String>,
+struct Header<'h> {
+    #[serde(borrow)]
+    alg: Cow<'h, str>,
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    kid: Option<Cow<'h, str>>,
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    typ: Option<Cow<'h, str>>,
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    cty: Option<Cow<'h, str>>,
     /// Present at all, even as `null`: RFC 7515 allows only an array of understood names.
     #[serde(default, deserialize_with = "present")]
     crit: bool,
+}
+
+/// The `typ` of a JOSE header, as the token-type profiles tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Typ {
+    Absent,
+    /// `at+jwt` (RFC 9068 §2.1), case-insensitively, with or without `application/`.
+    AccessToken,
+    /// `JWT`, likewise.
+    Jwt,
+    Other,
+}
+
+impl Typ {
+    fn of(typ: Option<&str>) -> Self {
+        let is = |t: &str, name: &str| {
+            let (t, name) = (t.as_bytes(), name.as_bytes());
+            t.eq_ignore_ascii_case(name)
+                || t.len() == name.len() + 12
+                    && t[..12].eq_ignore_ascii_case(b"application/")
+                    && t[12..].eq_ignore_ascii_case(name)
+        };
+        match typ {
+            None => Self::Absent,
+            Some(t) if is(t, "at+jwt") => Self::AccessToken,
+            Some(t) if is(t, "JWT") => Self::Jwt,
+            Some(_) => Self::Other,
+        }
+    }
+}
+
+/// A string member, borrowed unless it has escapes (serde's own `Option<Cow<str>>` always
+/// copies).
+fn borrowed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    serde::de::DeserializeSeed::deserialize(super::payload::Name, deserializer).map(Some)
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -90,21 +130,24 @@ impl From<TokenError> for Refusal {
     }
 }
 
-/// A compact JWS whose shape, JOSE header and payload were read — the signature not yet
-/// checked, so nothing in it is trusted but what picks the issuer to check it with.
+/// A compact JWS whose shape and JOSE header were read and whose payload was decoded — the
+/// signature not yet checked, so nothing in it is trusted but what picks the issuer to check
+/// it with.
 pub(super) struct Jws<'t> {
-    header: Header,
     alg: Algorithm,
+    kid: Option<String>,
+    typ: Typ,
     /// `header.payload`, the signed bytes.
     signed: &'t str,
     signature: &'t str,
-    claims: Map<String, Value>,
+    /// The payload's JSON, decoded from base64url and checked as UTF-8 once (the JSON parse
+    /// then does not check each string again).
+    payload: String,
 }
 
 impl<'t> Jws<'t> {
-    /// The shape (three base64url segments; five is a JWE, refused), the JOSE header
-    /// (`alg` known and not `none`, no `crit`, no nested JWT) and the payload (a JSON object
-    /// with unique member names).
+    /// The shape (three base64url segments; five is a JWE, refused) and the JOSE header
+    /// (`alg` known and not `none`, no `crit`, no nested JWT); the payload decoded.
     pub(super) fn parse(token: &'t str) -> Result<Self, TokenError> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
@@ -126,7 +169,7 @@ impl<'t> Jws<'t> {
         if header_json.trim_ascii_start().first() != Some(&b'{') {
             return Err(TokenError::Malformed);
         }
-        let header: Header =
+        let header: Header<'_> =
             serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
         let alg = algorithm(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         if header.crit {
@@ -134,34 +177,45 @@ impl<'t> Jws<'t> {
             // (RFC 7515 §4.1.11); an empty or malformed `crit` is invalid as well.
             return Err(TokenError::UnsupportedCritical);
         }
-        if header.cty.as_deref().is_some_and(|cty| {
-            cty.eq_ignore_ascii_case("JWT") || cty.eq_ignore_ascii_case("application/jwt")
-        }) {
+        if header
+            .cty
+            .as_deref()
+            .is_some_and(|cty| Typ::of(Some(cty)) == Typ::Jwt)
+        {
             return Err(TokenError::Nested);
         }
-        let claims = super::json::object(&decode_segment(payload_b64)?)
-            .map_err(|_| TokenError::Malformed)?;
         Ok(Self {
-            header,
             alg,
+            kid: header.kid.map(Cow::into_owned),
+            typ: Typ::of(header.typ.as_deref()),
             signed: &token[..header_b64.len() + 1 + payload_b64.len()],
             signature: signature_b64,
-            claims,
+            payload: String::from_utf8(decode_segment(payload_b64)?)
+                .map_err(|_| TokenError::Malformed)?,
         })
     }
 
-    /// The `iss` the payload names, unverified: it only picks whose keys to try.
-    pub(super) fn issuer(&self) -> Result<&str, TokenError> {
-        match self.claims.get("iss") {
-            None => Err(TokenError::MissingClaim),
-            Some(Value::String(iss)) => Ok(iss),
-            Some(_) => Err(TokenError::InvalidClaim),
-        }
+    /// The payload: a JSON object with unique member names at every depth; the arrays and
+    /// objects of the claims `reads_into` names are built, the others walked.
+    pub(super) fn payload(
+        &self,
+        reads_into: &dyn Fn(&str) -> bool,
+    ) -> Result<Payload<'_>, TokenError> {
+        Payload::parse(&self.payload, reads_into).map_err(|_| TokenError::Malformed)
     }
 
-    /// The claims, for their checks once the signature holds.
-    pub(super) fn into_claims(self) -> Map<String, Value> {
-        self.claims
+    /// The payload's JSON text, which the principal keeps as its raw claims.
+    pub(super) fn payload_text(&self) -> Box<str> {
+        Box::from(self.payload.as_str())
+    }
+}
+
+/// The `iss` a payload names, unverified: it only picks whose keys to try.
+pub(super) fn issuer<'p>(payload: &'p Payload<'_>) -> Result<&'p str, TokenError> {
+    match payload.claim("iss") {
+        None => Err(TokenError::MissingClaim),
+        Some(Claim::Str(iss)) => Ok(iss),
+        Some(_) => Err(TokenError::InvalidClaim),
     }
 }
 
@@ -169,12 +223,13 @@ impl Profile {
     /// Signature and claims against `keys`.
     pub(super) fn verify(
         &self,
-        jws: Jws<'_>,
+        jws: &Jws<'_>,
+        payload: &Payload<'_>,
         keys: &KeySet,
         now: u64,
     ) -> Result<Principal, TokenError> {
-        self.check_signature(&jws, keys).map_err(Refusal::error)?;
-        self.check_claims(jws.claims, now)
+        self.check_signature(jws, keys).map_err(Refusal::error)?;
+        self.check_claims(payload, jws.payload_text(), now)
     }
 
     /// `alg` on this issuer's allow-list, `typ` per its profile, and the signature by one of
@@ -186,31 +241,22 @@ impl Profile {
         {
             return Err(TokenError::UnsupportedAlgorithm.into());
         }
-        self.check_type(jws.header.typ.as_deref())?;
+        self.check_type(jws.typ)?;
 
-        let candidates = keys.candidates(jws.header.kid.as_deref(), alg)?;
+        let candidates = keys.candidates(jws.kid.as_deref(), alg)?;
+        // Decoded once, on the stack, for every candidate key.
+        let signature = Signature::decode(jws.signature).map_err(|()| TokenError::Malformed)?;
         for key in candidates.iter() {
-            match jsonwebtoken::crypto::verify(
-                jws.signature,
-                jws.signed.as_bytes(),
-                key.decoding_key(),
-                alg,
-            ) {
+            match key.verify(alg, jws.signed.as_bytes(), &signature) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(error) => match error.kind() {
-                    // Not the key's fault: no other key can do better.
-                    jsonwebtoken::errors::ErrorKind::Base64(_) => {
-                        return Err(TokenError::Malformed.into());
-                    }
-                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-                        return Err(TokenError::AlgorithmMismatch.into());
-                    }
-                    _ => {}
-                },
+                // Not the key's fault: no other key can do better.
+                Err(Unusable::Algorithm) => return Err(TokenError::AlgorithmMismatch.into()),
+                #[cfg(not(feature = "aws-lc"))]
+                Err(Unusable::Encoding) => return Err(TokenError::Malformed.into()),
             }
         }
-        Err(match (jws.header.kid.is_some(), candidates.by_kid()) {
+        Err(match (jws.kid.is_some(), candidates.by_kid()) {
             // The kid is known but its key refuses the signature: either a forgery or a
             // provider that reused the kid for a new key. A refetch tells them apart.
             (true, true) => Refusal::KeyRefused,
@@ -221,17 +267,11 @@ impl Profile {
         })
     }
 
-    fn check_type(&self, typ: Option<&str>) -> Result<(), TokenError> {
-        let access_token = |t: &str| {
-            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-        };
-        let plain =
-            |t: &str| t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt");
+    fn check_type(&self, typ: Typ) -> Result<(), TokenError> {
         let ok = match (self.token_types, typ) {
-            (_, Some(t)) if access_token(t) => true,
-            (TokenTypes::AllowPlainJwt, None) => true,
-            (TokenTypes::AllowPlainJwt, Some(t)) => plain(t),
-            (TokenTypes::Strict, _) => false,
+            (_, Typ::AccessToken) => true,
+            (TokenTypes::AllowPlainJwt, Typ::Absent | Typ::Jwt) => true,
+            (TokenTypes::AllowPlainJwt, Typ::Other) | (TokenTypes::Strict, _) => false,
         };
         if ok {
             Ok(())

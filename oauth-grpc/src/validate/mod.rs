@@ -18,11 +18,17 @@ mod introspect;
 mod issuer;
 mod json;
 mod jws;
+mod payload;
 pub(crate) mod syntax;
 
 pub use self::builder::{TokenTypes, ValidatorBuilder};
 use self::cache::{Hit, TokenCache};
 pub(crate) use self::cache::{TokenKey, token_key};
+
+/// One JSON object with unique member names at every depth (RFC 8725 §3.11), or `None`.
+pub(crate) fn json_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    json::object(bytes).ok()
+}
 #[cfg(feature = "introspection")]
 use self::introspect::Answer;
 #[cfg(feature = "introspection")]
@@ -30,6 +36,7 @@ pub use self::introspect::{ClientAuth, Introspection, TokenRouting};
 pub use self::issuer::Issuer;
 use self::issuer::{Profile, Registry};
 use self::jws::{Jws, Refusal};
+use self::payload::Payload;
 
 /// Checks a bearer token and turns it into a [`Principal`] — a JWT access token
 /// (RFC 9068, per RFC 8725) by its signature and claims, an opaque one by introspection
@@ -206,9 +213,9 @@ impl Validator {
         // every byte the scan would.
         self.check_length(token)?;
         let jws = Jws::parse(token)?;
-        let profile = self.profile(&jws)?;
+        let (payload, profile) = self.pick(&jws)?;
         let principal = match profile.keys.current() {
-            Some((keys, _)) => profile.verify(jws, &keys, crate::time::unix(now))?,
+            Some((keys, _)) => profile.verify(&jws, &payload, &keys, crate::time::unix(now))?,
             None => return Err(TokenError::Unavailable),
         };
         // As for a call without a client certificate.
@@ -216,12 +223,14 @@ impl Validator {
         Ok(principal)
     }
 
-    /// The trusted issuer a parsed token names.
-    fn profile(&self, jws: &Jws<'_>) -> Result<&Arc<Profile>, TokenError> {
-        self.inner
-            .registry
-            .get(jws.issuer()?)
-            .ok_or(TokenError::WrongIssuer)
+    /// A parsed token's payload, and the trusted issuer it names.
+    fn pick<'j>(&self, jws: &'j Jws<'_>) -> Result<(Payload<'j>, &Arc<Profile>), TokenError> {
+        let registry = &self.inner.registry;
+        let payload = jws.payload(&|name| registry.reads_into(name))?;
+        let profile = registry
+            .get(jws::issuer(&payload)?)
+            .ok_or(TokenError::WrongIssuer)?;
+        Ok((payload, profile))
     }
 
     /// The issuer that accepted `principal` (the first one for a principal naming none).
@@ -385,31 +394,13 @@ impl Validator {
         {
             return introspector.check(cache_key(), token).await;
         }
-        let parsed = Jws::parse(token).and_then(|jws| {
-            let profile = self.profile(&jws)?.clone();
-            Ok((jws, profile))
-        });
-        let (jws, profile) = match parsed {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                #[cfg(feature = "introspection")]
-                {
-                    let only_issuer = self.inner.registry.profiles.len() == 1;
-                    let falls_back = match error {
-                        TokenError::Malformed => true,
-                        TokenError::MissingClaim
-                        | TokenError::InvalidClaim
-                        | TokenError::WrongIssuer => only_issuer,
-                        _ => false,
-                    };
-                    if falls_back
-                        && let Some(introspector) = opaque.filter(|i| i.introspects_jwts())
-                    {
-                        return introspector.check(cache_key(), token).await;
-                    }
-                }
-                return Err(error);
-            }
+        let jws = match Jws::parse(token) {
+            Ok(jws) => jws,
+            Err(error) => return self.unparsed(error, token, key).await,
+        };
+        let (payload, profile) = match self.pick(&jws) {
+            Ok((payload, profile)) => (payload, profile.clone()),
+            Err(error) => return self.unparsed(error, token, key).await,
         };
         #[cfg(feature = "introspection")]
         if let Some(introspector) = profile
@@ -445,9 +436,45 @@ impl Validator {
             }
         }
         result.map_err(Refusal::error)?;
-        let principal = profile.check_claims(jws.into_claims(), now)?;
+        let principal = profile.check_claims(&payload, jws.payload_text(), now)?;
         self.remember(key, &principal, now, profile, generation);
         Ok(principal)
+    }
+
+    /// A token that did not parse as a JWS naming a trusted issuer (`error`): refused, unless
+    /// the one issuer that introspects all tokens takes it (see [`finish`](Self::finish)).
+    async fn unparsed(
+        &self,
+        error: TokenError,
+        token: &str,
+        key: Option<TokenKey>,
+    ) -> Result<Principal, TokenError> {
+        #[cfg(feature = "introspection")]
+        {
+            let only_issuer = self.inner.registry.profiles.len() == 1;
+            let falls_back = match error {
+                TokenError::Malformed => true,
+                TokenError::MissingClaim | TokenError::InvalidClaim | TokenError::WrongIssuer => {
+                    only_issuer
+                }
+                _ => false,
+            };
+            let introspector = self
+                .inner
+                .registry
+                .opaque
+                .as_ref()
+                .and_then(|profile| profile.introspector.as_ref())
+                .filter(|i| i.introspects_jwts());
+            if falls_back && let Some(introspector) = introspector {
+                return introspector
+                    .check(key.unwrap_or_else(|| token_key(token)), token)
+                    .await;
+            }
+        }
+        #[cfg(not(feature = "introspection"))]
+        let _ = (token, key);
+        Err(error)
     }
 
     fn remember(
