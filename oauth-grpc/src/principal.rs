@@ -139,6 +139,8 @@ struct Inner {
     token_id: Option<String>,
     actor: Option<Actor>,
     confirmation: Option<Confirmation>,
+    /// A verified JWT's `iat`, read with the other checks (the revocation list compares it).
+    issued_at: Option<u64>,
     claims: RawClaims,
 }
 
@@ -448,6 +450,16 @@ impl Principal {
     pub fn claims(&self) -> &serde_json::Map<String, serde_json::Value> {
         self.inner.claims.map()
     }
+
+    /// The token's `iat` in seconds, without reading a verified payload's raw claims: the
+    /// validator's, else an integer `iat` among claims given as a map (introspection).
+    pub(crate) fn issued_at(&self) -> Option<u64> {
+        self.inner.issued_at.or_else(|| match &self.inner.claims {
+            RawClaims::Map(map) => map.get("iat").and_then(serde_json::Value::as_u64),
+            // A verified payload's `iat`, when it has one, is `issued_at` already.
+            RawClaims::Json { .. } => None,
+        })
+    }
 }
 
 impl fmt::Debug for Principal {
@@ -671,6 +683,12 @@ impl PrincipalBuilder {
     #[must_use]
     pub fn claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
         self.inner.claims = RawClaims::Map(claims);
+        self
+    }
+
+    /// The verified token's `iat`, in seconds.
+    pub(crate) fn issued_at(mut self, iat: u64) -> Self {
+        self.inner.issued_at = Some(iat);
         self
     }
 

@@ -376,7 +376,7 @@ pub enum KeyError {
     },
     /// The PEM document is not a public key of the type the algorithm needs.
     #[error(
-        "the PEM document is not a {expected} public key (RSA: 2048 bits or more); pass the PEM `PUBLIC KEY` of the key that signs the tokens"
+        "the PEM document is not a {expected} public key (RSA: 2048 bits or more, at most 8192 with the aws-lc backend and 4096 with rust-crypto); pass the PEM `PUBLIC KEY` of the key that signs the tokens"
     )]
     Pem {
         /// The key type expected from the algorithm.

@@ -14,6 +14,9 @@ use super::{KeyType, VerifyingKey};
 
 /// Minimum RSA modulus, in bytes (RFC 7518 §3.3: 2048 bits).
 pub(super) const MIN_RSA_MODULUS: usize = 256;
+/// The largest RSA modulus the backend verifies with, in bytes: 8,192 bits with AWS-LC,
+/// 4,096 with RustCrypto's `rsa`. A larger key is refused at load, not on every token.
+pub(super) const MAX_RSA_MODULUS: usize = if cfg!(feature = "aws-lc") { 1024 } else { 512 };
 
 /// A JSON error without the text around it, which may be key material.
 pub(super) fn json_error(error: serde_json::Error) -> KeyError {
@@ -105,6 +108,12 @@ fn parse_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
             if significant < MIN_RSA_MODULUS {
                 return Err("its RSA modulus is shorter than 2048 bits".into());
             }
+            if significant > MAX_RSA_MODULUS {
+                return Err(format!(
+                    "its RSA modulus is longer than the {} bits the crypto backend verifies",
+                    MAX_RSA_MODULUS * 8
+                ));
+            }
             KeyType::Rsa
         }
         AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
@@ -149,4 +158,39 @@ fn signing_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn rsa_jwk(modulus_bytes: usize) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "RSA",
+            "kid": "big",
+            "e": "AQAB",
+            "n": URL_SAFE_NO_PAD.encode(vec![0xC5u8; modulus_bytes]),
+        })
+    }
+
+    #[test]
+    fn an_rsa_modulus_outside_what_is_verified_is_refused_at_load() {
+        let too_long = parse_jwk_value(rsa_jwk(MAX_RSA_MODULUS + 1)).map(drop);
+        assert!(
+            too_long
+                .as_ref()
+                .is_err_and(|why| why.contains("longer than")),
+            "{too_long:?}"
+        );
+        let too_short = parse_jwk_value(rsa_jwk(MIN_RSA_MODULUS - 1)).map(drop);
+        assert!(
+            too_short
+                .as_ref()
+                .is_err_and(|why| why.contains("shorter than 2048 bits")),
+            "{too_short:?}"
+        );
+    }
 }

@@ -10,7 +10,9 @@ use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 
 use crate::error::{KeyError, TokenError};
 
-use super::parse::{MIN_RSA_MODULUS, json_error, parse_jwk_value, pem_label, rsa_modulus_len};
+use super::parse::{
+    MAX_RSA_MODULUS, MIN_RSA_MODULUS, json_error, parse_jwk_value, pem_label, rsa_modulus_len,
+};
 use super::verifier::{Prepared, Signature, Unusable};
 
 /// The kind of a verification key, which fixes the algorithms it may verify.
@@ -344,9 +346,8 @@ impl KeySet {
             return Err(KeyError::Pem { expected });
         }
         let fits = match (key_type, key.kind()) {
-            (KeyType::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
-                rsa_modulus_len(der).is_some_and(|len| len >= MIN_RSA_MODULUS)
-            }
+            (KeyType::Rsa, DecodingKeyKind::SecretOrDer(der)) => rsa_modulus_len(der)
+                .is_some_and(|len| (MIN_RSA_MODULUS..=MAX_RSA_MODULUS).contains(&len)),
             (KeyType::EcP256, DecodingKeyKind::SecretOrDer(point)) => point.len() == 65,
             (KeyType::EcP384, DecodingKeyKind::SecretOrDer(point)) => point.len() == 97,
             (KeyType::Ed25519, DecodingKeyKind::SecretOrDer(key)) => key.len() == 32,
@@ -404,10 +405,9 @@ impl KeySet {
             Some(alg),
             DecodingKey::from_secret(secret),
         )
-        .map_err(|_| KeyError::ShortSecret {
+        .map_err(|_| KeyError::WrongAlgorithm {
             alg,
-            min,
-            len: secret.len(),
+            hint: "the crypto backend cannot key an HMAC with this secret",
         })?;
         Ok(Self { keys: vec![key] })
     }

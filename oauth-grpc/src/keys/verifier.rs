@@ -91,9 +91,8 @@ impl Prepared {
             Ok(verified) => Ok(verified),
             Err(error) => match error.kind() {
                 ErrorKind::Base64(_) => Err(Unusable::Encoding),
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => {
-                    Err(Unusable::Algorithm)
-                }
+                ErrorKind::InvalidAlgorithm => Err(Unusable::Algorithm),
+                // This key cannot check it (InvalidKeyFormat and the like): another key may.
                 _ => Ok(false),
             },
         }

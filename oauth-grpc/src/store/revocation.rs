@@ -457,10 +457,7 @@ impl Inner {
     }
 
     fn covers(&self, principal: &Principal) -> bool {
-        let issued_at = principal
-            .claims()
-            .get("iat")
-            .and_then(serde_json::Value::as_u64);
+        let issued_at = principal.issued_at();
         let mirror = self.read();
         let by = |kind: Kind, value: Option<&str>| {
             value.and_then(|value| mirror.revoked.get(&digest(kind, value)).copied())

@@ -165,6 +165,9 @@ impl Profile {
         if let Some(confirmation) = confirmation {
             builder = builder.confirmation(confirmation);
         }
+        if let Some(iat) = iat {
+            builder = builder.issued_at(iat);
+        }
         Ok(builder.claims_json(json).build())
     }
 
@@ -231,7 +234,9 @@ pub(crate) fn numeric_date(
     let seconds = match claims.claim(name) {
         None => return Ok(None),
         Some(Claim::U64(whole)) => whole,
-        Some(Claim::I64(_)) => return Err(TokenError::InvalidClaim),
+        // Negative (serde_json hands non-negative integers over as `U64`, but `-0` may come
+        // as `I64(0)` under `arbitrary_precision`).
+        Some(Claim::I64(i)) => u64::try_from(i).map_err(|_| TokenError::InvalidClaim)?,
         Some(Claim::F64(f)) if f.is_finite() && f >= 0.0 && f <= MAX as f64 => f as u64,
         Some(_) => return Err(TokenError::InvalidClaim),
     };

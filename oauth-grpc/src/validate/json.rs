@@ -121,11 +121,11 @@ impl<'de> Visitor<'de> for NoDuplicates {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
         let mut names: Vec<std::borrow::Cow<'de, str>> = Vec::new();
         while let Some(name) = access.next_key_seed(super::payload::Name)? {
-            if names.contains(&name) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
             names.push(name);
             access.next_value_seed(self)?;
+        }
+        if super::payload::has_repeats(names.iter().map(|name| &**name)) {
+            return Err(de::Error::custom("duplicate member name"));
         }
         Ok(())
     }

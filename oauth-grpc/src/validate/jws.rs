@@ -62,11 +62,39 @@ impl Typ {
 }
 
 /// A string member, borrowed unless it has escapes (serde's own `Option<Cow<str>>` always
-/// copies).
+/// copies); `null` is absent, as it was for `Option<String>`.
 fn borrowed<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Cow<'de, str>>, D::Error> {
-    serde::de::DeserializeSeed::deserialize(super::payload::Name, deserializer).map(Some)
+    struct Nullable;
+    impl<'de> serde::de::Visitor<'de> for Nullable {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+    }
+    deserializer.deserialize_any(Nullable)
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -277,6 +305,74 @@ impl Profile {
             Ok(())
         } else {
             Err(TokenError::WrongType)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(header: &str) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://issuer.example"}"#);
+        format!("{}.{payload}.AAAA", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn null_header_members_are_absent() {
+        let token = token(r#"{"alg":"RS256","kid":null,"typ":null,"cty":null}"#);
+        let jws = Jws::parse(&token).map_err(drop);
+        let Ok(jws) = jws else {
+            panic!("parses");
+        };
+        assert_eq!(jws.kid, None);
+        assert_eq!(jws.typ, Typ::Absent);
+    }
+
+    #[test]
+    fn escaped_header_members_are_read() {
+        let token = token(r#"{"alg":"RS256","kid":"a\/b","typ":"\u0061t+jwt"}"#);
+        let jws = Jws::parse(&token).map_err(drop);
+        let Ok(jws) = jws else {
+            panic!("parses");
+        };
+        assert_eq!(jws.kid.as_deref(), Some("a/b"));
+        assert_eq!(jws.typ, Typ::AccessToken);
+    }
+
+    #[test]
+    fn the_types_compare_as_before() {
+        for (typ, expected) in [
+            ("at+jwt", Typ::AccessToken),
+            ("AT+JWT", Typ::AccessToken),
+            ("application/at+jwt", Typ::AccessToken),
+            ("Application/AT+JWT", Typ::AccessToken),
+            ("JWT", Typ::Jwt),
+            ("jwt", Typ::Jwt),
+            ("application/jwt", Typ::Jwt),
+            ("applicationXat+jwt", Typ::Other),
+            ("application/", Typ::Other),
+            ("at+jwt ", Typ::Other),
+            ("ápplication/jwt", Typ::Other),
+            ("", Typ::Other),
+        ] {
+            assert_eq!(Typ::of(Some(typ)), expected, "{typ:?}");
+        }
+        assert_eq!(Typ::of(None), Typ::Absent);
+    }
+
+    #[test]
+    fn a_non_string_member_is_malformed() {
+        for header in [
+            r#"{"alg":"RS256","kid":1}"#,
+            r#"{"alg":"RS256","typ":[]}"#,
+            r#"{"alg":null}"#,
+        ] {
+            assert_eq!(
+                Jws::parse(&token(header)).err(),
+                Some(TokenError::Malformed),
+                "{header}"
+            );
         }
     }
 }

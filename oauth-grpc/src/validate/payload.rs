@@ -157,7 +157,7 @@ impl<'de> Visitor<'de> for Top<'_> {
             })?;
             members.push((name, member));
         }
-        if has_duplicates(&members) {
+        if has_repeats(members.iter().map(|(name, _)| &**name)) {
             // The name itself is not echoed: it comes from a token.
             return Err(de::Error::custom("duplicate member name"));
         }
@@ -165,15 +165,16 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-/// Whether two members share a name: pairwise for a payload of usual size, sorted beyond.
-fn has_duplicates(members: &[(Cow<'_, str>, Member<'_>)]) -> bool {
-    if members.len() <= 32 {
-        return members
-            .iter()
+/// Whether two of `names` are the same: pairwise for the usual handful, sorted beyond, so
+/// that an object of many names (a token of up to the length limit) costs `n log n`, not `n²`.
+pub(super) fn has_repeats<'a>(names: impl ExactSizeIterator<Item = &'a str> + Clone) -> bool {
+    if names.len() <= 32 {
+        return names
+            .clone()
             .enumerate()
-            .any(|(i, (name, _))| members[..i].iter().any(|(other, _)| other == name));
+            .any(|(i, name)| names.clone().take(i).any(|other| other == name));
     }
-    let mut names: Vec<&str> = members.iter().map(|(name, _)| &**name).collect();
+    let mut names: Vec<&str> = names.collect();
     names.sort_unstable();
     names.windows(2).any(|pair| pair[0] == pair[1])
 }
@@ -330,6 +331,11 @@ mod tests {
         assert!(parse(&unique).is_ok());
         let repeated = format!("{{{},\"c7\":0}}", many.join(","));
         assert!(parse(&repeated).is_err());
+        // The same in an object no check reads (walked, not built).
+        let nested = format!("{{\"x\":{{{},\"c7\":0}}}}", many.join(","));
+        assert!(Payload::parse(&nested, &walked).is_err());
+        let nested = format!("{{\"x\":{{{}}}}}", many.join(","));
+        assert!(Payload::parse(&nested, &walked).is_ok());
     }
 
     #[test]
