@@ -105,8 +105,11 @@ const MAX_SIGNATURE: usize = 1024;
 
 /// A JWS signature segment, decoded once for every key that is asked about it.
 pub(crate) struct Signature<'t> {
-    #[cfg_attr(feature = "aws-lc", allow(dead_code))]
+    /// The segment, for jsonwebtoken to decode per key.
+    #[cfg(not(feature = "aws-lc"))]
     segment: &'t str,
+    #[cfg(feature = "aws-lc")]
+    lifetime: std::marker::PhantomData<&'t str>,
     #[cfg(feature = "aws-lc")]
     decoded: [u8; MAX_SIGNATURE],
     /// The decoded length; `None` when longer than [`MAX_SIGNATURE`].
@@ -136,7 +139,7 @@ impl<'t> Signature<'t> {
                 Err(base64::DecodeSliceError::DecodeError(_)) => return Err(()),
             };
             Ok(Self {
-                segment,
+                lifetime: std::marker::PhantomData,
                 decoded,
                 len,
             })

@@ -620,6 +620,14 @@ impl Registry {
         })
     }
 
+    /// The introspection of the issuer that takes opaque tokens, if one does.
+    #[cfg(feature = "introspection")]
+    pub(super) fn opaque_introspector(&self) -> Option<&Introspector> {
+        self.opaque
+            .as_ref()
+            .and_then(|profile| profile.introspector.as_ref())
+    }
+
     /// Whether some check reads into claim `name` when it is an array or an object.
     pub(super) fn reads_into(&self, name: &str) -> bool {
         self.read.iter().any(|read| read == name)

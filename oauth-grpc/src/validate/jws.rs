@@ -74,27 +74,18 @@ fn borrowed<'de, D: serde::Deserializer<'de>>(
             f.write_str("a string or null")
         }
 
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
         fn visit_none<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
 
-        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(v)))
-        }
-
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_owned())))
-        }
-
-        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v)))
+        fn visit_some<D: serde::Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            serde::de::DeserializeSeed::deserialize(super::payload::Name, deserializer).map(Some)
         }
     }
-    deserializer.deserialize_any(Nullable)
+    deserializer.deserialize_option(Nullable)
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {

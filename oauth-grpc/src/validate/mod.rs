@@ -24,11 +24,6 @@ pub(crate) mod syntax;
 pub use self::builder::{TokenTypes, ValidatorBuilder};
 use self::cache::{Hit, TokenCache};
 pub(crate) use self::cache::{TokenKey, token_key};
-
-/// One JSON object with unique member names at every depth (RFC 8725 §3.11), or `None`.
-pub(crate) fn json_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
-    json::object(bytes).ok()
-}
 #[cfg(feature = "introspection")]
 use self::introspect::Answer;
 #[cfg(feature = "introspection")]
@@ -37,6 +32,11 @@ pub use self::issuer::Issuer;
 use self::issuer::{Profile, Registry};
 use self::jws::{Jws, Refusal};
 use self::payload::Payload;
+
+/// One JSON object with unique member names at every depth (RFC 8725 §3.11), or `None`.
+pub(crate) fn json_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    json::object(bytes).ok()
+}
 
 /// Checks a bearer token and turns it into a [`Principal`] — a JWT access token
 /// (RFC 9068, per RFC 8725) by its signature and claims, an opaque one by introspection
@@ -382,12 +382,7 @@ impl Validator {
         // beside other providers, a token naming a stranger (or none) is refused here, not
         // handed to one of them.
         #[cfg(feature = "introspection")]
-        let opaque = self
-            .inner
-            .registry
-            .opaque
-            .as_ref()
-            .and_then(|profile| profile.introspector.as_ref());
+        let opaque = self.inner.registry.opaque_introspector();
         #[cfg(feature = "introspection")]
         if let Some(introspector) = opaque
             && token.bytes().filter(|b| *b == b'.').count() != 2
@@ -462,9 +457,7 @@ impl Validator {
             let introspector = self
                 .inner
                 .registry
-                .opaque
-                .as_ref()
-                .and_then(|profile| profile.introspector.as_ref())
+                .opaque_introspector()
                 .filter(|i| i.introspects_jwts());
             if falls_back && let Some(introspector) = introspector {
                 return introspector

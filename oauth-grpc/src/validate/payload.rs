@@ -69,6 +69,7 @@ enum Member<'p> {
     U64(u64),
     I64(i64),
     F64(f64),
+    /// An array or an object a check reads (or, under `arbitrary_precision`, any value).
     Value(Value),
     Other,
 }
@@ -112,20 +113,10 @@ impl<'p> Payload<'p> {
             // serde_json's `arbitrary_precision`: numbers reach visitors as maps, which only
             // `json::object`'s fallback reads right.
             let map = super::json::object(json.as_bytes())?;
+            // Kept as values: `Claim::of` reads strings and numbers out of them.
             let members = map
                 .into_iter()
-                .map(|(name, value)| {
-                    let member = match Claim::of(&value) {
-                        Claim::U64(u) => Member::U64(u),
-                        Claim::I64(i) => Member::I64(i),
-                        Claim::F64(f) => Member::F64(f),
-                        _ => match value {
-                            Value::String(s) => Member::Str(Cow::Owned(s)),
-                            value => Member::Value(value),
-                        },
-                    };
-                    (Cow::Owned(name), member)
-                })
+                .map(|(name, value)| (Cow::Owned(name), Member::Value(value)))
                 .collect();
             return Ok(Self { members });
         }
